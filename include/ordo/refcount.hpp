@@ -1,0 +1,460 @@
+// ordo/refcount.hpp — a saturating reference counter with the semantics of
+// Linux refcount_t, and the report hook for its misuse.
+//
+// What it is
+//   ordo::refcount counts references to an object whose last put frees it. It
+//   removes the two ways a bare std::atomic<int> counter turns a bug into a
+//   use-after-free: wrap-around (2^32 increments bring the count back to 0,
+//   so a live object is freed) and the increment of a count that already
+//   reached 0 (the object is being freed, the new reference points at freed
+//   memory). On overflow the counter SATURATES: it parks at a value far from
+//   both the live range and zero, where racing increments and decrements
+//   cannot move it out again; the object then leaks, which is a bounded bug,
+//   instead of being freed while referenced, which is not. Increment from
+//   zero, underflow, a plain dec() reaching zero and overflow are REPORTED to
+//   a settable handler (set_refcount_report_handler).
+//
+//   inc_not_zero() does not use the classic compare-and-swap loop. Like the
+//   kernel's rcuref_t (lib/rcuref.c) it does one unconditional fetch_add and
+//   looks at the old value; the count is stored biased by one so that the
+//   last put can tell "count reached zero" (NOREF) from "object is dead"
+//   (DEAD) and make the kill an explicit, separate step. Under contention
+//   one RMW that always succeeds beats a loop of RMWs that can fail
+//   (bench/ref_bench.cpp: BM_Refcount_IncNotZeroDec vs BM_CasLoop_*).
+//
+//   Stored value (32 bits, shown unsigned) and what it means:
+//
+//     0x00000000 .. 0x7FFFFFFF   live: count = stored + 1 (1 .. 2^31)
+//     0x80000000 .. 0xBFFFFFFF   saturation zone; parked at 0xA0000000
+//     0xC0000000 .. 0xFFFFFFFE   dead zone (released); parked at 0xE0000000
+//     0xFFFFFFFF                 NOREF: count 0, the last put is deciding
+//
+//   A getter that lands in the dead zone moves the value by one, sees where
+//   it is and moves it back to DEAD: 2^29 racing getters would be needed to
+//   leave the zone. The same margin protects the saturated value in both
+//   directions.
+//
+// When not to use it
+//   For objects with one owner (use std::unique_ptr) or counts that are not
+//   object lifetimes (statistics: use std::atomic). To hold references, use
+//   ordo::kref<T> and ordo::ref<T> (ref.hpp), which pair every get with
+//   exactly one put. inc_not_zero()/get_safe() on an object that may already
+//   have been freed is still a use-after-free: the memory must be kept
+//   valid by something else (a lock on a list that the release function
+//   unlinks the object from, or an RCU grace period), as in the kernel.
+//
+// Thread-safety contract
+//   Every member is thread-safe, except set(), which the owner calls while
+//   no other thread can reach the counter (initialisation).
+//
+// Memory ordering (happens-before)
+//   O1  Increments (inc, add, inc_not_zero, add_not_zero) are relaxed: a
+//       thread may only increment while it holds a reference or while
+//       something else keeps the object reachable (I3), and that something
+//       already orders the object's contents; the count itself publishes
+//       nothing.
+//   O2  Decrements (dec, sub_and_test, dec_and_test, dec_if_one) are release:
+//       everything a holder did to the object before its put happens-before
+//       the release function that runs after the final put.
+//   O3  The step that decides "this was the last reference" (the NOREF → DEAD
+//       compare-and-swap in dec_and_test/sub_and_test, the 1 → DEAD one in
+//       dec_if_one) is acquire: it reads the end of the release sequence made
+//       by every earlier decrement, so it synchronizes-with all of them (O2).
+//
+// Invariants
+//   I1  Exactly one call of dec_and_test/sub_and_test/dec_if_one returns true
+//       per object lifetime, and only after every put that came before it.
+//   I2  Once DEAD, the counter never returns to the live range: no getter
+//       succeeds, whatever the interleaving (late getters only move it inside
+//       the dead zone and back).
+//   I3  A successful inc_not_zero/add_not_zero is a reference; between NOREF
+//       and DEAD a getter may still succeed ("revive"): the final put's
+//       compare-and-swap then fails and that put returns false, so I1 holds.
+//   I4  A saturated counter stays saturated (no report after the first): the
+//       object is never freed.
+//
+// Misuse
+//   compile error  none (it is a plain type).
+//   runtime report increment from zero or of a dead counter (add_on_zero),
+//                  a put below zero (underflow), a plain dec() that reaches
+//                  zero (dec_to_zero), more than 2^31 references (overflow).
+//                  After the report the counter is parked: saturated (the
+//                  object leaks) if it was live, DEAD if it was dead.
+//                  The default handler prints the report to stderr and aborts
+//                  when ORDO_REFCOUNT_REPORT_ABORT is 1, which it is by default
+//                  unless NDEBUG is defined and ORDO_LOCKDEP is off (so
+//                  debug, lockdep and sanitizer builds abort, release builds
+//                  saturate silently). Define ORDO_REFCOUNT_REPORT_ABORT to 0
+//                  or 1 to choose; every translation unit of a program must
+//                  agree.
+//   undefined      any access after the release function freed the memory;
+//                  set() while other threads use the counter.
+//
+// Example
+//   struct session { ordo::refcount refs{1}; ... };
+//   if (s->refs.inc_not_zero()) { use(s); if (s->refs.dec_and_test()) delete s; }
+#ifndef ORDO_REFCOUNT_HPP
+#define ORDO_REFCOUNT_HPP
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <source_location>
+#include <string_view>
+
+#ifndef ORDO_REFCOUNT_REPORT_ABORT
+#if !defined(NDEBUG) || (defined(ORDO_LOCKDEP) && ORDO_LOCKDEP)
+#define ORDO_REFCOUNT_REPORT_ABORT 1
+#else
+#define ORDO_REFCOUNT_REPORT_ABORT 0
+#endif
+#endif
+
+namespace ordo {
+
+/// What went wrong with a counter.
+enum class refcount_error : unsigned char {
+  add_on_zero,  ///< increment of a counter at zero or dead: use-after-free
+  underflow,    ///< a put with no reference left: use-after-free
+  dec_to_zero,  ///< a plain dec() took the last reference: leak
+  overflow,     ///< more than 2^31 references: saturated, leak
+};
+
+/// A report: what, which counter (its address) and where it was called.
+struct refcount_report {
+  refcount_error error;
+  const void* counter;
+  std::source_location where;
+};
+
+/// The report's one-line text (stable: death tests match it).
+[[nodiscard]] constexpr std::string_view to_string(refcount_error error) noexcept {
+  switch (error) {
+    case refcount_error::add_on_zero:
+      return "ordo::refcount: increment from zero; use-after-free";
+    case refcount_error::underflow:
+      return "ordo::refcount: underflow; use-after-free";
+    case refcount_error::dec_to_zero:
+      return "ordo::refcount: dec() hit zero; leaking memory";
+    case refcount_error::overflow:
+      return "ordo::refcount: overflow, saturated; leaking memory";
+  }
+  return "ordo::refcount: unknown error";
+}
+
+/// Handler type. Called with the counter already parked (saturated or DEAD),
+/// so returning is safe; it must not throw (it is called from noexcept code).
+using refcount_report_handler = void (*)(const refcount_report& report);
+
+/// Prints the report to stderr and aborts.
+[[noreturn]] inline void refcount_report_abort(const refcount_report& report) {
+  std::fprintf(stderr, "%.*s (counter %p) at %s:%u in %s\n",
+               static_cast<int>(to_string(report.error).size()),
+               to_string(report.error).data(), report.counter,
+               report.where.file_name(), static_cast<unsigned>(report.where.line()),
+               report.where.function_name());
+  std::fflush(stderr);
+  std::abort();
+}
+
+/// Ignores the report: the counter stays parked (release behaviour).
+inline void refcount_report_ignore(const refcount_report&) {}
+
+namespace detail {
+inline std::atomic<refcount_report_handler> refcount_handler{
+#if ORDO_REFCOUNT_REPORT_ABORT
+    &refcount_report_abort
+#else
+    &refcount_report_ignore
+#endif
+};
+
+[[gnu::cold]] [[gnu::noinline]] inline void refcount_report_now(
+    refcount_error error, const void* counter, std::source_location where) {
+  // acquire: pairs with the release in set_refcount_report_handler, so a
+  // handler sees whatever its installer prepared before installing it.
+  refcount_report_handler handler = refcount_handler.load(std::memory_order_acquire);
+  handler(refcount_report{error, counter, where});
+}
+}  // namespace detail
+
+/// Installs the handler every later report goes to; returns the previous one.
+/// nullptr restores the default. Thread-safe. Ordering: release (see
+/// refcount_report_now's acquire).
+inline refcount_report_handler set_refcount_report_handler(
+    refcount_report_handler handler) noexcept {
+  if (handler == nullptr) {
+#if ORDO_REFCOUNT_REPORT_ABORT
+    handler = &refcount_report_abort;
+#else
+    handler = &refcount_report_ignore;
+#endif
+  }
+  // acq_rel: release publishes the handler's setup (partner: the acquire in
+  // refcount_report_now); acquire makes the returned old handler usable.
+  return detail::refcount_handler.exchange(handler, std::memory_order_acq_rel);
+}
+
+/// A saturating reference count (Linux refcount_t semantics, rcuref-style
+/// representation). See the header comment for zones, orderings O1–O3 and
+/// invariants I1–I4.
+class refcount {
+ public:
+  /// The value read() returns for a saturated counter.
+  static constexpr std::uint32_t saturated = 0xC0000000u;
+  /// The largest count before saturation.
+  static constexpr std::uint32_t max_count = 0x80000000u;
+  /// The largest n add()/add_not_zero()/sub_and_test() accept; larger n is
+  /// reported (overflow / underflow) and parks the counter.
+  static constexpr unsigned max_step = 1u << 24;
+
+  /// A counter holding `initial` references (0: already dead).
+  /// Not thread-safe (initialisation).
+  constexpr explicit refcount(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
+
+  refcount(const refcount&) = delete;
+  refcount& operator=(const refcount&) = delete;
+
+  /// Re-initialises the counter (refcount_set). 0 makes it dead; more than
+  /// max_count saturates. Not thread-safe: only while no other thread can
+  /// reach the counter. Ordering: relaxed (the caller publishes the object).
+  void set(std::uint32_t count) noexcept {
+    // relaxed: initialisation; publication of the object orders it (O1).
+    stored_.store(encode(count), std::memory_order_relaxed);
+  }
+
+  /// The current count (refcount_read): 0 when dead or at zero, `saturated`
+  /// when saturated. Thread-safe. Ordering: relaxed; a snapshot for
+  /// diagnostics and tests, never a basis for freeing.
+  [[nodiscard]] std::uint32_t read() const noexcept {
+    // relaxed: a racy snapshot by design; orders nothing.
+    const std::int32_t s = stored_.load(std::memory_order_relaxed);
+    if (s >= 0) return static_cast<std::uint32_t>(s) + 1u;
+    if (s < released_floor) return saturated;
+    return 0;
+  }
+
+  /// True when saturated (the object will never be freed). Thread-safe.
+  [[nodiscard]] bool is_saturated() const noexcept {
+    // relaxed: snapshot, as read().
+    return stored_.load(std::memory_order_relaxed) < released_floor;
+  }
+
+  /// Takes a reference the caller already holds one of (refcount_inc).
+  /// Reports add_on_zero if the count was 0 or dead, overflow on the
+  /// transition into saturation. Thread-safe. Ordering: relaxed (O1).
+  void inc(std::source_location where = std::source_location::current()) noexcept {
+    // relaxed: the caller holds a reference, which keeps the object alive;
+    // the count orders nothing (O1).
+    const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
+    if (old < 0 || old == INT32_MAX) [[unlikely]] add_slow(old, 1, where);
+  }
+
+  /// Takes n references at once (refcount_add); n == 0 does nothing.
+  /// Thread-safe. Ordering: relaxed (O1).
+  void add(unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::overflow, where);
+      return;
+    }
+    const auto step = static_cast<std::int32_t>(n);
+    // relaxed: as inc() (O1).
+    const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
+    if (old < 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, step, where);
+  }
+
+  /// Takes a reference unless the object is dead (refcount_inc_not_zero,
+  /// kvm_get_kvm_safe). One unconditional fetch_add; the dead zone is
+  /// handled off the fast path. Returns false, changing nothing a caller can
+  /// observe, when the count was dead. Thread-safe. Ordering: relaxed (O1):
+  /// the object's memory and contents must be kept valid and ordered by the
+  /// structure the caller found it through.
+  [[nodiscard]] bool inc_not_zero(
+      std::source_location where = std::source_location::current()) noexcept {
+    // relaxed: see O1; the kill (O3) is a separate step that this add cannot
+    // undo once it happened (I2).
+    const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
+    if (old >= -1 && old != INT32_MAX) [[likely]] return true;  // live or NOREF (I3)
+    return get_slow(old, 1, where);
+  }
+
+  /// add() that fails on a dead counter (refcount_add_not_zero); n == 0
+  /// returns whether the counter is alive. Thread-safe. Ordering: relaxed (O1).
+  [[nodiscard]] bool add_not_zero(
+      unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return read() != 0;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::overflow, where);
+      return true;
+    }
+    const auto step = static_cast<std::int32_t>(n);
+    // relaxed: as inc_not_zero() (O1).
+    const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
+    if (old >= -1 && old <= INT32_MAX - step) [[likely]] return true;
+    return get_slow(old, step, where);
+  }
+
+  /// Drops a reference that is known not to be the last (refcount_dec).
+  /// Reports dec_to_zero (and saturates: the object leaks) if it was the
+  /// last, underflow if there was none. Thread-safe. Ordering: release (O2).
+  void dec(std::source_location where = std::source_location::current()) noexcept {
+    // release: partner is the acquire of the final put (O2, O3).
+    const std::int32_t old = stored_.fetch_sub(1, std::memory_order_release);
+    if (old <= 0) [[unlikely]] dec_slow(old, where);
+  }
+
+  /// Drops a reference; true when it was the last one and the caller must
+  /// release the object (refcount_dec_and_test). Thread-safe. Ordering:
+  /// release on the decrement (O2), acquire when it returns true (O3).
+  [[nodiscard]] bool dec_and_test(
+      std::source_location where = std::source_location::current()) noexcept {
+    // release: partner is the acquire CAS of whichever put is final (O3).
+    const std::int32_t old = stored_.fetch_sub(1, std::memory_order_release);
+    if (old > 0) [[likely]] return false;
+    return put_slow(old, 1, where);
+  }
+
+  /// Drops n references; true when they were the last (refcount_sub_and_test).
+  /// n == 0 returns false. Thread-safe. Ordering: as dec_and_test.
+  [[nodiscard]] bool sub_and_test(
+      unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return false;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::underflow, where);
+      return false;
+    }
+    const auto step = static_cast<std::int32_t>(n);
+    // release: as dec_and_test (O2).
+    const std::int32_t old = stored_.fetch_sub(step, std::memory_order_release);
+    if (old >= step) [[likely]] return false;
+    return put_slow(old, step, where);
+  }
+
+  /// Kills the counter if it holds exactly one reference
+  /// (refcount_dec_if_one); true when it did, and the caller must release
+  /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
+  /// on success (O2, O3), relaxed on failure (nothing changed).
+  [[nodiscard]] bool dec_if_one() noexcept {
+    std::int32_t expected = 0;  // stored 0 == one reference
+    // acq_rel: release publishes this holder's work (O2), acquire pairs with
+    // earlier puts' release (O3). relaxed on failure: nothing was written.
+    return stored_.compare_exchange_strong(expected, dead, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::int32_t noref = -1;
+  static constexpr std::int32_t dead = static_cast<std::int32_t>(0xE0000000u);
+  static constexpr std::int32_t saturated_stored = static_cast<std::int32_t>(0xA0000000u);
+  static constexpr std::int32_t released_floor = static_cast<std::int32_t>(0xC0000000u);
+
+  static constexpr std::int32_t encode(std::uint32_t count) noexcept {
+    if (count == 0) return dead;
+    if (count > max_count) return saturated_stored;
+    return static_cast<std::int32_t>(count - 1u);
+  }
+  static constexpr bool in_saturation_zone(std::int32_t s) noexcept { return s < released_floor; }
+  static constexpr bool in_dead_zone(std::int32_t s) noexcept {
+    return s >= released_floor && s <= -2;
+  }
+
+  // The value `old + delta` computed without signed overflow (the atomic
+  // wrapped the same way: C++20 atomic arithmetic is two's complement).
+  static constexpr std::int32_t wrapped(std::int32_t old, std::int32_t delta) noexcept {
+    return static_cast<std::int32_t>(static_cast<std::uint32_t>(old) +
+                                     static_cast<std::uint32_t>(delta));
+  }
+
+  [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
+    // relaxed: parking the value; the report itself publishes nothing.
+    stored_.store(saturated_stored, std::memory_order_relaxed);
+    detail::refcount_report_now(error, this, where);
+  }
+
+  // Moves the counter back to DEAD if nobody moved it since `seen` (I2);
+  // if somebody did, that somebody will.
+  void park_dead(std::int32_t seen) noexcept {
+    // relaxed: DEAD publishes nothing; whoever freed the object already
+    // synchronized through O3.
+    stored_.compare_exchange_strong(seen, dead, std::memory_order_relaxed,
+                                    std::memory_order_relaxed);
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] void add_slow(std::int32_t old, std::int32_t step,
+                                                std::source_location where) noexcept {
+    if (old >= 0) {
+      saturate_report(refcount_error::overflow, where);  // left the live range
+    } else if (in_saturation_zone(old)) {
+      // relaxed: keep it parked (I4); reported when it first saturated.
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+    } else {
+      // NOREF or dead: increment from zero. Saturate as the kernel does: a
+      // leak is bounded, a second free is not.
+      (void)step;
+      saturate_report(refcount_error::add_on_zero, where);
+    }
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] bool get_slow(std::int32_t old, std::int32_t step,
+                                                std::source_location where) noexcept {
+    if (in_dead_zone(old)) {
+      park_dead(wrapped(old, step));  // I2: a dead object stays dead
+      return false;
+    }
+    if (old >= 0) {
+      saturate_report(refcount_error::overflow, where);
+    } else {
+      // relaxed: already saturated (I4); keep it parked.
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+    }
+    return true;  // a saturated object is never freed, so the reference is good
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] void dec_slow(std::int32_t old,
+                                                std::source_location where) noexcept {
+    if (old == 0) {
+      saturate_report(refcount_error::dec_to_zero, where);
+    } else if (in_saturation_zone(old)) {
+      // relaxed: keep it parked (I4).
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+    } else {
+      park_dead(wrapped(old, -1));
+      detail::refcount_report_now(refcount_error::underflow, this, where);
+    }
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] bool put_slow(std::int32_t old, std::int32_t step,
+                                                std::source_location where) noexcept {
+    if (old == step - 1) {
+      // This put took the count to zero (NOREF). Kill it unless a getter
+      // revived it meanwhile (I3).
+      std::int32_t expected = noref;
+      // acquire on success: reads the end of the release sequence of every
+      // earlier put (O3), so their work happens-before the release function.
+      // relaxed on failure: revived, nothing to free, nothing read.
+      return stored_.compare_exchange_strong(expected, dead, std::memory_order_acquire,
+                                             std::memory_order_relaxed);
+    }
+    if (old >= 0) {
+      // Went from live to below zero in one step: more puts than gets.
+      saturate_report(refcount_error::underflow, where);
+    } else if (in_saturation_zone(old)) {
+      // relaxed: keep it parked (I4).
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+    } else {
+      // NOREF or dead: a put with no reference left.
+      park_dead(wrapped(old, -step));
+      detail::refcount_report_now(refcount_error::underflow, this, where);
+    }
+    return false;
+  }
+
+  std::atomic<std::int32_t> stored_;
+};
+
+}  // namespace ordo
+
+#endif  // ORDO_REFCOUNT_HPP
