@@ -1,0 +1,140 @@
+// vfio_ap_sim/shell.hpp — the command language of `vfio-ap-sim`.
+//
+// What it is: a small, line-oriented shell that drives one simulated s390
+// host (ordo::vfio_ap::host: AP bus, vfio_ap matrix device, mediated devices,
+// KVM guests) with the commands of the kernel's vfio-ap documentation:
+// `echo VALUE > /sys/...`, `cat /sys/...`, plus a few host-side commands
+// (qci, zapq-fault, kvm, vfio, pqap, check). The language is specified in
+// shared/vfio-ap-sim.md; this header is the entry point the program and the
+// fuzzers share.
+//
+// When not to use it: it is a test and teaching tool, not a shell. There are
+// no pipes, no command substitution, no globbing, no control flow.
+//
+// Thread-safety: a `shell` is used by one thread. It owns its host.
+//
+// Language (beyond vfio-ap-sim.md, which is authoritative):
+//   * A line is split into words at blanks (space, tab). `'...'` keeps its
+//     text literally; `"..."` keeps spaces but expands variables, and `\"`,
+//     `\\`, `\$` inside it stand for the character. Outside quotes `\c` is a
+//     literal c. An unquoted `>` (or `>>`, which sysfs treats the same) is a
+//     redirection operator even without blanks around it.
+//   * `$NAME` / `${NAME}` expand to the variable's value, never split into
+//     several words. An undefined variable is a script error (stderr, exit
+//     status 1), so a typo cannot silently write an empty value. A `$` not
+//     followed by a name or `{` is literal.
+//   * `NAME=VALUE` takes exactly one word after `=` (quote spaces).
+//   * `echo [-n]... WORDS > PATH`: the words joined by one space, plus `\n`
+//     unless `-n`. Without `> PATH`, echo prints to standard output (handy for
+//     labelling the output of a script).
+//   * `cat PATH...` prints each attribute in turn.
+//   * `cd [DIR]`: DIR relative to the current directory; no DIR means `/`.
+//     `.` and `..` are resolved in the text of the path, as in `cd -L`.
+//   * A trailing `\r` (a CRLF script) is dropped from each line.
+//   * Bounds, so that any input terminates quickly with bounded memory: a
+//     line (raw or expanded) is at most kMaxLine bytes; a NUL byte in a line
+//     is a script error. Longer lines are consumed and rejected as a whole.
+//
+// Exit status: 0; 1 if any line was not a command (reported on stderr as
+// `sim: line N: ...`); 2 if, in a checking build, an invariant broke.
+//
+// Checking builds: when ORDO_LOCKDEP is defined or NDEBUG is not (the debug,
+// tsan, asan and clang presets), host::check_invariants() runs after every
+// command; each broken invariant is reported on stderr as
+// `sim: line N: invariant: ...` and makes the exit status 2. Release builds
+// skip the per-command check (the `check` command always runs it).
+//
+// Example:
+//   ordo::vfio_ap::sim::shell sh(std::cout, std::cerr);
+//   std::istringstream script("echo -5 > /sys/bus/ap/apmask\ncat /sys/bus/ap/apmask\n");
+//   int status = sh.run(script);
+#ifndef ORDO_EXAMPLES_VFIO_AP_SIM_SHELL_HPP
+#define ORDO_EXAMPLES_VFIO_AP_SIM_SHELL_HPP
+
+#include <cstddef>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace ordo::vfio_ap {
+class host;
+}
+
+namespace ordo::vfio_ap::sim {
+
+/// Whether this build runs check_invariants() after every command.
+#if defined(ORDO_LOCKDEP) || !defined(NDEBUG)
+inline constexpr bool kCheckEveryCommand = true;
+#else
+inline constexpr bool kCheckEveryCommand = false;
+#endif
+
+/// The longest line (before and after variable expansion), in bytes.
+inline constexpr std::size_t kMaxLine = 64 * 1024;
+
+/// `ENAME: text` for an errno value carried by `ec` (generic category), e.g.
+/// `EINVAL: Invalid argument`; other categories give their message.
+std::string describe_error(std::error_code ec);
+
+/// One simulated host and the interpreter state (variables, directory, line
+/// number, exit status). Not thread-safe.
+class shell {
+ public:
+  /// A shell over a fresh host. `out` gets the command output, `err` the
+  /// script errors; both must outlive the shell.
+  shell(std::ostream& out, std::ostream& err);
+  ~shell();
+  shell(const shell&) = delete;
+  shell& operator=(const shell&) = delete;
+
+  /// Runs every line of `in` and returns the exit status (see above).
+  int run(std::istream& in);
+
+  /// Runs one line (without its `\n`) as line number line_number()+1.
+  void run_line(std::string_view line);
+
+  /// 0, 1 (script errors) or 2 (broken invariants), as run() returns.
+  int exit_status() const noexcept { return status_; }
+  std::size_t line_number() const noexcept { return line_; }
+
+ private:
+  struct word {
+    std::string text;
+    bool redirect = false;  // an unquoted `>` or `>>`
+  };
+
+  void execute(std::string_view line);
+  bool split(std::string_view text, std::vector<word>& words);
+  bool expand(std::string_view text, std::size_t& i, std::string& into);
+  std::string resolve(std::string_view path) const;
+
+  void cmd_echo(const std::vector<word>& words);
+  void cmd_cat(const std::vector<word>& words);
+  void cmd_cd(const std::vector<word>& words);
+  void cmd_qci(const std::vector<word>& words);
+  void cmd_zapq_fault(const std::vector<word>& words);
+  void cmd_kvm(const std::vector<word>& words);
+  void cmd_vfio(const std::vector<word>& words);
+  void cmd_pqap(const std::vector<word>& words);
+  void cmd_check(const std::vector<word>& words);
+
+  void failed(std::error_code ec);           // `error: ENAME: text` on out
+  void script_error(std::string_view what);  // `sim: line N: what` on err
+  void check_after_command();
+
+  std::unique_ptr<host> host_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::map<std::string, std::string, std::less<>> variables_;
+  std::string cwd_ = "/";
+  std::size_t line_ = 0;
+  int status_ = 0;
+};
+
+}  // namespace ordo::vfio_ap::sim
+
+#endif  // ORDO_EXAMPLES_VFIO_AP_SIM_SHELL_HPP
