@@ -1,0 +1,555 @@
+// ordo/lockdep.hpp — the runtime lock validator (lockdep for ordo's locks).
+//
+// What it is
+//   The compile-time checks of ordered_mutex.hpp see one call chain at a
+//   time: the levels in a context's type. They cannot see a context that was
+//   passed on and then used again (a stale context), two instances of one
+//   nestable level taken in the wrong order, a guard destroyed on another
+//   thread, or a wait entered with locks held that the context's type does
+//   not show. The validator watches every acquisition at run time, like the
+//   kernel's lockdep:
+//     - a per-thread stack of held locks (level, instance, acquisition site);
+//     - a global dependency graph between lock classes (a level, or a level
+//       plus an instance key for nestable levels). Taking B while holding A
+//       adds the edge A -> B. An edge that closes a cycle is reported the
+//       first time both orders have been *seen*, even if the two never
+//       overlapped and no deadlock happened: thread 1 takes A then B and
+//       exits; later thread 2 takes B then A: reported.
+//   A report names both levels and both acquisition sites (file:line from
+//   std::source_location), in the spirit of a lockdep splat, and goes to a
+//   settable handler; the default prints it to stderr and aborts.
+//
+// When it is on
+//   The validator is a policy of each lock type: ordo::validator_on or
+//   ordo::validator_off. ordo::default_validator follows the ORDO_LOCKDEP
+//   macro (on in the debug, tsan, asan and clang presets). Off, nothing is
+//   added: no member, no call, sizeof(ordered_mutex<L>) == sizeof(absl::Mutex).
+//   Naming the policy explicitly (ordered_mutex<L, absl::Mutex,
+//   ordo::validator_on>) gives a validated lock in any build, which is how
+//   one benchmark binary measures both without an ODR violation.
+//
+// When not to use it
+//   In production builds: it takes a global mutex the first time each
+//   dependency is seen (later it is a per-edge bit test), and keeps a
+//   thread-local stack. It only sees locks taken through ordo.
+//
+// Thread-safety contract
+//   Every function here is thread-safe. The held stack is thread-local; the
+//   graph is guarded by an internal std::mutex (graph_state::mutex), and a
+//   bitmap of already-validated edges lets the common path avoid it.
+//
+// Memory ordering (happens-before)
+//   O1  An edge's bit in known_edges is set (relaxed) only after the edge was
+//       inserted under graph_state::mutex. A thread that reads the bit may
+//       skip the slow path: the edge is (or will be, once the inserter's
+//       critical section ends) in the graph, and every cycle search runs
+//       under the same mutex, so it sees it. The bit carries no other data,
+//       so relaxed is enough.
+//   O2  set_report_handler stores the handler with release; reporting loads
+//       it with acquire, so a handler's own static state written before it
+//       was installed is visible to it.
+//
+// Invariants
+//   I1  The held stack lists this thread's validated locks in acquisition
+//       order; a context's depth is the stack size when it was made, so a
+//       context is current iff its depth equals the stack size.
+//   I2  An edge A -> B is in the graph only if no path B ->* A existed when
+//       it was added: the graph stays acyclic, so each inversion is
+//       reported once (at the first acquisition that would close a cycle)
+//       and the offending edge is not recorded.
+//   I3  Lock classes are numbered from 1 in order of first use; a class is
+//       (level, instance key); the key is 0 except for nestable levels.
+//
+// Misuse
+//   compile error  none (this header has no compile-time rules).
+//   runtime report circular dependency, recursive lock, same non-nestable
+//                  level twice, nestable instances out of order, stale
+//                  context, unlock of a lock not held, unlock out of order,
+//                  wait with extra locks held, ordo::unlocked made while
+//                  holding a lock, held stack overflow.
+//   undefined      a report handler that returns lets the program continue
+//                  past the fault (a recursive lock then deadlocks).
+//
+// Example (a splat, abridged)
+//   ordo lockdep: possible circular locking dependency detected
+//   thread #2 is acquiring guests_level (lock 0x...) at assign.cpp:40
+//   while holding mdevs_level (lock 0x...) acquired at assign.cpp:38
+//   but the opposite order was seen before:
+//     mdevs_level acquired at probe.cpp:20 while holding guests_level
+//     acquired at probe.cpp:18
+#ifndef ORDO_LOCKDEP_HPP
+#define ORDO_LOCKDEP_HPP
+
+#include <ordo/lock_level.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef ORDO_LOCKDEP
+#define ORDO_LOCKDEP 0
+#endif
+
+namespace ordo {
+
+/// Validator policy: every acquisition is checked at run time.
+struct validator_on {
+  static constexpr bool enabled = true;
+};
+/// Validator policy: nothing is checked at run time and nothing is stored.
+struct validator_off {
+  static constexpr bool enabled = false;
+};
+/// The policy lock types use when none is named: follows ORDO_LOCKDEP.
+#if ORDO_LOCKDEP
+using default_validator = validator_on;
+#else
+using default_validator = validator_off;
+#endif
+
+namespace lockdep {
+
+/// What a report is about.
+enum class report_kind {
+  circular_dependency,    ///< both orders of two classes seen (I2)
+  recursive_lock,         ///< the same lock taken again by its holder
+  same_level,             ///< a second lock of a non-nestable level
+  nest_order,             ///< nestable instances not in ascending key order
+  stale_context,          ///< a context used while a guard made from it lives
+  unlock_not_held,        ///< release of a lock this thread does not hold
+  unlock_out_of_order,    ///< release of a lock that is not the innermost
+  wait_with_locks_held,   ///< wait/unlocked_call with other locks held
+  root_with_locks_held,   ///< ordo::unlocked made while holding a lock
+  held_stack_overflow,    ///< more than max_held locks held by one thread
+};
+
+/// One lock at one site: which level, which instance, where.
+struct lock_site {
+  std::string_view level;      ///< the level's readable name
+  const void* lock = nullptr;  ///< the instance
+  std::source_location where;  ///< where it was (or is being) acquired
+};
+
+/// A validator report. `text` is the full, human-readable splat; `subject`
+/// is the lock being taken/released/waited on, `other` the conflicting one
+/// (the held lock, or the live child guard), when there is one.
+struct report {
+  report_kind kind;
+  std::string text;
+  lock_site subject;
+  lock_site other;
+};
+
+/// Called for every report. It may return (tests record reports); the
+/// default prints the text to stderr and aborts.
+using report_handler = void (*)(const report&);
+
+/// The default handler: prints the report to stderr, then std::abort().
+inline void default_report_handler(const report& r) noexcept {
+  std::fputs(r.text.c_str(), stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+namespace detail {
+
+// O2: release/acquire pair between set_report_handler and dispatch.
+inline constinit std::atomic<report_handler> handler{nullptr};
+
+enum entry_flags : std::uint32_t {
+  entry_shared = 1u << 0,
+  entry_trylock = 1u << 1,
+  entry_batch = 1u << 2,  // one of a lock_all batch (same level, address order)
+  entry_nestable = 1u << 3,
+};
+
+struct held_entry {
+  const void* lock = nullptr;
+  const void* level = nullptr;  // the level's tag (unique per level type)
+  std::string_view name;
+  std::source_location where;
+  std::uint32_t cls = 0;
+  std::uint32_t key = 0;
+  std::uint32_t flags = 0;
+};
+
+inline constexpr std::uint32_t max_held = 48;
+
+struct held_stack {
+  held_entry entries[max_held];
+  std::uint32_t size = 0;
+  std::uint32_t dropped = 0;     // pushes refused on overflow, released silently
+  std::uint32_t thread_no = 0;   // 0 until the first report names this thread
+};
+
+// I1: this thread's held locks. constinit + trivial destructor: no TLS
+// init guard on the hot path.
+inline constinit thread_local held_stack held{};
+
+struct class_info {
+  std::string_view name;
+  const void* level;
+  std::uint32_t key;
+};
+
+struct edge {
+  std::uint32_t to;
+  std::source_location from_where;  // where the held lock had been taken
+  std::source_location to_where;    // where the new lock was taken
+};
+
+struct graph_state {
+  std::mutex mutex;
+  std::vector<class_info> classes;       // class id n is classes[n - 1] (I3)
+  std::vector<std::vector<edge>> out;    // out[n - 1]: edges from class n
+};
+
+// Never destroyed: locks may be taken by threads still running at exit.
+inline graph_state& graph() {
+  static graph_state* const state = new graph_state;
+  return *state;
+}
+
+// O1: a bit per validated edge between the first fast_classes classes.
+inline constexpr std::uint32_t fast_classes = 256;
+inline constinit std::atomic<std::uint64_t> known_edges[fast_classes * fast_classes / 64]{};
+
+inline bool edge_known(std::uint32_t from, std::uint32_t to) noexcept {
+  if (from >= fast_classes || to >= fast_classes) return false;
+  const std::uint32_t bit = from * fast_classes + to;
+  // relaxed: O1, the bit only says "already validated".
+  return (known_edges[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1u;
+}
+
+inline void mark_edge_known(std::uint32_t from, std::uint32_t to) noexcept {
+  if (from >= fast_classes || to >= fast_classes) return;
+  const std::uint32_t bit = from * fast_classes + to;
+  // relaxed: O1, set after the insertion under graph_state::mutex.
+  known_edges[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64), std::memory_order_relaxed);
+}
+
+template <class Level>
+inline constexpr char level_tag = 0;
+
+inline std::uint32_t register_class(std::string_view name, const void* level, std::uint32_t key) {
+  graph_state& g = graph();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  for (std::size_t i = 0; i < g.classes.size(); ++i) {
+    if (g.classes[i].level == level && g.classes[i].key == key) {
+      return static_cast<std::uint32_t>(i + 1);
+    }
+  }
+  g.classes.push_back(class_info{name, level, key});
+  g.out.emplace_back();
+  return static_cast<std::uint32_t>(g.classes.size());
+}
+
+template <class Level>
+inline constinit std::atomic<std::uint32_t> level_class{0};
+
+// The class of a level with key 0 (every non-nestable lock).
+template <class Level>
+inline std::uint32_t class_of() {
+  // relaxed: the id is a plain number; the class data it names is only read
+  // under graph_state::mutex, and register_class is idempotent.
+  std::uint32_t id = level_class<Level>.load(std::memory_order_relaxed);
+  if (id == 0) {
+    id = register_class(ordo::detail::type_name<Level>(), &level_tag<Level>, 0);
+    level_class<Level>.store(id, std::memory_order_relaxed);  // relaxed: as above
+  }
+  return id;
+}
+
+inline std::string to_text(const std::source_location& where) {
+  std::string out = where.file_name();
+  out += ':';
+  out += std::to_string(where.line());
+  if (where.function_name()[0] != '\0') {
+    out += " (";
+    out += where.function_name();
+    out += ')';
+  }
+  return out;
+}
+
+inline std::string pointer_text(const void* p) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%p", p);
+  return buffer;
+}
+
+inline std::string describe(const held_entry& e) {
+  std::string out(e.name);
+  if (e.flags & entry_nestable) {
+    out += "/key ";
+    out += std::to_string(e.key);
+  }
+  out += " (lock ";
+  out += pointer_text(e.lock);
+  out += (e.flags & entry_shared) ? ", shared)" : ")";
+  return out;
+}
+
+inline std::uint32_t thread_number() {
+  static std::atomic<std::uint32_t> next{1};
+  if (held.thread_no == 0) {
+    // relaxed: only uniqueness matters.
+    held.thread_no = next.fetch_add(1, std::memory_order_relaxed);
+  }
+  return held.thread_no;
+}
+
+inline std::string held_list_text() {
+  std::string out = "locks held by thread #" + std::to_string(thread_number()) + ":\n";
+  if (held.size == 0) out += "  (none)\n";
+  for (std::uint32_t i = 0; i < held.size; ++i) {
+    out += "  #" + std::to_string(i) + " " + describe(held.entries[i]) + " acquired at " +
+           to_text(held.entries[i].where) + "\n";
+  }
+  return out;
+}
+
+inline void dispatch(report_kind kind, std::string title, std::string body, lock_site subject,
+                     lock_site other) {
+  report r{kind, {}, subject, other};
+  r.text = "\n======================================================\n";
+  r.text += "ordo lockdep: " + title + "\n";
+  r.text += "------------------------------------------------------\n";
+  r.text += body;
+  r.text += "\n" + held_list_text();
+  r.text += "======================================================\n";
+  // acquire: O2.
+  report_handler h = handler.load(std::memory_order_acquire);
+  (h ? h : &default_report_handler)(r);
+}
+
+inline lock_site site_of(const held_entry& e) { return lock_site{e.name, e.lock, e.where}; }
+
+// Finds a path from -> ... -> to in the graph (caller holds the mutex);
+// returns the edges along it, empty if there is none.
+inline std::vector<std::pair<std::uint32_t, edge>> find_path(graph_state& g, std::uint32_t from,
+                                                             std::uint32_t to) {
+  std::vector<std::pair<std::uint32_t, edge>> came_by(g.classes.size() + 1,
+                                                      {0, edge{0, {}, {}}});
+  std::vector<char> seen(g.classes.size() + 1, 0);
+  std::vector<std::uint32_t> todo{from};
+  seen[from] = 1;
+  while (!todo.empty()) {
+    const std::uint32_t at = todo.back();
+    todo.pop_back();
+    for (const edge& e : g.out[at - 1]) {
+      if (seen[e.to]) continue;
+      seen[e.to] = 1;
+      came_by[e.to] = {at, e};
+      if (e.to == to) {
+        std::vector<std::pair<std::uint32_t, edge>> path;
+        for (std::uint32_t node = to; node != from; node = came_by[node].first) {
+          path.push_back(came_by[node]);
+        }
+        return {path.rbegin(), path.rend()};
+      }
+      todo.push_back(e.to);
+    }
+  }
+  return {};
+}
+
+// Adds held -> taking to the graph, or reports the cycle it would close.
+inline void add_dependency(const held_entry& held_lock, const held_entry& taking) {
+  if (edge_known(held_lock.cls, taking.cls)) return;
+  graph_state& g = graph();
+  std::string cycle;
+  {
+    std::lock_guard<std::mutex> lock(g.mutex);
+    for (const edge& e : g.out[held_lock.cls - 1]) {
+      if (e.to == taking.cls) {
+        mark_edge_known(held_lock.cls, taking.cls);
+        return;
+      }
+    }
+    const auto path = find_path(g, taking.cls, held_lock.cls);
+    if (path.empty()) {
+      g.out[held_lock.cls - 1].push_back(edge{taking.cls, held_lock.where, taking.where});
+      mark_edge_known(held_lock.cls, taking.cls);
+      return;
+    }
+    for (const auto& [from, e] : path) {
+      cycle += "  " + std::string(g.classes[e.to - 1].name) + " acquired at " +
+               to_text(e.to_where) + "\n    while holding " +
+               std::string(g.classes[from - 1].name) + " acquired at " +
+               to_text(e.from_where) + "\n";
+    }
+  }
+  std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
+                     describe(taking) + " at " + to_text(taking.where) +
+                     "\nwhile holding\n  " + describe(held_lock) + " acquired at " +
+                     to_text(held_lock.where) +
+                     "\nbut the opposite order was seen before (" + std::string(taking.name) +
+                     " before " + std::string(held_lock.name) + "):\n" + cycle +
+                     "this order would close a cycle: a possible deadlock.\n";
+  dispatch(report_kind::circular_dependency, "possible circular locking dependency detected",
+           std::move(body), site_of(taking), site_of(held_lock));
+}
+
+// Validates and records an acquisition. ctx_depth is the depth of the
+// context used (I1), or -1 when the context carries none.
+inline void on_acquire(const held_entry& taking, long ctx_depth) {
+  held_stack& st = held;
+  if (ctx_depth >= 0 && static_cast<std::uint32_t>(ctx_depth) != st.size) {
+    const bool child_alive = static_cast<std::uint32_t>(ctx_depth) < st.size;
+    const held_entry& child = st.entries[child_alive ? ctx_depth : (st.size ? st.size - 1 : 0)];
+    std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
+                       describe(taking) + " at " + to_text(taking.where) +
+                       "\nthrough a context that is not this thread's innermost: ";
+    if (child_alive) {
+      body += "the lock\n  " + describe(child) + " acquired at " + to_text(child.where) +
+              "\nwas taken through that context and is still held. Use the newest guard "
+              "as the context.\n";
+    } else {
+      body += "the context claims more locks than this thread holds (a context from "
+              "another thread, or one whose lock was released).\n";
+    }
+    dispatch(report_kind::stale_context, "stale lock context used", std::move(body),
+             site_of(taking), st.size ? site_of(child) : lock_site{});
+  }
+  for (std::uint32_t i = 0; i < st.size; ++i) {
+    const held_entry& h = st.entries[i];
+    if (h.lock == taking.lock) {
+      std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
+                         describe(taking) + " at " + to_text(taking.where) +
+                         "\nwhich it already holds:\n  " + describe(h) + " acquired at " +
+                         to_text(h.where) + "\nthis is a self-deadlock.\n";
+      dispatch(report_kind::recursive_lock, "recursive locking detected", std::move(body),
+               site_of(taking), site_of(h));
+      continue;
+    }
+    if (h.level == taking.level) {
+      if ((h.flags & entry_batch) && (taking.flags & entry_batch)) continue;
+      if ((taking.flags & entry_nestable) == 0) {
+        std::string body = "thread #" + std::to_string(thread_number()) +
+                           " is acquiring\n  " + describe(taking) + " at " +
+                           to_text(taking.where) + "\nwhile holding another lock of that level\n  " +
+                           describe(h) + " acquired at " + to_text(h.where) +
+                           "\nthe level is not nestable: take both with ordo::lock_all.\n";
+        dispatch(report_kind::same_level, "second lock of a non-nestable level",
+                 std::move(body), site_of(taking), site_of(h));
+        continue;
+      }
+      if (taking.key <= h.key && (taking.flags & entry_trylock) == 0) {
+        std::string body = "thread #" + std::to_string(thread_number()) +
+                           " is acquiring\n  " + describe(taking) + " at " +
+                           to_text(taking.where) + "\nwhile holding\n  " + describe(h) +
+                           " acquired at " + to_text(h.where) +
+                           "\ninstances of a nestable level must be taken in ascending key "
+                           "order.\n";
+        dispatch(report_kind::nest_order, "nestable level instances taken out of order",
+                 std::move(body), site_of(taking), site_of(h));
+        continue;
+      }
+    }
+    if (taking.flags & entry_trylock) continue;  // a trylock cannot wait: no edge
+    add_dependency(h, taking);
+  }
+  if (st.size == max_held) {
+    ++st.dropped;
+    std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
+                       describe(taking) + " at " + to_text(taking.where) + "\nwith " +
+                       std::to_string(max_held) + " locks already held; it is not tracked.\n";
+    dispatch(report_kind::held_stack_overflow, "too many locks held", std::move(body),
+             site_of(taking), lock_site{});
+    return;
+  }
+  st.entries[st.size++] = taking;
+}
+
+// Records a release; reports one that is out of order or not held.
+inline void on_release(const void* lock, std::string_view name, std::source_location where) {
+  held_stack& st = held;
+  if (st.size > 0 && st.entries[st.size - 1].lock == lock) {
+    --st.size;
+    return;
+  }
+  for (std::uint32_t i = st.size; i-- > 0;) {
+    if (st.entries[i].lock != lock) continue;
+    const held_entry released = st.entries[i];
+    const held_entry& top = st.entries[st.size - 1];
+    std::string body = "thread #" + std::to_string(thread_number()) + " is releasing\n  " +
+                       describe(released) + " acquired at " + to_text(released.where) +
+                       "\nbefore the lock taken after it\n  " + describe(top) +
+                       " acquired at " + to_text(top.where) +
+                       "\nguards must be released in reverse order.\n";
+    const lock_site other = site_of(top);
+    for (std::uint32_t j = i; j + 1 < st.size; ++j) st.entries[j] = st.entries[j + 1];
+    --st.size;
+    dispatch(report_kind::unlock_out_of_order, "lock released out of order", std::move(body),
+             site_of(released), other);
+    return;
+  }
+  if (st.dropped > 0) {  // an untracked lock of an overflowed stack
+    --st.dropped;
+    return;
+  }
+  std::string body = "thread #" + std::to_string(thread_number()) + " is releasing\n  " +
+                     std::string(name) + " (lock " + pointer_text(lock) + ") at " +
+                     to_text(where) +
+                     "\nwhich this thread does not hold (a guard moved to another thread?).\n";
+  dispatch(report_kind::unlock_not_held, "release of a lock not held", std::move(body),
+           lock_site{name, lock, where}, lock_site{});
+}
+
+// ordo::unlocked was made: the thread must hold nothing.
+inline void on_root_context(std::source_location where) {
+  held_stack& st = held;
+  if (st.size == 0) return;
+  const held_entry& top = st.entries[st.size - 1];
+  std::string body = "thread #" + std::to_string(thread_number()) +
+                     " makes an ordo::unlocked root context at " + to_text(where) +
+                     "\nwhile holding\n  " + describe(top) + " acquired at " +
+                     to_text(top.where) +
+                     "\npass the current guard down instead of a fresh root context.\n";
+  dispatch(report_kind::root_with_locks_held, "root context made while holding a lock",
+           std::move(body), lock_site{"ordo::unlocked", nullptr, where}, site_of(top));
+}
+
+// A wait or unlocked_call on `lock`, made through a guard at `depth`: that
+// guard must be the innermost lock, and (unless outer locks are allowed)
+// the only one.
+inline void on_wait(const void* lock, std::string_view name, std::uint32_t depth,
+                    bool outer_allowed, std::source_location where) {
+  held_stack& st = held;
+  const bool innermost = st.size == depth + 1 && st.entries[depth].lock == lock;
+  if (innermost && (outer_allowed || st.size == 1)) return;
+  const held_entry& other = innermost ? st.entries[0] : st.entries[st.size ? st.size - 1 : 0];
+  std::string body = "thread #" + std::to_string(thread_number()) + " drops\n  " +
+                     std::string(name) + " (lock " + pointer_text(lock) + ") at " +
+                     to_text(where) + "\nto wait or call out, while also holding\n  " +
+                     (st.size ? describe(other) + " acquired at " + to_text(other.where)
+                              : std::string("(nothing)")) +
+                     "\nwhich stays held across the wait: whoever must take it to make "
+                     "progress is blocked (the busy-flag-and-wait-queue inversion).\n";
+  dispatch(report_kind::wait_with_locks_held, "wait with other locks held", std::move(body),
+           lock_site{name, lock, where}, st.size ? site_of(other) : lock_site{});
+}
+
+}  // namespace detail
+
+/// Installs `h` as the report handler (nullptr restores the default) and
+/// returns the previous one. Thread-safe; release (O2).
+inline report_handler set_report_handler(report_handler h) noexcept {
+  report_handler previous = detail::handler.exchange(h, std::memory_order_acq_rel);  // O2
+  return previous ? previous : &default_report_handler;
+}
+
+/// Number of validated locks the calling thread holds now. Thread-safe.
+inline std::size_t held_count() noexcept { return detail::held.size; }
+
+}  // namespace lockdep
+}  // namespace ordo
+
+#endif  // ORDO_LOCKDEP_HPP
