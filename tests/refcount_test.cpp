@@ -1,0 +1,288 @@
+// Tests for ordo/refcount.hpp: zones, saturation, reports, orderings in use.
+#include "ordo/refcount.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// Collects reports instead of aborting, for the duration of a test.
+class RefcountReports : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    count().store(0);
+    last().store(-1);
+    previous_ = ordo::set_refcount_report_handler([](const ordo::refcount_report& r) {
+      count().fetch_add(1);
+      last().store(static_cast<int>(r.error));
+    });
+  }
+  void TearDown() override { ordo::set_refcount_report_handler(previous_); }
+
+  static std::atomic<int>& count() {
+    static std::atomic<int> c{0};
+    return c;
+  }
+  static std::atomic<int>& last() {
+    static std::atomic<int> l{-1};
+    return l;
+  }
+  static int reports() { return count().load(); }
+  static ordo::refcount_error last_error() { return static_cast<ordo::refcount_error>(last().load()); }
+
+ private:
+  ordo::refcount_report_handler previous_ = nullptr;
+};
+
+using Refcount = RefcountReports;
+
+TEST_F(Refcount, StartsAtTheGivenCount) {
+  ordo::refcount one(1);
+  EXPECT_EQ(one.read(), 1u);
+  ordo::refcount many(5);
+  EXPECT_EQ(many.read(), 5u);
+  ordo::refcount dead(0);
+  EXPECT_EQ(dead.read(), 0u);
+  EXPECT_FALSE(dead.inc_not_zero());
+  EXPECT_EQ(reports(), 0);
+}
+
+TEST_F(Refcount, IncAndDecAndTestCountExactly) {
+  ordo::refcount r(1);
+  r.inc();
+  r.inc();
+  EXPECT_EQ(r.read(), 3u);
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_EQ(r.read(), 1u);
+  EXPECT_TRUE(r.dec_and_test());
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_EQ(reports(), 0);
+}
+
+TEST_F(Refcount, IncNotZeroFailsOnceDeadAndStaysDead) {
+  ordo::refcount r(1);
+  EXPECT_TRUE(r.inc_not_zero());
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_TRUE(r.dec_and_test());
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_FALSE(r.add_not_zero(7));
+  EXPECT_EQ(r.read(), 0u);  // late getters moved it back to DEAD each time (I2)
+  EXPECT_EQ(reports(), 0);
+}
+
+TEST_F(Refcount, AddAndSubAndTest) {
+  ordo::refcount r(1);
+  r.add(9);
+  EXPECT_EQ(r.read(), 10u);
+  EXPECT_TRUE(r.add_not_zero(5));
+  EXPECT_EQ(r.read(), 15u);
+  EXPECT_FALSE(r.sub_and_test(14));
+  EXPECT_EQ(r.read(), 1u);
+  r.add(0);  // no-op
+  EXPECT_FALSE(r.sub_and_test(0));
+  EXPECT_EQ(r.read(), 1u);
+  r.add(3);
+  EXPECT_TRUE(r.sub_and_test(4));
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_EQ(reports(), 0);
+}
+
+TEST_F(Refcount, DecIfOneOnlyKillsTheLastReference) {
+  ordo::refcount r(2);
+  EXPECT_FALSE(r.dec_if_one());
+  EXPECT_EQ(r.read(), 2u);
+  r.dec();
+  EXPECT_TRUE(r.dec_if_one());
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_FALSE(r.dec_if_one());
+  EXPECT_EQ(reports(), 0);
+}
+
+TEST_F(Refcount, SetReinitialises) {
+  ordo::refcount r(1);
+  ASSERT_TRUE(r.dec_and_test());
+  r.set(3);
+  EXPECT_EQ(r.read(), 3u);
+  r.set(0);
+  EXPECT_FALSE(r.inc_not_zero());
+  r.set(0xFFFFFFFFu);
+  EXPECT_TRUE(r.is_saturated());
+}
+
+TEST_F(Refcount, IncrementFromZeroIsReportedAndSaturates) {
+  ordo::refcount r(1);
+  ASSERT_TRUE(r.dec_and_test());
+  r.inc();
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::add_on_zero);
+  EXPECT_TRUE(r.is_saturated());
+  EXPECT_EQ(r.read(), ordo::refcount::saturated);
+  // A saturated object is never freed (I4).
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_EQ(reports(), 1);
+}
+
+TEST_F(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
+  ordo::refcount r(1);
+  ASSERT_TRUE(r.dec_and_test());
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_FALSE(r.inc_not_zero());
+  r.dec();
+  EXPECT_EQ(reports(), 2);
+  EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
+  EXPECT_FALSE(r.inc_not_zero());
+}
+
+TEST_F(Refcount, SubBelowZeroFromLiveIsUnderflowAndSaturates) {
+  ordo::refcount r(2);
+  EXPECT_FALSE(r.sub_and_test(3));
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
+  EXPECT_TRUE(r.is_saturated());  // the other holders keep a never-freed object
+}
+
+TEST_F(Refcount, PlainDecToZeroIsAReportedLeak) {
+  ordo::refcount r(1);
+  r.dec();
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::dec_to_zero);
+  EXPECT_TRUE(r.is_saturated());
+}
+
+TEST_F(Refcount, OverflowSaturatesOnceAndStaysParked) {
+  ordo::refcount r(ordo::refcount::max_count);
+  EXPECT_EQ(r.read(), ordo::refcount::max_count);
+  EXPECT_EQ(reports(), 0);
+  r.inc();
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
+  EXPECT_TRUE(r.is_saturated());
+  // Further traffic in either direction keeps it parked, unreported (I4).
+  for (int i = 0; i < 100; ++i) {
+    r.inc();
+    EXPECT_TRUE(r.inc_not_zero());
+    EXPECT_FALSE(r.dec_and_test());
+    r.dec();
+  }
+  EXPECT_FALSE(r.dec_if_one());
+  EXPECT_TRUE(r.is_saturated());
+  EXPECT_EQ(reports(), 1);
+}
+
+TEST_F(Refcount, IncNotZeroAtTheLimitSaturatesAndSucceeds) {
+  ordo::refcount r(ordo::refcount::max_count);
+  EXPECT_TRUE(r.inc_not_zero());
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
+  EXPECT_TRUE(r.is_saturated());
+}
+
+TEST_F(Refcount, OversizedStepsAreReportedNotWrapped) {
+  ordo::refcount r(1);
+  r.add(ordo::refcount::max_step + 1);
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
+  EXPECT_TRUE(r.is_saturated());
+  ordo::refcount s(1);
+  EXPECT_FALSE(s.sub_and_test(ordo::refcount::max_step + 1));
+  EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
+  EXPECT_TRUE(s.is_saturated());
+}
+
+TEST_F(Refcount, ReportCarriesCounterAndCallSite) {
+  static const void* seen_counter = nullptr;
+  static unsigned seen_line = 0;
+  auto previous = ordo::set_refcount_report_handler([](const ordo::refcount_report& report) {
+    seen_counter = report.counter;
+    seen_line = report.where.line();
+  });
+  ordo::refcount r(1);
+  r.dec();
+  const unsigned line = __LINE__ - 1;
+  EXPECT_EQ(seen_counter, &r);
+  EXPECT_EQ(seen_line, line);
+  ordo::set_refcount_report_handler(previous);
+}
+
+TEST(RefcountReportText, NamesEveryError) {
+  EXPECT_EQ(ordo::to_string(ordo::refcount_error::add_on_zero),
+            "ordo::refcount: increment from zero; use-after-free");
+  EXPECT_EQ(ordo::to_string(ordo::refcount_error::underflow), "ordo::refcount: underflow; use-after-free");
+  EXPECT_EQ(ordo::to_string(ordo::refcount_error::dec_to_zero), "ordo::refcount: dec() hit zero; leaking memory");
+  EXPECT_EQ(ordo::to_string(ordo::refcount_error::overflow),
+            "ordo::refcount: overflow, saturated; leaking memory");
+}
+
+// The default handler: abort with the message in debug, lockdep and
+// sanitizer builds; silent saturation in release (NDEBUG without lockdep).
+TEST(RefcountDeathTest, DefaultHandlerMatchesTheBuild) {
+  ordo::set_refcount_report_handler(nullptr);  // the default
+#if ORDO_REFCOUNT_REPORT_ABORT
+  EXPECT_DEATH(
+      {
+        ordo::refcount r(0);
+        r.inc();
+      },
+      "ordo::refcount: increment from zero; use-after-free \\(counter 0x[0-9a-f]+\\) at .*refcount_test.cpp");
+#else
+  ordo::refcount r(0);
+  r.inc();
+  EXPECT_TRUE(r.is_saturated());
+#endif
+}
+
+TEST(RefcountDeathTest, AbortHandlerPrintsEachKind) {
+  auto previous = ordo::set_refcount_report_handler(&ordo::refcount_report_abort);
+  EXPECT_DEATH(
+      {
+        ordo::refcount r(1);
+        (void)r.dec_and_test();
+        (void)r.dec_and_test();
+      },
+      "ordo::refcount: underflow; use-after-free");
+  EXPECT_DEATH(
+      {
+        ordo::refcount r(1);
+        r.dec();
+      },
+      "ordo::refcount: dec\\(\\) hit zero; leaking memory");
+  EXPECT_DEATH(
+      {
+        ordo::refcount r(ordo::refcount::max_count);
+        r.inc();
+      },
+      "ordo::refcount: overflow, saturated; leaking memory");
+  ordo::set_refcount_report_handler(previous);
+}
+
+// Two threads: gets and puts on a shared count that one owner holds; the
+// owner's final put must come out true exactly once, after all others.
+TEST_F(Refcount, ConcurrentGetPutThenFinalPutIsExactlyOnce) {
+  ordo::refcount r(1);
+  std::atomic<int> finals{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100000; ++i) {
+        if (r.inc_not_zero()) {
+          if (r.dec_and_test()) finals.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(finals.load(), 0);  // the owner's reference was held throughout
+  EXPECT_EQ(r.read(), 1u);
+  EXPECT_TRUE(r.dec_and_test());
+  EXPECT_EQ(reports(), 0);
+}
+
+}  // namespace
