@@ -1,0 +1,932 @@
+// ordo/rcu.hpp — read-copy-update: read sections that cost about a plain
+// load, grace periods, and deferred reclamation.
+//
+// What it is
+//   An RCU domain lets many reader threads use a shared object without
+//   locking, while a writer replaces it: the writer unpublishes the old
+//   object, waits for a grace period (synchronize()), and may then free it,
+//   because every read section that could have seen the old object has
+//   ended. retire(ptr, deleter) defers the free instead of waiting. This is
+//   the kernel's rcu_read_lock()/synchronize_rcu()/call_rcu() and liburcu's
+//   "memb" flavour, as a C++ object:
+//
+//     ordo::rcu_domain              a domain: its readers, grace periods and
+//                                   retired objects; unrelated domains never
+//                                   wait for each other's readers
+//     ordo::rcu_default_domain()    the process-wide domain
+//     ordo::rcu_read_guard          an RAII read section (nesting allowed)
+//
+//   Readers register nothing: the first read section of a thread in a domain
+//   creates the thread's reader record (a cache line of its own), and thread
+//   exit unlinks and frees it. A read section, in the common case, is a
+//   thread-local lookup, one load of the domain's epoch and two stores to the
+//   thread's own record: no atomic read-modify-write, no write to a cache
+//   line another thread writes. The writer pays instead: it issues
+//   membarrier(2) MEMBARRIER_CMD_PRIVATE_EXPEDITED (a full fence on every
+//   running thread of the process) and then reads every reader's record.
+//
+// When not to use it
+//   When writes are frequent (every grace period costs a system call and a
+//   scan of all reader threads, about a microsecond or more), when readers
+//   block for long (they delay every writer of the domain), or when the data
+//   is one word (use std::atomic). Not for objects a reader must keep beyond
+//   its read section: take a reference (ordo::ref) inside the section.
+//
+// Thread-safety contract
+//   Every member is thread-safe. A read section belongs to the thread that
+//   opened it: read_unlock() on another thread is misuse. Objects reachable
+//   from a published pointer must not be modified in place by writers while
+//   readers may see them (copy, update, publish the copy).
+//
+// Memory ordering (happens-before)
+//   O1  Grace period. If a read section S of domain D began before a call
+//       W = D.synchronize() (that is, S's read_lock() did not observe any
+//       write the caller of W made before W), then everything S did
+//       happens-before W returns. Consequently a pointer unpublished before W
+//       and loaded inside S may be freed after W.
+//   O2  Reader side of O1. A section that begins after W started either
+//       observes every write made before W (the unpublish) or is waited for.
+//       In membarrier mode the reader's compiler-only fence pairs with the
+//       writer's membarrier(2); in fallback mode both sides use a seq_cst
+//       fence. A reader's last store to its record is a release store and
+//       the writer reads it with an acquire load, so O1 is an ordinary C++
+//       happens-before edge (ThreadSanitizer sees it without annotations:
+//       correct use is clean and a use after the grace period is a report).
+//   O3  retire(p, d): d(p) runs after a grace period that started after
+//       retire() was called, so O1 holds between every read section that
+//       could see p and the deleter.
+//   O4  barrier(): every deleter retired before barrier() was called has run
+//       (and everything it did happens-before barrier() returns).
+//
+// Invariants (the code refers to them)
+//   I1  A reader record's counter is 0 outside read sections, and inside the
+//       outermost section the domain epoch the section loaded at entry (>= 1).
+//       Only the owning thread writes it; the nesting depth is thread-private.
+//   I2  A grace period increments the epoch to `target` and then waits until
+//       every record holds 0 or an epoch >= target: a record with an older
+//       epoch is a section that began before the grace period.
+//   I3  Grace periods of one domain are serialised by gp_mutex_; the
+//       registry lists (readers_, waiting_) are guarded by registry_mutex_,
+//       which a writer never holds while it sleeps, so thread start and
+//       exit are never stalled by a slow reader.
+//   I4  A record's `domain` pointer is guarded by the global registry mutex:
+//       domain destruction sets it to null (the record is then an orphan its
+//       thread frees), thread exit unlinks the record from a live domain.
+//   I5  Deleters run in the thread that called barrier(), the domain's
+//       destructor, or a retire() that found the backlog full; one batch at a
+//       time (reclaim_mutex_), oldest first.
+//
+// Fallback (membarrier unavailable)
+//   The first domain probes membarrier(2) (QUERY, then
+//   REGISTER_PRIVATE_EXPEDITED). If the kernel lacks it (ENOSYS), does not
+//   offer the private expedited command (EINVAL), or a seccomp policy forbids
+//   it (EPERM), every domain uses fallback mode: the reader adds a seq_cst
+//   fence after its record store (a few ns) and the writer uses a seq_cst
+//   fence instead of the system call. A domain constructed with
+//   rcu_domain_options{.fence = rcu_fence::fallback} uses fallback mode
+//   whatever the kernel offers: that is the documented hook to test and
+//   measure the slower path. fence_mode() says which mode a domain uses.
+//   Under ThreadSanitizer (GCC rejects atomic_thread_fence there) the
+//   fallback reader uses a seq_cst exchange on its record instead of
+//   store + fence, and the writer a seq_cst read-modify-write.
+//
+// Misuse
+//   compile error  retire() of a pointer the deleter cannot take.
+//   runtime report (set_rcu_report_handler; the default prints, and aborts
+//                  except where noted)
+//                  - synchronize()/barrier() inside a read section of the same
+//                    domain (it would wait for itself);
+//                  - barrier() from a deleter of the same domain;
+//                  - read_unlock() without a matching read_lock() (ignored);
+//                  - a thread exits inside a read section (warning only: the
+//                    section is ended, as the kernel's exit_rcu() does);
+//                  - a domain destroyed while a reader is inside a section;
+//                  - membarrier(2) failing after a successful registration.
+//   undefined      using an object from a read section after the section
+//                  ended; destroying a domain while another thread uses it;
+//                  a deleter that throws (std::terminate).
+//
+// Example (tests/rcu_test.cpp, RcuDomain.ExampleFromHeader)
+//   ordo::rcu_domain domain;
+//   std::atomic<config*> current{new config{1}};
+//   // reader
+//   { ordo::rcu_read_guard guard(domain);
+//     use(*current.load(std::memory_order_acquire)); }
+//   // writer
+//   config* old = current.exchange(new config{2});
+//   domain.retire(old);            // or: domain.synchronize(); delete old;
+#ifndef ORDO_RCU_HPP
+#define ORDO_RCU_HPP
+
+#include <ordo/detail/sanitizer.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace ordo {
+
+class rcu_domain;
+
+/// The fence strategy a domain is asked to use.
+enum class rcu_fence : unsigned char {
+  automatic,  ///< membarrier(2) when the kernel allows it, else fallback
+  fallback,   ///< always the fallback (seq_cst fences on both sides)
+};
+
+/// The fence strategy a domain actually uses.
+enum class rcu_fence_mode : unsigned char { membarrier, fallback };
+
+/// Construction options of an rcu_domain.
+struct rcu_domain_options {
+  /// rcu_fence::fallback forces the slow reader path (tests, measurements).
+  rcu_fence fence = rcu_fence::automatic;
+  /// retire() runs a grace period and the pending deleters itself once this
+  /// many objects are pending (at least 1).
+  std::size_t backlog_limit = 1024;
+};
+
+/// What a runtime report is about.
+enum class rcu_report_kind : unsigned char {
+  wait_in_read_section,         ///< synchronize()/barrier() inside a read section
+  wait_in_callback,             ///< barrier() from a deleter of the same domain
+  unlock_without_lock,          ///< read_unlock() with no section open
+  thread_exit_in_read_section,  ///< a thread ended inside a read section
+  destroyed_with_readers,       ///< a domain destroyed while a reader is inside
+  nesting_overflow,             ///< more than 2^32-1 nested sections
+  membarrier_failed,            ///< membarrier(2) failed after registration
+};
+
+/// One runtime report. `domain` identifies the domain (it may already be
+/// destroyed for thread_exit_in_read_section: compare, do not dereference).
+struct rcu_report {
+  rcu_report_kind kind;
+  const rcu_domain* domain;
+  const char* message;
+};
+
+/// A report handler. If it returns, the operation continues as documented for
+/// its kind (a wait in a read section returns without waiting: what follows
+/// is undefined, so handlers that return are meant for tests).
+using rcu_report_handler = void (*)(const rcu_report&);
+
+/// True when this process uses membarrier(2) for grace periods (the probe
+/// runs once, on first use). Thread-safe.
+[[nodiscard]] bool rcu_membarrier_available() noexcept;
+
+namespace detail {
+
+inline void rcu_default_report(const rcu_report& report) {
+  std::fprintf(stderr, "ordo: rcu: %s\n", report.message);
+  if (report.kind != rcu_report_kind::thread_exit_in_read_section &&
+      report.kind != rcu_report_kind::unlock_without_lock) {
+    std::abort();
+  }
+}
+
+inline std::atomic<rcu_report_handler>& rcu_handler() noexcept {
+  static std::atomic<rcu_report_handler> handler{&rcu_default_report};
+  return handler;
+}
+
+inline void rcu_report_misuse(rcu_report_kind kind, const rcu_domain* domain,
+                              const char* message) {
+  // acquire: pairs with the release in set_rcu_report_handler, so a handler
+  // installed by another thread is seen fully constructed.
+  rcu_handler().load(std::memory_order_acquire)(rcu_report{kind, domain, message});
+}
+
+// ---------------------------------------------------------------------------
+// membarrier(2) probe.
+
+/// The system-call shape the probe uses; tests pass a fake to force each
+/// failure (ENOSYS, EINVAL, EPERM) through the same code.
+using membarrier_call = long (*)(int cmd, unsigned flags, int cpu_id) noexcept;
+
+inline long sys_membarrier(int cmd, unsigned flags, int cpu_id) noexcept {
+#if defined(__linux__) && defined(__NR_membarrier)
+  return ::syscall(__NR_membarrier, cmd, flags, cpu_id);
+#else
+  (void)cmd, (void)flags, (void)cpu_id;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+struct membarrier_probe {
+  bool available = false;  ///< private expedited is registered and usable
+  int error = 0;           ///< errno of the failing step, 0 when available
+};
+
+/// Queries and registers private expedited membarrier through `call`.
+inline membarrier_probe probe_membarrier(membarrier_call call) noexcept {
+#if defined(__linux__) && defined(__NR_membarrier)
+  errno = 0;
+  const long commands = call(MEMBARRIER_CMD_QUERY, 0, 0);
+  if (commands < 0) return {false, errno != 0 ? errno : ENOSYS};
+  if ((commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 ||
+      (commands & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
+    return {false, EINVAL};
+  }
+  errno = 0;
+  if (call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
+    return {false, errno != 0 ? errno : EPERM};
+  }
+  return {true, 0};
+#else
+  (void)call;
+  return {false, ENOSYS};
+#endif
+}
+
+inline const membarrier_probe& process_membarrier() noexcept {
+  static const membarrier_probe probe = probe_membarrier(&sys_membarrier);
+  return probe;
+}
+
+// ---------------------------------------------------------------------------
+// Reader records and the thread-local lookup.
+
+struct rcu_list_node {
+  rcu_list_node* prev = this;
+  rcu_list_node* next = this;
+
+  rcu_list_node() = default;
+  rcu_list_node(const rcu_list_node&) = delete;
+  rcu_list_node& operator=(const rcu_list_node&) = delete;
+
+  [[nodiscard]] bool empty() const noexcept { return next == this; }
+  void push_back(rcu_list_node* node) noexcept {
+    node->prev = prev;
+    node->next = this;
+    prev->next = node;
+    prev = node;
+  }
+  static void unlink(rcu_list_node* node) noexcept {
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+  }
+};
+
+// One per (thread, domain). Aligned to a cache line so that a reader's
+// stores never share a line with another thread's record (see the header).
+struct alignas(64) rcu_reader_record : rcu_list_node {
+  // I1: 0 outside sections, else the epoch loaded by the outermost lock.
+  std::atomic<std::uint64_t> counter{0};
+  std::uint32_t nesting = 0;  // owner thread only
+  std::uint64_t serial = 0;   // the domain's serial; immutable
+  rcu_domain* domain = nullptr;  // I4: guarded by the global registry mutex
+};
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
+              "ordo: rcu needs lock-free 64-bit atomics");
+
+// The first rcu_tls_slot_count domains get a slot: their records are found
+// with one thread-local array access. Later domains use the slower lookup.
+inline constexpr std::uint32_t rcu_tls_slot_count = 32;
+inline constexpr std::uint32_t rcu_no_slot = ~std::uint32_t{0};
+
+struct rcu_tls_slot {
+  std::uint64_t serial;
+  rcu_reader_record* record;
+};
+
+// Trivially constructible and destructible: the fast path touches it with a
+// plain TLS access (no guard, no registration).
+struct rcu_tls_fast_state {
+  rcu_tls_slot slots[rcu_tls_slot_count];
+  bool torn_down;  // the thread's rcu_thread_state was destroyed
+};
+inline constinit thread_local rcu_tls_fast_state rcu_tls{};
+
+// The global registry: slot and serial allocation, and I4. Leaked on purpose
+// so threads that exit after static destruction can still unlink.
+struct rcu_global_state {
+  std::mutex mutex;
+  std::uint64_t next_serial = 1;
+  std::uint32_t used_slots = 0;  // bit i: slot i is taken
+};
+inline rcu_global_state& rcu_globals() {
+  static rcu_global_state* const state = new rcu_global_state;
+  return *state;
+}
+
+// Owns every record this thread created; its destructor (thread exit)
+// unlinks them (I4).
+struct rcu_thread_state {
+  std::vector<rcu_reader_record*> records;
+
+  rcu_thread_state() = default;
+  rcu_thread_state(const rcu_thread_state&) = delete;
+  rcu_thread_state& operator=(const rcu_thread_state&) = delete;
+  ~rcu_thread_state();
+};
+
+inline rcu_thread_state& rcu_thread() {
+  thread_local rcu_thread_state state;
+  return state;
+}
+
+// Deferred reclamation node.
+struct rcu_retired {
+  rcu_retired* next = nullptr;
+  void (*reclaim)(rcu_retired*) noexcept = nullptr;
+};
+
+template <class T, class Deleter>
+struct rcu_retired_object final : rcu_retired {
+  T* object;
+  [[no_unique_address]] Deleter deleter;
+
+  rcu_retired_object(T* p, Deleter&& d) : object(p), deleter(std::move(d)) {
+    reclaim = &run;
+  }
+  static void run(rcu_retired* node) noexcept {
+    auto* self = static_cast<rcu_retired_object*>(node);
+    Deleter deleter = std::move(self->deleter);
+    T* object = self->object;
+    delete self;
+    deleter(object);
+  }
+};
+
+inline void rcu_cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace detail
+
+/// Installs `handler` for runtime reports and returns the previous one.
+/// nullptr restores the default. Thread-safe.
+inline rcu_report_handler set_rcu_report_handler(rcu_report_handler handler) noexcept {
+  // release: pairs with the acquire in rcu_report_misuse.
+  return detail::rcu_handler().exchange(handler ? handler : &detail::rcu_default_report,
+                                        std::memory_order_acq_rel);
+}
+
+inline bool rcu_membarrier_available() noexcept {
+  return detail::process_membarrier().available;
+}
+
+/// An RCU domain: its readers, its grace periods, its retired objects.
+class rcu_domain {
+ public:
+  /// Creates a domain. Probes membarrier(2) on first use in the process.
+  /// Thread-safe (constructing distinct domains concurrently).
+  explicit rcu_domain(rcu_domain_options options = {});
+
+  /// Runs every pending deleter (after a grace period), then unlinks every
+  /// thread's reader record. No thread may be inside a read section of this
+  /// domain or use it concurrently (reported: destroyed_with_readers).
+  ~rcu_domain();
+
+  rcu_domain(const rcu_domain&) = delete;
+  rcu_domain& operator=(const rcu_domain&) = delete;
+
+  /// Opens a read section (rcu_read_lock). Nests. Registers the calling
+  /// thread on first use (a 64-byte allocation; failure terminates).
+  /// Thread-safe; wait-free after the first call of a thread. Ordering: O2
+  /// (no RMW; a compiler fence in membarrier mode).
+  void read_lock() noexcept { (void)enter(); }
+
+  /// Closes the innermost read section (rcu_read_unlock). Thread-safe.
+  /// Ordering: the outermost unlock is a release store (O1).
+  void read_unlock() noexcept {
+    detail::rcu_reader_record* record = find_record();
+    if (record == nullptr && !detail::rcu_tls.torn_down) [[unlikely]] {
+      detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
+                                "read_unlock() without a matching read_lock()");
+      return;
+    }
+    leave(record);
+  }
+
+  /// True when the calling thread is inside a read section of this domain.
+  /// Thread-safe.
+  [[nodiscard]] bool in_read_section() const noexcept;
+
+  /// Waits for a grace period: every read section that began before this
+  /// call has ended when it returns (O1). Must not be called inside a read
+  /// section of this domain (reported). Blocks; thread-safe.
+  void synchronize();
+
+  /// Defers `deleter(object)` until a grace period has passed (O3). Never
+  /// waits unless the backlog is full: then, outside a read section, the
+  /// calling thread runs a grace period and the pending deleters. nullptr is
+  /// ignored. If allocating the bookkeeping node throws, nothing changed.
+  /// Thread-safe.
+  template <class T, class Deleter = std::default_delete<T>>
+  void retire(T* object, Deleter deleter = {}) {
+    static_assert(std::is_invocable_v<Deleter&, T*>,
+                  "ordo: rcu_domain::retire: the deleter must be callable with T*");
+    if (object == nullptr) return;
+    enqueue(new detail::rcu_retired_object<T, Deleter>(object, std::move(deleter)));
+  }
+
+  /// Waits until every deleter retired before this call has run (O4,
+  /// rcu_barrier). Not inside a read section or a deleter of this domain
+  /// (reported). Blocks; thread-safe.
+  void barrier();
+
+  /// The fence strategy this domain uses. Thread-safe.
+  [[nodiscard]] rcu_fence_mode fence_mode() const noexcept {
+    return membarrier_ ? rcu_fence_mode::membarrier : rcu_fence_mode::fallback;
+  }
+  /// Number of retired objects whose deleter has not run yet. Thread-safe.
+  [[nodiscard]] std::size_t backlog() const noexcept {
+    // relaxed: a statistic; the retire list itself is guarded by retire_mutex_.
+    return pending_count_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t backlog_limit() const noexcept { return backlog_limit_; }
+  /// Number of threads with a reader record in this domain. Thread-safe.
+  [[nodiscard]] std::size_t reader_threads() const {
+    std::lock_guard lock(registry_mutex_);
+    return reader_count_;
+  }
+  /// Number of grace periods completed so far. Thread-safe.
+  [[nodiscard]] std::uint64_t grace_periods() const noexcept {
+    // relaxed: a statistic.
+    return completed_.load(std::memory_order_relaxed);
+  }
+
+  // ---- Low-level section API (used by ordo::hook_ptr and rcu_read_guard):
+  // enter() opens a section and returns the record to pass to leave(). The
+  // record is nullptr when the thread has no record (during thread
+  // teardown); leave(nullptr) closes such a section.
+  [[nodiscard]] detail::rcu_reader_record* enter() noexcept;
+  void leave(detail::rcu_reader_record* record) noexcept;
+
+ private:
+  friend struct detail::rcu_thread_state;
+
+  [[nodiscard]] detail::rcu_reader_record* find_record() const noexcept {
+    if (slot_ < detail::rcu_tls_slot_count) [[likely]] {
+      const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
+      if (slot.serial == serial_) [[likely]] return slot.record;
+    }
+    return find_record_slow(/*create=*/false);
+  }
+  detail::rcu_reader_record* find_record_slow(bool create) const noexcept;
+  detail::rcu_reader_record* register_reader(detail::rcu_thread_state& state) noexcept;
+  void begin_section(detail::rcu_reader_record* record) noexcept;
+  [[gnu::cold]] detail::rcu_reader_record* enter_slow() noexcept;
+  [[gnu::cold]] void leave_slow(detail::rcu_reader_record* record) noexcept;
+  void enter_anonymous() noexcept;
+  void leave_anonymous() noexcept;
+  void heavy_fence() noexcept;
+  void run_grace_period_locked();
+  void wait_for_readers(std::uint64_t target);
+  void enqueue(detail::rcu_retired* node);
+  void reclaim();
+  static void backoff(unsigned round);
+
+  // Immutable after construction; read by every reader.
+  std::uint64_t serial_ = 0;
+  std::uint32_t slot_ = detail::rcu_no_slot;
+  bool membarrier_ = false;
+  std::size_t backlog_limit_ = 1024;
+
+  // I2: the epoch; readers load it, grace periods increment it.
+  alignas(64) std::atomic<std::uint64_t> epoch_{1};
+  // Sections of threads without a record (thread teardown): a counter.
+  alignas(64) std::atomic<std::uint64_t> anonymous_readers_{0};
+#if ORDO_TSAN
+  std::atomic<std::uint64_t> fence_word_{0};
+#endif
+
+  alignas(64) std::mutex gp_mutex_;  // I3
+  std::atomic<std::uint64_t> completed_{0};
+
+  mutable std::mutex registry_mutex_;  // I3
+  detail::rcu_list_node readers_;      // guarded by registry_mutex_
+  detail::rcu_list_node waiting_;      // guarded by registry_mutex_ (one GP at a time)
+  std::size_t reader_count_ = 0;       // guarded by registry_mutex_
+
+  std::mutex retire_mutex_;
+  detail::rcu_retired* pending_ = nullptr;  // guarded by retire_mutex_ (newest first)
+  std::atomic<std::size_t> pending_count_{0};
+  std::mutex reclaim_mutex_;  // I5
+  std::atomic<std::thread::id> reclaimer_{};
+};
+
+/// The process-wide default domain. Never destroyed (threads may use it
+/// during static destruction). Thread-safe.
+inline rcu_domain& rcu_default_domain() {
+  static rcu_domain* const domain = new rcu_domain();
+  return *domain;
+}
+
+/// An RAII read section of one domain. Not copyable or movable: it closes
+/// the section in the thread that opened it.
+class [[nodiscard]] rcu_read_guard {
+ public:
+  explicit rcu_read_guard(rcu_domain& domain = rcu_default_domain()) noexcept
+      : domain_(&domain), record_(domain.enter()) {}
+  ~rcu_read_guard() { domain_->leave(record_); }
+  rcu_read_guard(const rcu_read_guard&) = delete;
+  rcu_read_guard& operator=(const rcu_read_guard&) = delete;
+
+ private:
+  rcu_domain* domain_;
+  detail::rcu_reader_record* record_;
+};
+
+// ===========================================================================
+// Implementation.
+
+inline rcu_domain::rcu_domain(rcu_domain_options options)
+    : backlog_limit_(options.backlog_limit == 0 ? 1 : options.backlog_limit) {
+  membarrier_ = options.fence == rcu_fence::automatic && rcu_membarrier_available();
+  auto& globals = detail::rcu_globals();
+  std::lock_guard lock(globals.mutex);
+  serial_ = globals.next_serial++;
+  for (std::uint32_t i = 0; i < detail::rcu_tls_slot_count; ++i) {
+    if ((globals.used_slots & (std::uint32_t{1} << i)) == 0) {
+      globals.used_slots |= std::uint32_t{1} << i;
+      slot_ = i;
+      break;
+    }
+  }
+}
+
+inline rcu_domain::~rcu_domain() {
+  if (backlog() != 0) barrier();
+  bool active = false;
+  {
+    auto& globals = detail::rcu_globals();
+    std::lock_guard global_lock(globals.mutex);
+    {
+      std::lock_guard lock(registry_mutex_);
+      while (!readers_.empty()) {
+        auto* record = static_cast<detail::rcu_reader_record*>(readers_.next);
+        // acquire: pairs with the reader's release store (I1).
+        if (record->counter.load(std::memory_order_acquire) != 0) active = true;
+        record->domain = nullptr;  // I4: now an orphan its thread frees
+        detail::rcu_list_node::unlink(record);
+      }
+      reader_count_ = 0;
+    }
+    if (slot_ != detail::rcu_no_slot) globals.used_slots &= ~(std::uint32_t{1} << slot_);
+  }
+  // acquire: pairs with leave_anonymous's release.
+  if (active || anonymous_readers_.load(std::memory_order_acquire) != 0) {
+    detail::rcu_report_misuse(rcu_report_kind::destroyed_with_readers, this,
+                              "domain destroyed while a thread is inside one of its read "
+                              "sections");
+  }
+}
+
+inline void rcu_domain::begin_section(detail::rcu_reader_record* record) noexcept {
+  // acquire: pairs with the epoch increment of a grace period (a seq_cst
+  // RMW): a section that sees the new epoch also sees the unpublish made
+  // before that grace period (O2), so it need not be waited for (I2).
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  if (membarrier_) [[likely]] {
+    // release: partner is the writer's acquire load in wait_for_readers; it
+    // orders earlier sections of this thread before this store (O1).
+    record->counter.store(epoch, std::memory_order_release);
+    // Compiler-only: the writer's membarrier(2) supplies the CPU fence that
+    // orders this store before the loads of the section (O2).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+#if ORDO_TSAN
+    // GCC's TSan rejects atomic_thread_fence: a seq_cst RMW is a full
+    // barrier on the supported targets and pairs with heavy_fence() (O2).
+    record->counter.exchange(epoch, std::memory_order_seq_cst);
+#else
+    // release: as above; the seq_cst fence pairs with heavy_fence()'s (O2).
+    record->counter.store(epoch, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
+}
+
+inline detail::rcu_reader_record* rcu_domain::enter() noexcept {
+  if (slot_ < detail::rcu_tls_slot_count) [[likely]] {
+    const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
+    if (slot.serial == serial_) [[likely]] {
+      detail::rcu_reader_record* record = slot.record;
+      if (record->nesting == 0) [[likely]] {
+        begin_section(record);
+        record->nesting = 1;
+        return record;
+      }
+    }
+  }
+  return enter_slow();
+}
+
+inline detail::rcu_reader_record* rcu_domain::enter_slow() noexcept {
+  detail::rcu_reader_record* record = find_record_slow(/*create=*/true);
+  if (record == nullptr) {  // thread teardown: no record any more
+    enter_anonymous();
+    return nullptr;
+  }
+  if (record->nesting == 0) {
+    begin_section(record);
+  } else if (record->nesting == ~std::uint32_t{0}) {
+    detail::rcu_report_misuse(rcu_report_kind::nesting_overflow, this,
+                              "read sections nested more than 2^32-1 deep");
+    return record;
+  }
+  ++record->nesting;
+  return record;
+}
+
+inline void rcu_domain::leave(detail::rcu_reader_record* record) noexcept {
+  if (record != nullptr && record->nesting == 1) [[likely]] {
+    record->nesting = 0;
+    // release: everything the section did happens-before the writer's
+    // acquire load that reads this 0 or a later value (O1).
+    record->counter.store(0, std::memory_order_release);
+    return;
+  }
+  leave_slow(record);
+}
+
+inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
+  if (record == nullptr) {
+    leave_anonymous();
+    return;
+  }
+  if (record->nesting == 0) {
+    detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
+                              "read_unlock() without a matching read_lock()");
+    return;
+  }
+  if (--record->nesting == 0) {
+    // release: as in leave() (O1).
+    record->counter.store(0, std::memory_order_release);
+  }
+}
+
+inline void rcu_domain::enter_anonymous() noexcept {
+  // seq_cst RMW: a full barrier between the count and the section's loads,
+  // paired with heavy_fence() (O2).
+  anonymous_readers_.fetch_add(1, std::memory_order_seq_cst);
+#if !ORDO_TSAN
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+inline void rcu_domain::leave_anonymous() noexcept {
+  // release: partner is the acquire load in wait_for_readers (O1).
+  anonymous_readers_.fetch_sub(1, std::memory_order_release);
+}
+
+inline bool rcu_domain::in_read_section() const noexcept {
+  const detail::rcu_reader_record* record = find_record();
+  return record != nullptr && record->nesting != 0;
+}
+
+inline detail::rcu_reader_record* rcu_domain::find_record_slow(bool create) const noexcept {
+  if (detail::rcu_tls.torn_down) return nullptr;
+  detail::rcu_thread_state& state = detail::rcu_thread();
+  for (detail::rcu_reader_record* record : state.records) {
+    if (record->serial == serial_) return record;
+  }
+  if (!create) return nullptr;
+  return const_cast<rcu_domain*>(this)->register_reader(state);
+}
+
+inline detail::rcu_reader_record* rcu_domain::register_reader(
+    detail::rcu_thread_state& state) noexcept {
+  // A failed allocation here terminates (enter() is noexcept): 64 bytes
+  // once per thread and domain.
+  auto* record = new detail::rcu_reader_record;
+  record->serial = serial_;
+  record->domain = this;
+  auto& globals = detail::rcu_globals();
+  {
+    std::lock_guard global_lock(globals.mutex);
+    // Free orphans left by destroyed domains (I4).
+    std::erase_if(state.records, [](detail::rcu_reader_record* r) {
+      if (r->domain != nullptr) return false;
+      delete r;
+      return true;
+    });
+    state.records.push_back(record);
+    std::lock_guard lock(registry_mutex_);
+    readers_.push_back(record);
+    ++reader_count_;
+  }
+  if (slot_ < detail::rcu_tls_slot_count) {
+    detail::rcu_tls.slots[slot_] = detail::rcu_tls_slot{serial_, record};
+  }
+  return record;
+}
+
+inline void rcu_domain::heavy_fence() noexcept {
+#if defined(__linux__) && defined(__NR_membarrier)
+  if (membarrier_) {
+    if (detail::sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) [[unlikely]] {
+      detail::rcu_report_misuse(rcu_report_kind::membarrier_failed, this,
+                                "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after "
+                                "registration; readers can no longer be fenced");
+    }
+    return;
+  }
+#endif
+#if ORDO_TSAN
+  fence_word_.fetch_add(1, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+inline void rcu_domain::backoff(unsigned round) {
+  if (round < 64) {
+    for (int i = 0; i < 16; ++i) detail::rcu_cpu_relax();
+  } else if (round < 128) {
+    std::this_thread::yield();
+  } else {
+    const unsigned shift = round - 128 < 7 ? round - 128 : 7;
+    std::this_thread::sleep_for(std::chrono::microseconds(10u << shift));  // <= 1.28 ms
+  }
+}
+
+inline void rcu_domain::wait_for_readers(std::uint64_t target) {
+  std::unique_lock lock(registry_mutex_);
+  // Every record is a candidate (I2); waiting_ is empty here (I3).
+  if (!readers_.empty()) {
+    waiting_.next = readers_.next;
+    waiting_.prev = readers_.prev;
+    waiting_.next->prev = &waiting_;
+    waiting_.prev->next = &waiting_;
+    readers_.next = readers_.prev = &readers_;
+  }
+  for (unsigned round = 0;; ++round) {
+    for (detail::rcu_list_node* node = waiting_.next; node != &waiting_;) {
+      detail::rcu_list_node* next = node->next;
+      auto* record = static_cast<detail::rcu_reader_record*>(node);
+      // acquire: pairs with the reader's release stores in enter()/leave():
+      // the sections this value ends or follows happen-before us (O1).
+      const std::uint64_t seen = record->counter.load(std::memory_order_acquire);
+      if (seen == 0 || seen >= target) {
+        detail::rcu_list_node::unlink(record);
+        readers_.push_back(record);
+      }
+      node = next;
+    }
+    if (waiting_.empty()) break;
+    lock.unlock();  // I3: never sleep holding the registry
+    backoff(round);
+    lock.lock();
+  }
+  lock.unlock();
+  // acquire: pairs with leave_anonymous's release (O1).
+  for (unsigned round = 0; anonymous_readers_.load(std::memory_order_acquire) != 0; ++round) {
+    backoff(round);
+  }
+}
+
+inline void rcu_domain::run_grace_period_locked() {
+  // seq_cst RMW: readers that load the new epoch see everything before it (O2).
+  const std::uint64_t target = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  // Orders the caller's unpublish (and the increment) before the scan of the
+  // records; pairs with the readers' fence in enter() (O2).
+  heavy_fence();
+  wait_for_readers(target);
+  // relaxed: a statistic.
+  completed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void rcu_domain::synchronize() {
+  if (in_read_section()) {
+    detail::rcu_report_misuse(rcu_report_kind::wait_in_read_section, this,
+                              "synchronize() inside a read section of the same domain "
+                              "would wait for itself");
+    return;
+  }
+  std::lock_guard lock(gp_mutex_);
+  run_grace_period_locked();
+}
+
+inline void rcu_domain::enqueue(detail::rcu_retired* node) {
+  std::size_t pending;
+  {
+    std::lock_guard lock(retire_mutex_);
+    node->next = pending_;
+    pending_ = node;
+    // relaxed: the list is guarded by retire_mutex_; the count is a hint.
+    pending = pending_count_.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  if (pending >= backlog_limit_ && !in_read_section() &&
+      // relaxed: only compared with our own id, which only we store.
+      reclaimer_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    reclaim();
+  }
+}
+
+inline void rcu_domain::reclaim() {
+  std::lock_guard reclaim_lock(reclaim_mutex_);  // I5
+  // relaxed: read back only by this thread (enqueue/barrier checks).
+  reclaimer_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  detail::rcu_retired* batch;
+  {
+    std::lock_guard lock(retire_mutex_);
+    batch = pending_;
+    pending_ = nullptr;
+  }
+  if (batch != nullptr) {
+    {
+      // The batch was enqueued (under retire_mutex_) before this grace
+      // period starts, so the grace period covers it (O3).
+      std::lock_guard lock(gp_mutex_);
+      run_grace_period_locked();
+    }
+    // Oldest first: reverse the newest-first list.
+    detail::rcu_retired* oldest_first = nullptr;
+    std::size_t count = 0;
+    while (batch != nullptr) {
+      detail::rcu_retired* next = batch->next;
+      batch->next = oldest_first;
+      oldest_first = batch;
+      batch = next;
+      ++count;
+    }
+    while (oldest_first != nullptr) {
+      detail::rcu_retired* next = oldest_first->next;
+      oldest_first->reclaim(oldest_first);
+      oldest_first = next;
+    }
+    // relaxed: a statistic (see backlog()).
+    pending_count_.fetch_sub(count, std::memory_order_relaxed);
+  }
+  // relaxed: see above.
+  reclaimer_.store(std::thread::id{}, std::memory_order_relaxed);
+}
+
+inline void rcu_domain::barrier() {
+  if (in_read_section()) {
+    detail::rcu_report_misuse(rcu_report_kind::wait_in_read_section, this,
+                              "barrier() inside a read section of the same domain would "
+                              "wait for itself");
+    return;
+  }
+  // relaxed: only this thread stores its own id there.
+  if (reclaimer_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    detail::rcu_report_misuse(rcu_report_kind::wait_in_callback, this,
+                              "barrier() from a deleter of the same domain would wait "
+                              "for itself");
+    return;
+  }
+  reclaim();
+}
+
+namespace detail {
+
+inline rcu_thread_state::~rcu_thread_state() {
+  rcu_tls.torn_down = true;
+  for (rcu_tls_slot& slot : rcu_tls.slots) slot = rcu_tls_slot{0, nullptr};
+  std::vector<const rcu_domain*> exited_inside;
+  {
+    auto& globals = rcu_globals();
+    std::lock_guard global_lock(globals.mutex);
+    for (rcu_reader_record* record : records) {
+      if (rcu_domain* domain = record->domain) {  // I4: still alive
+        std::lock_guard lock(domain->registry_mutex_);
+        if (record->nesting != 0) {
+          exited_inside.push_back(domain);
+          // release: ends the section for the writers (O1), as exit_rcu().
+          record->counter.store(0, std::memory_order_release);
+        }
+        rcu_list_node::unlink(record);
+        --domain->reader_count_;
+      }
+      delete record;
+    }
+    records.clear();
+  }
+  for (const rcu_domain* domain : exited_inside) {
+    rcu_report_misuse(rcu_report_kind::thread_exit_in_read_section, domain,
+                      "a thread exited inside a read section; the section was ended");
+  }
+}
+
+}  // namespace detail
+}  // namespace ordo
+
+#endif  // ORDO_RCU_HPP
