@@ -11,6 +11,7 @@
 // The broken variant (ccw::raw_dma_area, a plain device*) is not run here: it
 // is undefined behaviour. tests/ref_test.cpp runs it under the asan preset in
 // a death test that expects ASan's "heap-use-after-free" report.
+#include <atomic>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -19,7 +20,7 @@
 
 namespace {
 
-int failures = 0;
+std::atomic<int> failures{0};
 
 void check(bool ok, const char* what) {
   if (!ok) {
