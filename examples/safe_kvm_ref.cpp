@@ -92,7 +92,8 @@ bool vfio_device_get_kvm_safe(const ordo::module_registry& modules, vfio_device&
 void vfio_device_put_kvm(vfio_device& device) {
   if (!device.kvm_ref) return;
   device.put_kvm(std::move(device.kvm_ref));
-  device.put_kvm.reset();  // symbol_put(kvm_put_kvm)
+  at_device_released.store(stamp());  // the KVM reference is gone; last, the pin
+  device.put_kvm.reset();  // symbol_put(kvm_put_kvm): now kvm may finish unloading
 }
 
 std::atomic<int> failures{0};
@@ -140,7 +141,6 @@ int main() {
   check(at_kvm_exit.load() == 0, "kvm's exit waits for the device");
 
   vfio_device_put_kvm(device);  // the final put: kvm_destroy_vm, then symbol_put
-  at_device_released.store(stamp());
   rmmod.join();
 
   check(at_vm_destroyed.load() != 0, "VM destroyed");
