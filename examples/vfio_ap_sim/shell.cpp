@@ -74,14 +74,15 @@ std::size_t name_length(std::string_view s) {
 
 std::error_code errc(std::errc e) { return std::make_error_code(e); }
 
-// `kstrtoul(text, 0, &out)` without the trailing-newline allowance: the
-// host commands take words, never sysfs buffers.
+// A number as kstrtoul(text, 0, ...) reads it (ap::parse_ulong), for host
+// command words: no trailing newline, and ERANGE above `max` (as kstrtou8
+// answers for a byte).
 std::error_code parse_number(std::string_view text, unsigned long max, unsigned long& value) {
   if (!text.empty() && text.back() == '\n') return errc(std::errc::invalid_argument);
-  std::uint64_t parsed = 0;
-  if (auto ec = ap::parse_kstrtoul(text, parsed)) return ec;
-  if (parsed > max) return errc(std::errc::result_out_of_range);
-  value = static_cast<unsigned long>(parsed);
+  const auto parsed = ap::parse_ulong(text);
+  if (!parsed) return parsed.error;
+  if (parsed.value > max) return errc(std::errc::result_out_of_range);
+  value = static_cast<unsigned long>(parsed.value);
   return {};
 }
 
@@ -110,39 +111,20 @@ std::error_code parse_id_list(std::string_view text, std::bitset<256>& ids) {
   }
 }
 
-template <class Mask>
-Mask to_mask(const std::bitset<256>& ids) {
-  Mask mask{};
+template <class Id>
+ap::id_mask<Id> to_mask(const std::bitset<256>& ids) {
+  ap::id_mask<Id> mask{};
   for (unsigned id = 0; id < 256; ++id)
-    if (ids.test(id)) mask.set(id);
+    if (ids.test(id)) mask.set(Id(static_cast<std::uint8_t>(id)));
   return mask;
 }
 
-// An APQN written as the kernel names queue devices: `xx.yyyy`, hex, with
-// 1-2 card digits and 1-4 queue digits, each value 0..255.
+// An APQN as the kernel names queue devices, "xx.yyyy" (ap::parse_apqn).
 std::error_code parse_apqn_word(std::string_view text, ap::apqn& out) {
-  const std::size_t dot = text.find('.');
-  if (dot == std::string_view::npos) return errc(std::errc::invalid_argument);
-  const std::string_view card = text.substr(0, dot);
-  const std::string_view queue = text.substr(dot + 1);
-  auto hex = [](std::string_view digits, std::size_t max_digits, unsigned& value) {
-    if (digits.empty() || digits.size() > max_digits) return false;
-    value = 0;
-    for (char c : digits) {
-      unsigned d = 0;
-      if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-      else return false;
-      value = value * 16 + d;
-    }
-    return true;
-  };
-  unsigned apid = 0;
-  unsigned apqi = 0;
-  if (!hex(card, 2, apid) || !hex(queue, 4, apqi)) return errc(std::errc::invalid_argument);
-  if (apid > 255 || apqi > 255) return errc(std::errc::result_out_of_range);
-  out = ap::apqn{ap::apid{apid}, ap::apqi{apqi}};
+  if (!text.empty() && text.back() == '\n') return errc(std::errc::invalid_argument);
+  const auto parsed = ap::parse_apqn(text);
+  if (!parsed) return parsed.error;
+  out = parsed.value;
   return {};
 }
 
@@ -152,7 +134,11 @@ std::string describe_error(std::error_code ec) {
   if (ec.category() == std::generic_category()) {
     for (const auto& e : kErrnoNames)
       if (e.value == ec.value()) return std::string(e.name) + ": " + e.text;
-    return "E" + std::to_string(ec.value()) + ": errno " + std::to_string(ec.value());
+    // An errno this table does not name: its number (GCC 12 warns falsely on
+    // `"literal" + std::string`, hence append).
+    std::string unnamed("errno ");
+    unnamed.append(std::to_string(ec.value())).append(": unknown error");
+    return unnamed;
   }
   return std::string(ec.category().name()) + ": " + ec.message();
 }
@@ -355,7 +341,7 @@ std::string shell::resolve(std::string_view path) const {
     resolved.push_back('/');
     resolved += part;
   }
-  if (resolved.empty()) resolved = "/";
+  if (resolved.empty()) resolved.push_back('/');
   return resolved;
 }
 
@@ -447,7 +433,7 @@ void shell::cmd_cd(const std::vector<word>& words) {
 }
 
 void shell::cmd_qci(const std::vector<word>& words) {
-  host::qci_update update;
+  qci_update update;
   for (std::size_t i = 1; i < words.size(); ++i) {
     const std::string_view arg = words[i].text;
     const std::size_t eq = arg.find('=');
@@ -467,9 +453,9 @@ void shell::cmd_qci(const std::vector<word>& words) {
     } else if (key == "apm" || key == "aqm" || key == "adm") {
       std::bitset<256> ids;
       ec = parse_id_list(value, ids);
-      if (!ec && key == "apm") update.apm = to_mask<ap::adapter_mask>(ids);
-      else if (!ec && key == "aqm") update.aqm = to_mask<ap::domain_mask>(ids);
-      else if (!ec) update.adm = to_mask<ap::control_domain_mask>(ids);
+      if (!ec && key == "apm") update.apm = to_mask<ap::apid>(ids);
+      else if (!ec && key == "aqm") update.aqm = to_mask<ap::apqi>(ids);
+      else if (!ec) update.adm = to_mask<ap::cdom>(ids);
     } else {
       script_error("qci: unknown key " + std::string(key));
       return;
@@ -508,7 +494,7 @@ void shell::cmd_kvm(const std::vector<word>& words) {
   } else if (op == "destroy") {
     ec = host_->kvm_destroy(name);
   } else if (op == "refs") {
-    unsigned long refs = 0;
+    unsigned refs = 0;
     ec = host_->kvm_refs(name, refs);
     if (!ec) out_ << refs << '\n';
   } else if (op == "crycb") {
