@@ -271,15 +271,33 @@ class basic_unlocked {
   using validator = Validator;
 
   /// Thread-compatible (one per thread). Reports (validator on) if the
-  /// thread holds a lock.
+  /// thread holds a lock; the context then starts from what is held, so
+  /// that the fault is reported once, not again at every use.
   basic_unlocked(std::source_location where = std::source_location::current()) noexcept {
-    if constexpr (Validator::enabled) lockdep::detail::on_root_context(where);
+    if constexpr (Validator::enabled) {
+      lockdep::detail::on_root_context(where);
+      depth_.value = static_cast<std::uint32_t>(lockdep::held_count());
+    }
   }
   basic_unlocked(const basic_unlocked&) = delete;
   basic_unlocked& operator=(const basic_unlocked&) = delete;
 
-  /// The validator depth: 0 (nothing held), or -1 when not validated.
-  long lockdep_depth() const noexcept { return Validator::enabled ? 0 : -1; }
+  /// The validator depth (lockdep.hpp I1): 0 for a proper root, or -1 when
+  /// not validated.
+  long lockdep_depth() const noexcept {
+    if constexpr (Validator::enabled) {
+      return static_cast<long>(depth_.value);
+    } else {
+      return -1;
+    }
+  }
+
+ private:
+  struct no_depth {};
+  struct depth {
+    std::uint32_t value = 0;
+  };
+  [[no_unique_address]] std::conditional_t<Validator::enabled, depth, no_depth> depth_;
 };
 
 /// The root context with the default validator policy.
@@ -956,12 +974,15 @@ struct wait_access {
   }
 
   // Drops g's lock (validator + TSan as an unlock), runs `body` with the
-  // raw lockable, and re-takes it (as a lock).
-  template <class G, class Body>
+  // raw lockable, and re-takes it (as a lock). With Release, the lock
+  // itself is released around body (unlocked_call); without, body releases
+  // and re-takes it (absl::Mutex::Await).
+  template <bool Release, class G, class Body>
   static decltype(auto) dropped(G& g, bool outer_allowed, std::source_location where, Body&& body) {
     auto& m = mutex(g);
     using OM = std::remove_reference_t<decltype(m)>;
-    const bool shared = G::shared;
+    using lockable = typename OM::lockable_type;
+    constexpr bool shared = G::shared;
     const auto record = guard_access::record_of(g);
     if constexpr (OM::validator::enabled) {
       lockdep::detail::on_wait(&m, type_name<typename OM::level_type>(), record.depth(),
@@ -970,23 +991,40 @@ struct wait_access {
     }
 #if ORDO_TSAN
     __tsan_mutex_pre_unlock(&m, shared ? tsan::read_lock : 0u);
+#endif
+    if constexpr (Release) {
+      if constexpr (shared) {
+        lock_ops<lockable>::unlock_shared(m.mutex_);
+      } else {
+        lock_ops<lockable>::unlock(m.mutex_);
+      }
+    }
+#if ORDO_TSAN
     __tsan_mutex_post_unlock(&m, shared ? tsan::read_lock : 0u);
 #endif
     struct relock {
       OM& m;
-      bool shared;
       decltype(record) rec;
       std::source_location where;
       ~relock() {
-#if ORDO_TSAN
-        __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
-        __tsan_mutex_post_lock(&m, shared ? tsan::read_lock : 0u, 0);
-#endif
         if constexpr (OM::validator::enabled) {
           lockdep::detail::on_acquire(m.entry(shared, 0u, where), static_cast<long>(rec.depth()));
         }
+#if ORDO_TSAN
+        __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
+#endif
+        if constexpr (Release) {
+          if constexpr (shared) {
+            lock_ops<lockable>::lock_shared(m.mutex_);
+          } else {
+            lock_ops<lockable>::lock(m.mutex_);
+          }
+        }
+#if ORDO_TSAN
+        __tsan_mutex_post_lock(&m, shared ? tsan::read_lock : 0u, 0);
+#endif
       }
-    } after{m, shared, record, where};
+    } after{m, record, where};
     (void)after;
     return std::forward<Body>(body)(m.mutex_);
   }
@@ -1018,7 +1056,7 @@ void wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where
   condition_thunk<OM> thunk{&wait_access::mutex(g), tsan_flags,
                             const_cast<void*>(static_cast<const void*>(&c)),
                             [](void* p) -> bool { return static_cast<bool>((*static_cast<C*>(p))()); }};
-  wait_access::dropped(g, outer_allowed, where, [&](absl::Mutex& raw) {
+  wait_access::dropped<false>(g, outer_allowed, where, [&](absl::Mutex& raw) {
     raw.Await(absl::Condition(&condition_thunk<OM>::run, &thunk));
   });
 }
@@ -1055,7 +1093,7 @@ template <class G, class Fn>
 decltype(auto) unlocked_call(G& g, Fn&& fn,
                              std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels>());
-  return detail::wait_access::dropped(g, false, where, [&](auto&) -> decltype(auto) {
+  return detail::wait_access::dropped<true>(g, false, where, [&](auto&) -> decltype(auto) {
     if constexpr (std::is_invocable_v<Fn&&, basic_unlocked<typename G::mutex_type::validator>&>) {
       basic_unlocked<typename G::mutex_type::validator> root(where);
       return std::forward<Fn>(fn)(root);
@@ -1071,7 +1109,7 @@ template <class G, class Fn, class... Allowed>
 decltype(auto) unlocked_call(G& g, Fn&& fn, allow_held_t<Allowed...>,
                              std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
-  return detail::wait_access::dropped(g, true, where,
+  return detail::wait_access::dropped<true>(g, true, where,
                                       [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
 }
 

@@ -1,0 +1,429 @@
+// Tests for ordo/lockdep.hpp: the runtime validator. Every lock here names
+// ordo::validator_on explicitly, so these tests run (and prove the same
+// thing) in every preset, release included.
+//
+// The compile-time rules make an inversion between two levels impossible
+// to *write* through one chain of contexts. What the validator sees are the
+// places the types cannot: a fresh root context made while locks are held
+// (a callback behind type erasure), a stale context, guards that travel,
+// nestable instances, waits with locks the guard's type does not show.
+#include <ordo/ordered_mutex.hpp>
+#include <ordo/lockdep.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+template <class Level, class Lockable = absl::Mutex>
+using checked_mutex = ordo::ordered_mutex<Level, Lockable, ordo::validator_on>;
+using root = ordo::basic_unlocked<ordo::validator_on>;
+
+// A Lockable that may be released by any thread (absl::Mutex and
+// std::mutex may not), for the guard-moved-to-another-thread case.
+class any_thread_lock {
+ public:
+  void lock() {
+    while (locked_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+  }
+  bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};  // acquire in lock pairs with release in unlock
+};
+
+// Records reports instead of aborting.
+class Lockdep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::lock_guard<std::mutex> lock(mutex());
+    reports().clear();
+    previous_ = ordo::lockdep::set_report_handler(&record);
+  }
+  void TearDown() override { ordo::lockdep::set_report_handler(previous_); }
+
+  static void record(const ordo::lockdep::report& r) {
+    std::lock_guard<std::mutex> lock(mutex());
+    reports().push_back(r);
+  }
+  static std::vector<ordo::lockdep::report> taken() {
+    std::lock_guard<std::mutex> lock(mutex());
+    return reports();
+  }
+  static std::vector<ordo::lockdep::report> of_kind(ordo::lockdep::report_kind kind) {
+    std::vector<ordo::lockdep::report> out;
+    for (auto& r : taken()) {
+      if (r.kind == kind) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<ordo::lockdep::report>& reports() {
+    static std::vector<ordo::lockdep::report> r;
+    return r;
+  }
+  ordo::lockdep::report_handler previous_ = nullptr;
+};
+
+// A handler for death tests: tolerate the root-context report that the
+// test provokes on purpose to bypass the types, abort on anything else.
+void abort_unless_root_report(const ordo::lockdep::report& r) {
+  if (r.kind == ordo::lockdep::report_kind::root_with_locks_held) return;
+  ordo::lockdep::default_report_handler(r);
+}
+
+TEST_F(Lockdep, CorrectChainsFromManyThreadsReportNothing) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  struct c_level : ordo::level<b_level> {};
+  checked_mutex<a_level> a;
+  checked_mutex<b_level> b;
+  checked_mutex<c_level> c;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      root ctx;
+      for (int i = 0; i < 200; ++i) {
+        if (t % 2 == 0) {
+          auto ga = a.lock(ctx);
+          auto gb = b.lock(ga);
+          auto gc = c.lock(gb);
+          EXPECT_EQ(ordo::lockdep::held_count(), 3u);
+        } else {
+          auto ga = a.lock(ctx);  // a skip-level chain: a -> c
+          auto gc = c.lock(ga);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(taken().empty());
+  EXPECT_EQ(ordo::lockdep::held_count(), 0u);
+}
+
+// Thread 1 takes A then B and exits. Later, thread 2 holds B and a callback
+// (behind a fresh root context) takes A: never overlapping, still reported.
+// Like the kernel's lockdep, the graph is between lock classes (levels), so
+// the second thread uses other instances of the same levels: a class-level
+// inversion that no address-based detector (TSan's, Abseil's) can see.
+TEST_F(Lockdep, InversionIsReportedTheFirstTimeBothOrdersAreSeen) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  checked_mutex<a_level> a, other_a;
+  checked_mutex<b_level> b, other_b;
+  int a_line = 0, b_line = 0;
+  std::thread([&] {
+    root ctx;
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);
+  }).join();
+  ASSERT_TRUE(taken().empty());
+  std::thread([&] {
+    root ctx;
+    b_line = __LINE__ + 1;
+    auto gb = other_b.lock(ctx);
+    root callback_ctx;  // the type system is bypassed here (itself a report)
+    a_line = __LINE__ + 1;
+    auto ga = other_a.lock(callback_ctx);
+  }).join();
+  const auto cycles = of_kind(ordo::lockdep::report_kind::circular_dependency);
+  ASSERT_EQ(cycles.size(), 1u);
+  const auto& r = cycles[0];
+  EXPECT_NE(r.subject.level.find("a_level"), std::string_view::npos);
+  EXPECT_NE(r.other.level.find("b_level"), std::string_view::npos);
+  EXPECT_EQ(r.subject.where.line(), static_cast<unsigned>(a_line));
+  EXPECT_EQ(r.other.where.line(), static_cast<unsigned>(b_line));
+  EXPECT_NE(r.text.find("circular locking dependency"), std::string::npos);
+  EXPECT_NE(r.text.find("lockdep_test.cpp:" + std::to_string(a_line)), std::string::npos);
+  EXPECT_NE(r.text.find("lockdep_test.cpp:" + std::to_string(b_line)), std::string::npos);
+  EXPECT_EQ(of_kind(ordo::lockdep::report_kind::root_with_locks_held).size(), 1u);
+}
+
+TEST_F(Lockdep, ThreeLockCycleThroughThreeThreadsIsReported) {
+  struct x_level : ordo::level<> {};
+  struct y_level : ordo::level<x_level> {};
+  struct z_level : ordo::level<y_level> {};
+  // One instance set per thread: only the classes form a cycle.
+  checked_mutex<x_level> x1, x3;
+  checked_mutex<y_level> y1, y2;
+  checked_mutex<z_level> z2, z3;
+  std::thread([&] {
+    root ctx;
+    auto gx = x1.lock(ctx);
+    auto gy = y1.lock(gx);
+  }).join();
+  std::thread([&] {
+    root ctx;
+    auto gy = y2.lock(ctx);
+    auto gz = z2.lock(gy);
+  }).join();
+  EXPECT_TRUE(taken().empty());
+  std::thread([&] {
+    root ctx;
+    auto gz = z3.lock(ctx);
+    root callback_ctx;
+    auto gx = x3.lock(callback_ctx);  // z -> x closes x -> y -> z -> x
+  }).join();
+  const auto cycles = of_kind(ordo::lockdep::report_kind::circular_dependency);
+  ASSERT_EQ(cycles.size(), 1u);
+  const std::string& text = cycles[0].text;
+  // The splat walks the whole cycle: every level appears with its site.
+  EXPECT_NE(text.find("x_level"), std::string::npos);
+  EXPECT_NE(text.find("y_level"), std::string::npos);
+  EXPECT_NE(text.find("z_level"), std::string::npos);
+  EXPECT_NE(text.find("y_level acquired at"), std::string::npos);
+}
+
+TEST_F(Lockdep, StaleContextIsReported) {
+  struct parent_level : ordo::level<> {};
+  struct child_level : ordo::level<parent_level> {};
+  checked_mutex<parent_level> parent;
+  checked_mutex<child_level> child;
+  root ctx;
+  const int parent_line = __LINE__ + 1;
+  auto gp = parent.lock(ctx);
+  const int child_line = __LINE__ + 1;
+  auto gc = child.lock(ctx);  // compiles (root may take child) but ctx is stale
+  const auto stale = of_kind(ordo::lockdep::report_kind::stale_context);
+  ASSERT_EQ(stale.size(), 1u);
+  EXPECT_EQ(stale[0].subject.where.line(), static_cast<unsigned>(child_line));
+  EXPECT_EQ(stale[0].other.where.line(), static_cast<unsigned>(parent_line));
+  EXPECT_NE(stale[0].other.level.find("parent_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, RootContextMadeWhileHoldingIsReported) {
+  struct held_level : ordo::level<> {};
+  checked_mutex<held_level> m;
+  root ctx;
+  auto g = m.lock(ctx);
+  EXPECT_TRUE(taken().empty());
+  root inner;
+  const auto r = of_kind(ordo::lockdep::report_kind::root_with_locks_held);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(r[0].other.level.find("held_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, UnlockOfALockNotHeldIsReported) {
+  struct moved_level : ordo::level<> {};
+  checked_mutex<moved_level, any_thread_lock> m;
+  // Both threads are scratch threads: the locker's held stack keeps the
+  // entry its guard left behind.
+  std::thread([&] {
+    root ctx;
+    auto g = std::optional(m.lock(ctx));
+    std::thread([moved = std::move(g)]() mutable { moved.reset(); }).join();
+    EXPECT_EQ(ordo::lockdep::held_count(), 1u);
+  }).join();
+  const auto r = of_kind(ordo::lockdep::report_kind::unlock_not_held);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(r[0].subject.level.find("moved_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, UnlockOutOfOrderIsReported) {
+  struct first_level : ordo::level<> {};
+  struct second_level : ordo::level<first_level> {};
+  checked_mutex<first_level> first;
+  checked_mutex<second_level> second;
+  root ctx;
+  auto g1 = std::optional(first.lock(ctx));
+  auto g2 = second.lock(*g1);
+  g1.reset();  // first released while second is held
+  const auto r = of_kind(ordo::lockdep::report_kind::unlock_out_of_order);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(r[0].subject.level.find("first_level"), std::string_view::npos);
+  EXPECT_NE(r[0].other.level.find("second_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, NestableInstancesOutOfOrderAreReported) {
+  struct table_level : ordo::level<> {};
+  struct bucket_level : ordo::nestable_level<table_level> {};
+  checked_mutex<bucket_level> low(ordo::nest_key{1});
+  checked_mutex<bucket_level> high(ordo::nest_key{2});
+  checked_mutex<bucket_level> other_low(ordo::nest_key{1});
+  checked_mutex<bucket_level> other_high(ordo::nest_key{2});
+  checked_mutex<bucket_level> also_low(ordo::nest_key{1});
+  root ctx;
+  {
+    auto a = low.lock(ctx);
+    auto b = high.lock(a);  // ascending keys: fine
+  }
+  EXPECT_TRUE(taken().empty());
+  {
+    auto b = other_high.lock(ctx);
+    auto a = other_low.lock(b);  // descending: reported
+  }
+  {
+    auto a = low.lock(ctx);
+    auto a2 = also_low.lock(a);  // equal keys: no order between them
+  }
+  const auto r = of_kind(ordo::lockdep::report_kind::nest_order);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_NE(r[0].text.find("bucket_level/key 1"), std::string::npos);
+  EXPECT_NE(r[0].text.find("bucket_level/key 2"), std::string::npos);
+}
+
+TEST_F(Lockdep, WaitWithALockTheGuardTypeDoesNotShowIsReported) {
+  struct outer_level : ordo::level<> {};
+  struct inner_level : ordo::level<outer_level> {};
+  checked_mutex<outer_level> outer;
+  checked_mutex<inner_level> inner;
+  std::thread([&] {
+    root ctx;
+    auto go = outer.lock(ctx);
+    auto gi = inner.lock(go);
+    // go's type holds only outer_level, so this compiles; but inner is held
+    // at run time, across the wait.
+    ordo::wait(go, [] { return true; });
+  }).join();
+  const auto all = taken();
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all[0].kind, ordo::lockdep::report_kind::wait_with_locks_held);
+  EXPECT_NE(all[0].subject.level.find("outer_level"), std::string_view::npos);
+  EXPECT_NE(all[0].other.level.find("inner_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, UnlockedCallWithAHiddenLockIsReported) {
+  struct hidden_level : ordo::level<> {};
+  struct dropped_level : ordo::level<> {};
+  checked_mutex<hidden_level> hidden;
+  checked_mutex<dropped_level> dropped;
+  std::thread([&] {
+    root ctx;
+    auto gh = hidden.lock(ctx);
+    root callback_ctx;  // hidden_level is invisible to this chain's types
+    auto gd = dropped.lock(callback_ctx);
+    ordo::unlocked_call(gd, [] {});
+  }).join();
+  const auto r = of_kind(ordo::lockdep::report_kind::wait_with_locks_held);
+  ASSERT_GE(r.size(), 1u);
+  EXPECT_NE(r[0].other.level.find("hidden_level"), std::string_view::npos);
+}
+
+TEST_F(Lockdep, LockAllIsNotASameLevelViolation) {
+  struct slot_level : ordo::level<> {};
+  checked_mutex<slot_level> a, b, c;
+  root ctx;
+  {
+    auto all = ordo::lock_all(ctx, c, b, a);
+    EXPECT_EQ(ordo::lockdep::held_count(), 3u);
+  }
+  EXPECT_TRUE(taken().empty());
+  EXPECT_EQ(ordo::lockdep::held_count(), 0u);
+}
+
+TEST_F(Lockdep, TryLockAddsNoDependencyButOrdersWhatFollows) {
+  struct p_level : ordo::level<> {};
+  struct q_level : ordo::level<p_level> {};
+  checked_mutex<p_level> p;
+  checked_mutex<q_level> q;
+  root ctx;
+  {
+    auto gq = q.lock(ctx);
+    root callback_ctx;
+    auto gp = p.try_lock(callback_ctx);  // q -> p by trylock: cannot deadlock
+    EXPECT_TRUE(gp.has_value());
+  }
+  {
+    auto gp = p.lock(ctx);
+    auto gq = q.lock(gp);  // p -> q: no cycle, since trylock added no edge
+  }
+  EXPECT_TRUE(of_kind(ordo::lockdep::report_kind::circular_dependency).empty());
+}
+
+TEST(LockdepHandler, SetReturnsThePreviousAndNullRestoresTheDefault) {
+  auto mine = +[](const ordo::lockdep::report&) {};
+  const auto before = ordo::lockdep::set_report_handler(mine);
+  EXPECT_EQ(before, &ordo::lockdep::default_report_handler);
+  EXPECT_EQ(ordo::lockdep::set_report_handler(nullptr), mine);
+  EXPECT_EQ(ordo::lockdep::set_report_handler(nullptr), &ordo::lockdep::default_report_handler);
+}
+
+// The default handler prints a splat naming both levels and both
+// acquisition sites, then aborts.
+TEST(LockdepDeathTest, InversionSplatNamesBothLevelsAndBothSites) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct ab_first : ordo::level<> {};
+  struct ab_second : ordo::level<ab_first> {};
+  auto scenario = [] {
+    ordo::lockdep::set_report_handler(&abort_unless_root_report);
+    checked_mutex<ab_first> a, other_a;
+    checked_mutex<ab_second> b, other_b;
+    {
+      root ctx;
+      auto ga = a.lock(ctx);
+      auto gb = b.lock(ga);
+    }
+    root ctx;
+    auto gb = other_b.lock(ctx);  // line L
+    root callback_ctx;
+    auto ga = other_a.lock(callback_ctx);  // line L + 2
+  };
+  const int b_line = __LINE__ - 4;
+  const int a_line = __LINE__ - 3;
+  const std::string pattern =
+      "possible circular locking dependency detected.*is acquiring.*ab_first.*"
+      "lockdep_test.cpp:" + std::to_string(a_line) + ".*while holding.*ab_second.*"
+      "lockdep_test.cpp:" + std::to_string(b_line);
+  EXPECT_DEATH(scenario(), pattern);
+}
+
+TEST(LockdepDeathTest, StaleContextSplatNamesBothLocks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct st_parent : ordo::level<> {};
+  struct st_child : ordo::level<st_parent> {};
+  auto scenario = [] {
+    checked_mutex<st_parent> parent;
+    checked_mutex<st_child> child;
+    root ctx;
+    auto gp = parent.lock(ctx);
+    auto gc = child.lock(ctx);
+  };
+  const int parent_line = __LINE__ - 3;
+  const int child_line = __LINE__ - 3;
+  EXPECT_DEATH(scenario(), "stale lock context used.*st_child.*lockdep_test.cpp:" +
+                               std::to_string(child_line) + ".*st_parent.*lockdep_test.cpp:" +
+                               std::to_string(parent_line));
+}
+
+TEST(LockdepDeathTest, RecursiveLockingAbortsBeforeDeadlocking) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct self_level : ordo::level<> {};
+  auto scenario = [] {
+    ordo::lockdep::set_report_handler(&abort_unless_root_report);
+    checked_mutex<self_level> m;
+    root ctx;
+    auto g = m.lock(ctx);
+    root callback_ctx;
+    auto again = m.lock(callback_ctx);
+  };
+  EXPECT_DEATH(scenario(), "recursive locking detected.*self_level.*self_level");
+}
+
+TEST(LockdepDeathTest, WaitWithLocksHeldSplatNamesTheHeldLock) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct w_outer : ordo::level<> {};
+  struct w_inner : ordo::level<w_outer> {};
+  auto scenario = [] {
+    checked_mutex<w_outer> outer;
+    checked_mutex<w_inner> inner;
+    root ctx;
+    auto go = outer.lock(ctx);
+    auto gi = inner.lock(go);
+    ordo::wait(go, [] { return true; });
+  };
+  EXPECT_DEATH(scenario(), "wait with other locks held.*w_outer.*w_inner.*lockdep_test.cpp:");
+}
+
+}  // namespace
