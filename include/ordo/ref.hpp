@@ -47,9 +47,11 @@
 //
 // Misuse
 //   compile error  ref<T> or get_safe on a T that does not derive from
-//                  ordo::kref<T>: "ordo: ref<T>: T must derive from
-//                  ordo::kref<T>"; copying a ref<T> (use clone(): every new
-//                  reference is visible in the code).
+//                  ordo::kref<T> (or from a B : ordo::kref<B>): "ordo: ref<T>:
+//                  T must derive from ordo::kref<T>"; a kref_release() that
+//                  is not noexcept: "ordo: kref<T>: T::kref_release() must be
+//                  noexcept"; copying a ref<T> (deleted: use clone(), so
+//                  every new reference is visible in the code).
 //   runtime report clone()/get_ref() of an object with no reference left
 //                  (refcount add_on_zero); more puts than gets (underflow,
 //                  only possible through adopt_ref/release() misuse).
