@@ -146,8 +146,13 @@ struct report {
   lock_site other;
 };
 
-/// Called for every report. It may return (tests record reports); the
-/// default prints the text to stderr and aborts.
+/// Called for every report. The default prints the text to stderr and
+/// aborts. A handler may return (tests record reports: the program then
+/// carries on past the fault), or throw to abandon the operation, which is
+/// safe where the report comes before any state changes: an acquisition
+/// (nothing is locked or recorded yet), a wait or unlocked_call (nothing is
+/// dropped yet), a root context. Releases run in destructors: a handler
+/// that throws there terminates the program.
 using report_handler = void (*)(const report&);
 
 /// The default handler: prints the report to stderr, then std::abort().

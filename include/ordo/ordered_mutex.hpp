@@ -312,6 +312,25 @@ struct nest_key {
 template <class Level, class Mutex, class Validator, bool Shared>
 class basic_ordered_mutex;
 
+/// True when ThreadSanitizer already sees Lockable's synchronisation: the
+/// std mutexes (TSan intercepts pthread), or a lock built from atomics in
+/// instrumented code. ordo then adds no __tsan_mutex_* annotations (two
+/// models of one lock at one address confuse TSan). False by default:
+/// absl::Mutex from an uninstrumented libabsl, or any lock TSan cannot see,
+/// is annotated. Specialize it for your own instrumented locks.
+template <class Lockable>
+inline constexpr bool lockable_is_tsan_visible_v = false;
+template <>
+inline constexpr bool lockable_is_tsan_visible_v<std::mutex> = true;
+template <>
+inline constexpr bool lockable_is_tsan_visible_v<std::timed_mutex> = true;
+template <>
+inline constexpr bool lockable_is_tsan_visible_v<std::recursive_mutex> = true;
+template <>
+inline constexpr bool lockable_is_tsan_visible_v<std::shared_mutex> = true;
+template <>
+inline constexpr bool lockable_is_tsan_visible_v<std::shared_timed_mutex> = true;
+
 namespace detail {
 
 template <class T>
@@ -597,7 +616,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   /// An unlocked mutex. For nestable levels the instance key is 0.
   basic_ordered_mutex() noexcept(std::is_nothrow_default_constructible_v<Mutex>) {
 #if ORDO_TSAN
-    __tsan_mutex_create(this, 0);
+    if constexpr (annotate) __tsan_mutex_create(this, 0);
 #endif
   }
   /// An unlocked mutex of a nestable level with instance key `key`:
@@ -606,14 +625,14 @@ class ABSL_LOCKABLE basic_ordered_mutex {
     requires(level_nestable_v<Level>)
       : state_(key) {
 #if ORDO_TSAN
-    __tsan_mutex_create(this, 0);
+    if constexpr (annotate) __tsan_mutex_create(this, 0);
 #endif
   }
   basic_ordered_mutex(const basic_ordered_mutex&) = delete;
   basic_ordered_mutex& operator=(const basic_ordered_mutex&) = delete;
   ~basic_ordered_mutex() {
 #if ORDO_TSAN
-    __tsan_mutex_destroy(this, 0);
+    if constexpr (annotate) __tsan_mutex_destroy(this, 0);
 #endif
   }
 
@@ -678,6 +697,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   friend struct detail::wait_access;
 
 #if ORDO_TSAN
+  static constexpr bool annotate = !lockable_is_tsan_visible_v<Mutex>;
   static constexpr unsigned tsan_mode(bool shared) noexcept {
     return shared ? detail::tsan::read_lock : 0u;
   }
@@ -706,7 +726,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
                                   ctx_depth);
     }
 #if ORDO_TSAN
-    __tsan_mutex_pre_lock(this, tsan_mode(shared));
+    if constexpr (annotate) __tsan_mutex_pre_lock(this, tsan_mode(shared));
 #endif
     if (shared) {
       if constexpr (Shared) detail::lock_ops<Mutex>::lock_shared(mutex_);
@@ -714,7 +734,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
       detail::lock_ops<Mutex>::lock(mutex_);
     }
 #if ORDO_TSAN
-    __tsan_mutex_post_lock(this, tsan_mode(shared), 0);
+    if constexpr (annotate) __tsan_mutex_post_lock(this, tsan_mode(shared), 0);
 #endif
     return depth;
   }
@@ -722,7 +742,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   bool try_acquire(bool shared, long ctx_depth, std::uint32_t /*depth*/,
                    std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
 #if ORDO_TSAN
-    __tsan_mutex_pre_lock(this, tsan_mode(shared) | detail::tsan::try_lock);
+    if constexpr (annotate) __tsan_mutex_pre_lock(this, tsan_mode(shared) | detail::tsan::try_lock);
 #endif
     bool locked = false;
     if (shared) {
@@ -731,7 +751,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
       locked = detail::lock_ops<Mutex>::try_lock(mutex_);
     }
 #if ORDO_TSAN
-    __tsan_mutex_post_lock(this,
+    if constexpr (annotate) __tsan_mutex_post_lock(this,
                            tsan_mode(shared) | detail::tsan::try_lock |
                                (locked ? 0u : detail::tsan::try_lock_failed),
                            0);
@@ -749,7 +769,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
       lockdep::detail::on_release(this, detail::type_name<Level>(), where);
     }
 #if ORDO_TSAN
-    __tsan_mutex_pre_unlock(this, tsan_mode(shared));
+    if constexpr (annotate) __tsan_mutex_pre_unlock(this, tsan_mode(shared));
 #endif
     if (shared) {
       if constexpr (Shared) detail::lock_ops<Mutex>::unlock_shared(mutex_);
@@ -757,7 +777,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
       detail::lock_ops<Mutex>::unlock(mutex_);
     }
 #if ORDO_TSAN
-    __tsan_mutex_post_unlock(this, tsan_mode(shared));
+    if constexpr (annotate) __tsan_mutex_post_unlock(this, tsan_mode(shared));
 #endif
   }
 
@@ -983,6 +1003,9 @@ struct wait_access {
     using OM = std::remove_reference_t<decltype(m)>;
     using lockable = typename OM::lockable_type;
     constexpr bool shared = G::shared;
+#if ORDO_TSAN
+    constexpr bool annotate = !lockable_is_tsan_visible_v<lockable>;
+#endif
     const auto record = guard_access::record_of(g);
     if constexpr (OM::validator::enabled) {
       lockdep::detail::on_wait(&m, type_name<typename OM::level_type>(), record.depth(),
@@ -990,7 +1013,7 @@ struct wait_access {
       lockdep::detail::on_release(&m, type_name<typename OM::level_type>(), where);
     }
 #if ORDO_TSAN
-    __tsan_mutex_pre_unlock(&m, shared ? tsan::read_lock : 0u);
+    if constexpr (annotate) __tsan_mutex_pre_unlock(&m, shared ? tsan::read_lock : 0u);
 #endif
     if constexpr (Release) {
       if constexpr (shared) {
@@ -1000,7 +1023,7 @@ struct wait_access {
       }
     }
 #if ORDO_TSAN
-    __tsan_mutex_post_unlock(&m, shared ? tsan::read_lock : 0u);
+    if constexpr (annotate) __tsan_mutex_post_unlock(&m, shared ? tsan::read_lock : 0u);
 #endif
     struct relock {
       OM& m;
@@ -1011,7 +1034,7 @@ struct wait_access {
           lockdep::detail::on_acquire(m.entry(shared, 0u, where), static_cast<long>(rec.depth()));
         }
 #if ORDO_TSAN
-        __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
+        if constexpr (annotate) __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
 #endif
         if constexpr (Release) {
           if constexpr (shared) {
@@ -1021,7 +1044,7 @@ struct wait_access {
           }
         }
 #if ORDO_TSAN
-        __tsan_mutex_post_lock(&m, shared ? tsan::read_lock : 0u, 0);
+        if constexpr (annotate) __tsan_mutex_post_lock(&m, shared ? tsan::read_lock : 0u, 0);
 #endif
       }
     } after{m, record, where};
