@@ -354,7 +354,17 @@ void shell::execute(std::string_view line) {
       script_error("an assignment takes one word (quote spaces)");
       return;
     }
-    variables_[std::string(line.substr(0, n))] = value.empty() ? std::string() : value[0].text;
+    const std::string name(line.substr(0, n));
+    std::string text = value.empty() ? std::string() : std::move(value[0].text);
+    const auto old = variables_.find(name);
+    const std::size_t replaced = old == variables_.end() ? 0 : old->first.size() + old->second.size();
+    const std::size_t total = variable_bytes_ - replaced + name.size() + text.size();
+    if (total > kMaxVariableBytes) {
+      script_error("variables larger than " + std::to_string(kMaxVariableBytes) + " bytes");
+      return;
+    }
+    variable_bytes_ = total;
+    variables_[name] = std::move(text);
     return;
   }
   std::vector<word> words;

@@ -32,8 +32,9 @@
 //     `.` and `..` are resolved in the text of the path, as in `cd -L`.
 //   * A trailing `\r` (a CRLF script) is dropped from each line.
 //   * Bounds, so that any input terminates quickly with bounded memory: a
-//     line (raw or expanded) is at most kMaxLine bytes; a NUL byte in a line
-//     is a script error. Longer lines are consumed and rejected as a whole.
+//     line (raw or expanded) is at most kMaxLine bytes, all variables
+//     together at most kMaxVariableBytes; a NUL byte in a line is a script
+//     error. Longer lines are consumed and rejected as a whole.
 //
 // Exit status: 0; 1 if any line was not a command (reported on stderr as
 // `sim: line N: ...`); 2 if, in a checking build, an invariant broke.
@@ -75,6 +76,9 @@ inline constexpr bool kCheckEveryCommand = false;
 
 /// The longest line (before and after variable expansion), in bytes.
 inline constexpr std::size_t kMaxLine = 64 * 1024;
+
+/// The most bytes all variables (names and values) may hold together.
+inline constexpr std::size_t kMaxVariableBytes = 1024 * 1024;
 
 /// `ENAME: text` for an errno value carried by `ec` (generic category), e.g.
 /// `EINVAL: Invalid argument`; other categories give their message.
@@ -130,6 +134,7 @@ class shell {
   std::ostream& out_;
   std::ostream& err_;
   std::map<std::string, std::string, std::less<>> variables_;
+  std::size_t variable_bytes_ = 0;  // names and values of variables_
   std::string cwd_ = "/";
   std::size_t line_ = 0;
   int status_ = 0;
