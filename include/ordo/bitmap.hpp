@@ -76,7 +76,18 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
+#include <type_traits>
+
+#if defined(__GNUC__) && (defined(__SSE2__) || defined(__aarch64__))
+#define ORDO_BITMAP_SIMD 1
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#else
+#define ORDO_BITMAP_SIMD 0
+#endif
 
 namespace ordo {
 
@@ -133,6 +144,29 @@ template <bit_numbering Order>
     return static_cast<std::size_t>(std::countl_zero(word));
   }
 }
+
+#if ORDO_BITMAP_SIMD
+// Two words at a time in a 128-bit vector (GCC/clang vector extension; SSE2
+// is baseline on x86-64): one xor and one or per 16 bytes, a single test at
+// the end, no branch on the data.
+using u64x2 = std::uint64_t __attribute__((vector_size(16)));
+
+template <std::size_t Words>
+[[nodiscard]] inline bool equal_words_simd(const std::uint64_t* a, const std::uint64_t* b) noexcept {
+  // The words are 16-byte aligned (see words_): vector loads are aligned.
+  const auto* va = static_cast<const u64x2*>(__builtin_assume_aligned(a, 16));
+  const auto* vb = static_cast<const u64x2*>(__builtin_assume_aligned(b, 16));
+  u64x2 differ = {0, 0};
+  for (std::size_t i = 0; i < Words / 2; ++i) differ |= va[i] ^ vb[i];
+#if defined(__SSE2__)
+  // One compare and one mask move instead of two vector-to-GPR moves.
+  const __m128i zero_bytes = _mm_cmpeq_epi8(reinterpret_cast<__m128i>(differ), _mm_setzero_si128());
+  return _mm_movemask_epi8(zero_bytes) == 0xffff;
+#else
+  return (differ[0] | differ[1]) == 0;
+#endif
+}
+#endif
 
 /// Forward iterator over the set bits of a word array, ascending in the
 /// numbering Order (I4). Reads the words live: see "Misuse" above for what
@@ -337,9 +371,38 @@ class bitmap {
   }
   /// Number of set bits (bitmap_weight).
   [[nodiscard]] constexpr std::size_t weight() const noexcept {
+#if defined(__POPCNT__)
+    // A popcount instruction: one per word.
     std::size_t count = 0;
     for (word_type w : words_) count += static_cast<std::size_t>(std::popcount(w));
     return count;
+#else
+    // Without a popcount instruction std::popcount is a library call per
+    // word; a SWAR count that sums the per-byte counts of up to 31 words
+    // before one horizontal add does the whole map in a few operations per
+    // word.
+    constexpr word_type m1 = 0x5555555555555555u;
+    constexpr word_type m2 = 0x3333333333333333u;
+    constexpr word_type m4 = 0x0f0f0f0f0f0f0f0fu;
+    std::size_t count = 0;
+    for (std::size_t base = 0; base < word_count; base += 31) {
+      word_type bytes = 0;  // per-byte bit counts, each <= 8 * 31 = 248
+      const std::size_t end = base + 31 < word_count ? base + 31 : word_count;
+      for (std::size_t i = base; i < end; ++i) {
+        word_type x = words_[i];
+        x -= (x >> 1) & m1;
+        x = (x & m2) + ((x >> 2) & m2);
+        bytes += (x + (x >> 4)) & m4;
+      }
+      // Widen the byte counts to 16-bit lanes (each <= 496) and add the
+      // four lanes with one multiply: at most 31 * 64 = 1984, no overflow.
+      constexpr word_type low_bytes = 0x00ff00ff00ff00ffu;
+      constexpr word_type lanes = 0x0001000100010001u;
+      const word_type pairs = (bytes & low_bytes) + ((bytes >> 8) & low_bytes);
+      count += static_cast<std::size_t>((pairs * lanes) >> 48);
+    }
+    return count;
+#endif
   }
   /// Clears every bit (bitmap_zero). Returns *this.
   constexpr bitmap& zero() noexcept {
@@ -398,6 +461,13 @@ class bitmap {
   }
   /// Same bits (bitmap_equal). Branch-free over all words.
   [[nodiscard]] friend constexpr bool operator==(const bitmap& a, const bitmap& b) noexcept {
+#if ORDO_BITMAP_SIMD
+    if constexpr (word_count % 2 == 0) {
+      if (!std::is_constant_evaluated()) {
+        return detail::equal_words_simd<word_count>(a.words_.data(), b.words_.data());
+      }
+    }
+#endif
     word_type differ = 0;
     for (std::size_t i = 0; i < word_count; ++i) differ |= a.words_[i] ^ b.words_[i];
     return differ == 0;
@@ -435,7 +505,8 @@ class bitmap {
     }
   }
 
-  words_type words_{};
+  // 16-byte alignment lets the vector paths use aligned, foldable loads.
+  alignas(word_count % 2 == 0 ? 16 : 8) words_type words_{};
 };
 
 }  // namespace ordo
