@@ -756,11 +756,8 @@ inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, uns
   }
   // priv.c handle_pqap: down_read(pqap_hook_rwsem), call the hook if set.
   pqap_context r = guest->pqap_hook_rwsem.lock_shared(ctx);
-  if (crypto_hook* hook = guest->pqap_hook(r)) {
-    rc = hook->fn(*hook->owner, r, queue);
-  } else {
-    rc = ap_response_q_not_avail;
-  }
+  pqap_request request{queue};
+  rc = guest->call_pqap_hook(r, &r, request).value_or(ap_response_q_not_avail);
   return {};
 }
 
@@ -918,9 +915,10 @@ inline std::vector<std::string> host::check_invariants() const {
     for (const auto& m : mdevs) {
       if (m->guest == guest.get()) attached = m.get();
     }
-    const crypto_hook* hook = guest->pqap_hook(md);
+    pqap_request identify{ap::apqn{}, true};
+    const bool hooked = guest->call_pqap_hook(md, nullptr, identify).has_value();
     if (attached == nullptr) {
-      if (hook != nullptr) {
+      if (hooked) {
         broken.push_back(absl::StrFormat("I5: guest %s has a PQAP hook but no mdev attached",
                                          guest->name()));
       }
@@ -930,7 +928,7 @@ inline std::vector<std::string> host::check_invariants() const {
       }
       continue;
     }
-    if (hook != &attached->pqap_hook) {
+    if (!hooked || identify.owner != attached) {
       broken.push_back(absl::StrFormat(
           "I5: the PQAP hook of guest %s does not belong to its mdev %s", guest->name(),
           attached->uuid()));

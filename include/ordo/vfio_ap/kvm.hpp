@@ -55,12 +55,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
 #include "ordo/ap.hpp"
+#include "ordo/hook.hpp"
 #include "ordo/module.hpp"
 #include "ordo/ordered_mutex.hpp"
 #include "ordo/ref.hpp"
@@ -85,12 +87,23 @@ inline constexpr unsigned ap_response_checkstopped = 0x04;
 inline constexpr unsigned ap_response_busy = 0x05;
 inline constexpr unsigned ap_response_state_change_in_progress = 0x0a;
 
-/// The crypto_hook vfio_ap installs: handle_pqap of one mdev. `owner` is the
-/// mdev (container_of(hook, ap_matrix_mdev, pqap_hook) in the kernel).
-struct crypto_hook {
-  unsigned (*fn)(mdev& owner, pqap_context& ctx, ap::apqn queue) = nullptr;
-  mdev* owner = nullptr;
+/// What the PQAP intercept hands to the hook: the APQN of PQAP(AQIC) with
+/// IR=0. `identify` asks the hook only to name its owner (the invariant
+/// checker's way to read the published pointer); then no lock is taken.
+struct pqap_request {
+  ap::apqn apqn;
+  bool identify = false;
+  const mdev* owner = nullptr;  // set by an identify call
 };
+
+/// The hook's signature: the intercept's context (null for identify) and
+/// the request; returns the AP response code.
+using pqap_hook_sig = unsigned(pqap_context*, pqap_request&);
+/// struct crypto_hook: handle_pqap bound to its mdev (the owner embeds it).
+using crypto_hook = ordo::hook<pqap_hook_sig>;
+/// kvm->arch.crypto.pqap_hook. Protection: pqap_hook_rwsem (an ordered
+/// lock in the vfio_ap chain, not the hook_ptr's own), hence unprotected.
+using pqap_hook_ptr = ordo::hook_ptr<pqap_hook_sig, ordo::unprotected>;
 
 /// The APCB masks of a CRYCB (format 2: apcb1, 256 ids each).
 struct apcb_masks {
@@ -151,26 +164,29 @@ class kvm : public ordo::kref<kvm> {
   /// kvm->arch.crypto.pqap_hook_rwsem.
   mutable pqap_hook_rwsem_type pqap_hook_rwsem;
 
-  /// Publishes `hook` (set_kvm). Needs the rwsem held for writing.
+  /// Publishes `hook` (set_kvm): EPERM, and nothing changes, when a hook is
+  /// already set (hook_ptr I2). Needs the rwsem held for writing.
   template <class Ctx>
     requires ordo::holds<Ctx, ordo::exclusive<hook_level>>
-  void publish_pqap_hook(Ctx& ctx, crypto_hook* hook) {
+  [[nodiscard]] std::error_code publish_pqap_hook(Ctx& ctx, crypto_hook& hook) {
     (void)ctx;
-    pqap_hook_ = hook;
+    return pqap_hook_.publish(hook);
   }
   /// Clears the hook (unset_kvm). Needs the rwsem held for writing.
   template <class Ctx>
     requires ordo::holds<Ctx, ordo::exclusive<hook_level>>
   void clear_pqap_hook(Ctx& ctx) {
     (void)ctx;
-    pqap_hook_ = nullptr;
+    (void)pqap_hook_.clear();
   }
-  /// The hook now, or nullptr. Needs the rwsem (either mode).
+  /// Calls through the hook: empty when none is set. Needs the rwsem (either
+  /// mode), which keeps the hook and its mdev alive during the call.
   template <class Ctx>
     requires ordo::holds<Ctx, hook_level>
-  [[nodiscard]] crypto_hook* pqap_hook(Ctx& ctx) const {
+  std::optional<unsigned> call_pqap_hook(Ctx& ctx, pqap_context* intercept,
+                                         pqap_request& request) const {
     (void)ctx;
-    return pqap_hook_;
+    return pqap_hook_.call(intercept, request);
   }
 
  private:
@@ -178,7 +194,7 @@ class kvm : public ordo::kref<kvm> {
   std::uint32_t crycbd_ = 0x2;  // format 2 (APXA)
   apcb_masks apcb_;             // guarded by lock
   unsigned long apcb_updates_ = 0;
-  crypto_hook* pqap_hook_ = nullptr;  // guarded by pqap_hook_rwsem
+  pqap_hook_ptr pqap_hook_;  // changed with pqap_hook_rwsem held for writing
 };
 
 // ---------------------------------------------------------------------------

@@ -123,10 +123,11 @@ struct vfio_ap_queue {
 class mdev {
  public:
   mdev(matrix_dev& parent, std::string uuid, const ap::host_config& info)
-      : parent(&parent), uuid_(std::move(uuid)), matrix(info), shadow(info) {
-    pqap_hook.fn = &handle_pqap_thunk;
-    pqap_hook.owner = this;
-  }
+      : parent(&parent),
+        uuid_(std::move(uuid)),
+        matrix(info),
+        shadow(info),
+        pqap_hook(crypto_hook::bind<&mdev::handle_pqap>(*this)) {}
   mdev(const mdev&) = delete;
   mdev& operator=(const mdev&) = delete;
 
@@ -150,7 +151,7 @@ class mdev {
   ap::control_domain_mask adm_add;
   unsigned long cfg_chg_signals = 0;       // eventfd_signal(cfg_chg_trigger) count
   unsigned long requests = 0;              // vfio_ap_mdev_request calls
-  crypto_hook pqap_hook;                   // immutable after construction
+  crypto_hook pqap_hook;                   // handle_pqap bound to this; immutable
 
   // ---- guarded by the host's vfio_lock (the VFIO core side) ----
   bool open = false;
@@ -158,7 +159,7 @@ class mdev {
   ordo::symbol_ref<kvm_put_kvm_fn> vfio_put_kvm;     // vfio_device->put_kvm (pins kvm)
 
  private:
-  static unsigned handle_pqap_thunk(mdev& owner, pqap_context& ctx, ap::apqn queue);
+  unsigned handle_pqap(pqap_context* intercept, pqap_request& request);
 };
 
 class matrix_dev {
@@ -477,11 +478,11 @@ class matrix_dev {
     auto kl = guest.lock.lock(g);
     auto hook = guest.pqap_hook_rwsem.lock(kl);
     auto md = mdevs_lock.lock(hook);
-    if (guest.pqap_hook(md) != nullptr) return errc(std::errc::operation_not_permitted);
     for (const auto& other : mdev_list_) {
       if (other->guest == &guest) return errc(std::errc::operation_not_permitted);
     }
-    guest.publish_pqap_hook(md, &m.pqap_hook);
+    // EPERM when another mdev's hook is set; it stays (hook_ptr I2).
+    if (std::error_code ec = guest.publish_pqap_hook(md, m.pqap_hook)) return ec;
     m.guest = &guest;
     update_guest_apcb(md, m);
     return {};
@@ -954,8 +955,12 @@ class matrix_dev {
   }
 };
 
-inline unsigned mdev::handle_pqap_thunk(mdev& owner, pqap_context& ctx, ap::apqn queue) {
-  return owner.parent->handle_pqap(owner, ctx, queue);
+inline unsigned mdev::handle_pqap(pqap_context* intercept, pqap_request& request) {
+  if (request.identify || intercept == nullptr) {
+    request.owner = this;
+    return ap_response_normal;
+  }
+  return parent->handle_pqap(*this, *intercept, request.apqn);
 }
 
 }  // namespace ordo::vfio_ap
