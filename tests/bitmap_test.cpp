@@ -306,6 +306,35 @@ TYPED_TEST(BitmapProperty, SingleBitOperationsMatchStdBitset) {
   }
 }
 
+// weight() has three paths (vector, SWAR in chunks of 31 words, popcount
+// instruction); each must agree with std::bitset at every size.
+template <std::size_t N>
+void check_weight(std::mt19937_64& rng) {
+  for (int round = 0; round < 200; ++round) {
+    ordo::bitmap<N> b;
+    std::bitset<N> r;
+    std::bernoulli_distribution bit(round % 4 == 0 ? 1.0 : 0.5);
+    for (std::size_t n = 0; n < N; ++n) {
+      if (bit(rng)) {
+        b.set(n);
+        r.set(n);
+      }
+    }
+    ASSERT_EQ(b.weight(), r.count()) << "N=" << N;
+  }
+}
+
+TEST(Bitmap, WeightAgreesAtEverySize) {
+  std::mt19937_64 rng(0x77656967);
+  check_weight<64>(rng);
+  check_weight<192>(rng);
+  check_weight<256>(rng);
+  check_weight<64 * 33>(rng);  // more than 31 words, odd: chunked SWAR
+  check_weight<64 * 64>(rng);
+  static_assert(ordo::bitmap<64 * 64>{}.fill().weight() == 64 * 64);  // constant evaluation
+  static_assert(ordo::bitmap<64 * 33>{}.fill().weight() == 64 * 33);
+}
+
 TEST(Bitmap, LargerSizes) {
   ordo::bitmap<64> one_word;
   one_word.set_inv(0).set(0);

@@ -168,6 +168,30 @@ template <std::size_t Words>
 }
 #endif
 
+#if ORDO_BITMAP_SIMD && defined(__SSE2__)
+// Population count of 16-byte-aligned words without a popcount instruction:
+// the SWAR bit count on two words per vector, then psadbw adds the byte
+// counts into two 64-bit lanes.
+template <std::size_t Words>
+[[nodiscard]] inline std::size_t weight_simd(const std::uint64_t* words) noexcept {
+  const auto* v = static_cast<const __m128i*>(__builtin_assume_aligned(words, 16));
+  const __m128i m1 = _mm_set1_epi8(0x55);
+  const __m128i m2 = _mm_set1_epi8(0x33);
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m128i zero = _mm_setzero_si128();
+  __m128i total = zero;
+  for (std::size_t i = 0; i < Words / 2; ++i) {
+    __m128i x = _mm_load_si128(v + i);
+    x = _mm_sub_epi8(x, _mm_and_si128(_mm_srli_epi64(x, 1), m1));
+    x = _mm_add_epi8(_mm_and_si128(x, m2), _mm_and_si128(_mm_srli_epi64(x, 2), m2));
+    x = _mm_and_si128(_mm_add_epi8(x, _mm_srli_epi64(x, 4)), m4);
+    total = _mm_add_epi64(total, _mm_sad_epu8(x, zero));
+  }
+  const __m128i high = _mm_unpackhi_epi64(total, total);
+  return static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_add_epi64(total, high)));
+}
+#endif
+
 /// Forward iterator over the set bits of a word array, ascending in the
 /// numbering Order (I4). Reads the words live: see "Misuse" above for what
 /// changes during a walk are allowed. End is std::default_sentinel.
@@ -371,6 +395,11 @@ class bitmap {
   }
   /// Number of set bits (bitmap_weight).
   [[nodiscard]] constexpr std::size_t weight() const noexcept {
+#if ORDO_BITMAP_SIMD && defined(__SSE2__) && !defined(__POPCNT__)
+    if constexpr (word_count % 2 == 0) {
+      if (!std::is_constant_evaluated()) return detail::weight_simd<word_count>(words_.data());
+    }
+#endif
 #if defined(__POPCNT__)
     // A popcount instruction: one per word.
     std::size_t count = 0;
