@@ -1,7 +1,7 @@
 # cmake -DSIM=... -DSCRIPT=x.sim -DEXPECTED=x.expected [-DSTATUS_FILE=x.status]
-#       -DACTUAL_DIR=dir -P run_sim_test.cmake
+#       [-DSTDIN=1] -DACTUAL_DIR=dir -P run_sim_test.cmake
 #
-# Runs `SIM SCRIPT` and fails unless its standard output equals EXPECTED byte
+# Runs `SIM SCRIPT` (or `SIM < SCRIPT` with STDIN) and fails unless its standard output equals EXPECTED byte
 # for byte and its exit status is 0 (or the number in STATUS_FILE, if that file
 # exists). On a difference the actual output is left in ACTUAL_DIR and a diff
 # is printed.
@@ -11,10 +11,18 @@ foreach(var SIM SCRIPT EXPECTED ACTUAL_DIR)
   endif()
 endforeach()
 
-execute_process(COMMAND ${SIM} ${SCRIPT}
-  OUTPUT_VARIABLE actual
-  ERROR_VARIABLE errors
-  RESULT_VARIABLE status)
+if(STDIN)  # the script on standard input instead of as an argument
+  execute_process(COMMAND ${SIM}
+    INPUT_FILE ${SCRIPT}
+    OUTPUT_VARIABLE actual
+    ERROR_VARIABLE errors
+    RESULT_VARIABLE status)
+else()
+  execute_process(COMMAND ${SIM} ${SCRIPT}
+    OUTPUT_VARIABLE actual
+    ERROR_VARIABLE errors
+    RESULT_VARIABLE status)
+endif()
 
 set(want_status 0)
 if(DEFINED STATUS_FILE AND EXISTS ${STATUS_FILE})
