@@ -5,10 +5,13 @@
 //   BM_WeakPtr_LockRelease       std::weak_ptr::lock + release (the anchor)
 //   BM_SharedPtr_CopyRelease     std::shared_ptr copy + release (for scale:
 //                                no "unless dying" check at all)
-//   BM_Refcount_IncNotZeroDec    ordo::refcount inc_not_zero + dec_and_test:
-//                                one unconditional fetch_add (ours)
-//   BM_CasLoop_IncNotZeroDec     the classic refcount_t compare-and-swap loop
-//                                for inc_not_zero, same dec_and_test
+//   BM_Refcount_IncNotZeroDec    ordo::refcount inc_not_zero + dec_and_test
+//                                (ours: refcount_t, a CAS loop with
+//                                saturation; safe with immediate free)
+//   BM_Rcuref_IncNotZeroDec      ordo::rcuref: one unconditional fetch_add
+//                                per get (ours; needs RCU/type-stable memory)
+//   BM_CasLoop_IncNotZeroDec     the plain compare-and-swap loop for
+//                                inc_not_zero, same dec_and_test (anchor)
 //   BM_SymbolGet_Put             symbol_get + symbol_put (ours: lock-free
 //                                lookup + module pin)
 //   BM_MutexMap_Lookup           a std::mutex-guarded unordered_map lookup
@@ -87,6 +90,16 @@ void BM_Refcount_IncNotZeroDec(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Refcount_IncNotZeroDec)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_Rcuref_IncNotZeroDec(benchmark::State& state) {
+  static ordo::rcuref refs(1);  // static storage: type-stable, as rcuref requires
+  for (auto _ : state) {
+    const bool got = refs.inc_not_zero();
+    benchmark::DoNotOptimize(got);
+    if (got && refs.dec_and_test()) std::abort();
+  }
+}
+BENCHMARK(BM_Rcuref_IncNotZeroDec)->Threads(1)->Threads(2)->UseRealTime();
 
 // The classic refcount_t: plain count, inc_not_zero as a relaxed CAS loop
 // that refuses 0 and leaves a saturated (negative) count alone, dec_and_test

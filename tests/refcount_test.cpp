@@ -9,49 +9,48 @@
 
 namespace {
 
+std::atomic<int> report_count{0};
+std::atomic<int> last_report{-1};
+int reports() { return report_count.load(); }
+ordo::refcount_error last_error() { return static_cast<ordo::refcount_error>(last_report.load()); }
+
 // Collects reports instead of aborting, for the duration of a test.
 class RefcountReports : public ::testing::Test {
  protected:
   void SetUp() override {
-    count().store(0);
-    last().store(-1);
+    report_count.store(0);
+    last_report.store(-1);
     previous_ = ordo::set_refcount_report_handler([](const ordo::refcount_report& r) {
-      count().fetch_add(1);
-      last().store(static_cast<int>(r.error));
+      report_count.fetch_add(1);
+      last_report.store(static_cast<int>(r.error));
     });
   }
   void TearDown() override { ordo::set_refcount_report_handler(previous_); }
-
-  static std::atomic<int>& count() {
-    static std::atomic<int> c{0};
-    return c;
-  }
-  static std::atomic<int>& last() {
-    static std::atomic<int> l{-1};
-    return l;
-  }
-  static int reports() { return count().load(); }
-  static ordo::refcount_error last_error() { return static_cast<ordo::refcount_error>(last().load()); }
 
  private:
   ordo::refcount_report_handler previous_ = nullptr;
 };
 
-using Refcount = RefcountReports;
+// Both counters share refcount_t's interface and semantics; every test below
+// runs on each.
+template <class Counter>
+class Refcount : public RefcountReports {};
+using Counters = ::testing::Types<ordo::refcount, ordo::rcuref>;
+TYPED_TEST_SUITE(Refcount, Counters);
 
-TEST_F(Refcount, StartsAtTheGivenCount) {
-  ordo::refcount one(1);
+TYPED_TEST(Refcount, StartsAtTheGivenCount) {
+  TypeParam one(1);
   EXPECT_EQ(one.read(), 1u);
-  ordo::refcount many(5);
+  TypeParam many(5);
   EXPECT_EQ(many.read(), 5u);
-  ordo::refcount dead(0);
+  TypeParam dead(0);
   EXPECT_EQ(dead.read(), 0u);
   EXPECT_FALSE(dead.inc_not_zero());
   EXPECT_EQ(reports(), 0);
 }
 
-TEST_F(Refcount, IncAndDecAndTestCountExactly) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, IncAndDecAndTestCountExactly) {
+  TypeParam r(1);
   r.inc();
   r.inc();
   EXPECT_EQ(r.read(), 3u);
@@ -63,8 +62,8 @@ TEST_F(Refcount, IncAndDecAndTestCountExactly) {
   EXPECT_EQ(reports(), 0);
 }
 
-TEST_F(Refcount, IncNotZeroFailsOnceDeadAndStaysDead) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, IncNotZeroFailsOnceDeadAndStaysDead) {
+  TypeParam r(1);
   EXPECT_TRUE(r.inc_not_zero());
   EXPECT_FALSE(r.dec_and_test());
   EXPECT_TRUE(r.dec_and_test());
@@ -74,8 +73,8 @@ TEST_F(Refcount, IncNotZeroFailsOnceDeadAndStaysDead) {
   EXPECT_EQ(reports(), 0);
 }
 
-TEST_F(Refcount, AddAndSubAndTest) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, AddAndSubAndTest) {
+  TypeParam r(1);
   r.add(9);
   EXPECT_EQ(r.read(), 10u);
   EXPECT_TRUE(r.add_not_zero(5));
@@ -91,8 +90,8 @@ TEST_F(Refcount, AddAndSubAndTest) {
   EXPECT_EQ(reports(), 0);
 }
 
-TEST_F(Refcount, DecIfOneOnlyKillsTheLastReference) {
-  ordo::refcount r(2);
+TYPED_TEST(Refcount, DecIfOneOnlyKillsTheLastReference) {
+  TypeParam r(2);
   EXPECT_FALSE(r.dec_if_one());
   EXPECT_EQ(r.read(), 2u);
   r.dec();
@@ -103,8 +102,8 @@ TEST_F(Refcount, DecIfOneOnlyKillsTheLastReference) {
   EXPECT_EQ(reports(), 0);
 }
 
-TEST_F(Refcount, SetReinitialises) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, SetReinitialises) {
+  TypeParam r(1);
   ASSERT_TRUE(r.dec_and_test());
   r.set(3);
   EXPECT_EQ(r.read(), 3u);
@@ -114,21 +113,21 @@ TEST_F(Refcount, SetReinitialises) {
   EXPECT_TRUE(r.is_saturated());
 }
 
-TEST_F(Refcount, IncrementFromZeroIsReportedAndSaturates) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, IncrementFromZeroIsReportedAndSaturates) {
+  TypeParam r(1);
   ASSERT_TRUE(r.dec_and_test());
   r.inc();
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::add_on_zero);
   EXPECT_TRUE(r.is_saturated());
-  EXPECT_EQ(r.read(), ordo::refcount::saturated);
+  EXPECT_EQ(r.read(), TypeParam::saturated);
   // A saturated object is never freed (I4).
   EXPECT_FALSE(r.dec_and_test());
   EXPECT_EQ(reports(), 1);
 }
 
-TEST_F(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
+  TypeParam r(1);
   ASSERT_TRUE(r.dec_and_test());
   EXPECT_FALSE(r.dec_and_test());
   EXPECT_EQ(reports(), 1);
@@ -141,25 +140,25 @@ TEST_F(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
   EXPECT_FALSE(r.inc_not_zero());
 }
 
-TEST_F(Refcount, SubBelowZeroFromLiveIsUnderflowAndSaturates) {
-  ordo::refcount r(2);
+TYPED_TEST(Refcount, SubBelowZeroFromLiveIsUnderflowAndSaturates) {
+  TypeParam r(2);
   EXPECT_FALSE(r.sub_and_test(3));
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
   EXPECT_TRUE(r.is_saturated());  // the other holders keep a never-freed object
 }
 
-TEST_F(Refcount, PlainDecToZeroIsAReportedLeak) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, PlainDecToZeroIsAReportedLeak) {
+  TypeParam r(1);
   r.dec();
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::dec_to_zero);
   EXPECT_TRUE(r.is_saturated());
 }
 
-TEST_F(Refcount, OverflowSaturatesOnceAndStaysParked) {
-  ordo::refcount r(ordo::refcount::max_count);
-  EXPECT_EQ(r.read(), ordo::refcount::max_count);
+TYPED_TEST(Refcount, OverflowSaturatesOnceAndStaysParked) {
+  TypeParam r(TypeParam::max_count);
+  EXPECT_EQ(r.read(), TypeParam::max_count);
   EXPECT_EQ(reports(), 0);
   r.inc();
   EXPECT_EQ(reports(), 1);
@@ -177,34 +176,34 @@ TEST_F(Refcount, OverflowSaturatesOnceAndStaysParked) {
   EXPECT_EQ(reports(), 1);
 }
 
-TEST_F(Refcount, IncNotZeroAtTheLimitSaturatesAndSucceeds) {
-  ordo::refcount r(ordo::refcount::max_count);
+TYPED_TEST(Refcount, IncNotZeroAtTheLimitSaturatesAndSucceeds) {
+  TypeParam r(TypeParam::max_count);
   EXPECT_TRUE(r.inc_not_zero());
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
   EXPECT_TRUE(r.is_saturated());
 }
 
-TEST_F(Refcount, OversizedStepsAreReportedNotWrapped) {
-  ordo::refcount r(1);
-  r.add(ordo::refcount::max_step + 1);
+TYPED_TEST(Refcount, OversizedStepsAreReportedNotWrapped) {
+  TypeParam r(1);
+  r.add(TypeParam::max_step + 1);
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
   EXPECT_TRUE(r.is_saturated());
-  ordo::refcount s(1);
-  EXPECT_FALSE(s.sub_and_test(ordo::refcount::max_step + 1));
+  TypeParam s(1);
+  EXPECT_FALSE(s.sub_and_test(TypeParam::max_step + 1));
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
   EXPECT_TRUE(s.is_saturated());
 }
 
-TEST_F(Refcount, ReportCarriesCounterAndCallSite) {
+TYPED_TEST(Refcount, ReportCarriesCounterAndCallSite) {
   static const void* seen_counter = nullptr;
   static unsigned seen_line = 0;
   auto previous = ordo::set_refcount_report_handler([](const ordo::refcount_report& report) {
     seen_counter = report.counter;
     seen_line = report.where.line();
   });
-  ordo::refcount r(1);
+  TypeParam r(1);
   r.dec();
   const unsigned line = __LINE__ - 1;
   EXPECT_EQ(seen_counter, &r);
@@ -265,8 +264,8 @@ TEST(RefcountDeathTest, AbortHandlerPrintsEachKind) {
 
 // Two threads: gets and puts on a shared count that one owner holds; the
 // owner's final put must come out true exactly once, after all others.
-TEST_F(Refcount, ConcurrentGetPutThenFinalPutIsExactlyOnce) {
-  ordo::refcount r(1);
+TYPED_TEST(Refcount, ConcurrentGetPutThenFinalPutIsExactlyOnce) {
+  TypeParam r(1);
   std::atomic<int> finals{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) {

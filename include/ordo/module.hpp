@@ -421,14 +421,15 @@ class module_registry {
   /// coming. Thread-safe; blocks while pins are held.
   [[nodiscard]] std::error_code abort_load(module* m) {
     if (m == nullptr || &m->registry() != this) return std::make_error_code(std::errc::invalid_argument);
+    bool pinned = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (m->state() != module_state::coming) return std::make_error_code(std::errc::invalid_argument);
       m->exit_ = nullptr;
       m->set_state(module_state::going);
-      block_pins(*m);
+      pinned = block_pins(*m);
     }
-    wait_unpinned(*m);
+    if (pinned) wait_unpinned(*m);
     finish_unload(*m);
     return {};
   }
@@ -503,6 +504,7 @@ class module_registry {
   /// called while the caller itself pins the module (it would wait forever).
   [[nodiscard]] std::error_code unload(std::string_view name) {
     module* m = nullptr;
+    bool pinned = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = by_name_.find(std::string(name));
@@ -510,9 +512,9 @@ class module_registry {
       m = it->second;
       if (m->state() != module_state::live) return std::make_error_code(std::errc::device_or_resource_busy);
       m->set_state(module_state::going);
-      block_pins(*m);  // O3: from here on every try_module_get fails
+      pinned = block_pins(*m);  // O3: from here on every try_module_get fails
     }
-    wait_unpinned(*m);
+    if (pinned) wait_unpinned(*m);
     finish_unload(*m);
     return {};
   }
@@ -538,18 +540,20 @@ class module_registry {
     return nullptr;
   }
 
-  // Sets the going flag: every later try_module_get fails (O3).
-  static void block_pins(module& m) noexcept {
+  // Sets the going flag: every later try_module_get fails (O3). Returns
+  // whether pins were held then; if so, the decrement that takes the count
+  // to zero will signal_released(), and the unloader must wait for that
+  // signal (not just for the count) so the signaller is done with the
+  // module before unload returns.
+  static bool block_pins(module& m) noexcept {
     // acq_rel: release so a get that sees the flag also sees state going;
     // acquire reads the end of the puts' release sequence (O2).
-    (void)m.refs_.fetch_or(module::going_flag, std::memory_order_acq_rel);
+    const std::uint64_t old = m.refs_.fetch_or(module::going_flag, std::memory_order_acq_rel);
+    return (old & module::count_mask) != 0;
   }
 
-  // Waits until no pin is left on a module whose pins are blocked (I1).
+  // Waits for the signal of the decrement that dropped the last pin (I1).
   static void wait_unpinned(module& m) {
-    // acquire: if this reads the final value, it synchronizes with every
-    // put's release (O2) and no put will signal us.
-    if (m.refs_.load(std::memory_order_acquire) == module::going_flag) return;
     std::unique_lock<std::mutex> lock(m.wait_mutex_);
     m.released_cv_.wait(lock, [&m] { return m.released_; });
     // acquire: synchronizes with every put's release (O2); the last putter

@@ -1,94 +1,104 @@
-// ordo/refcount.hpp — a saturating reference counter with the semantics of
-// Linux refcount_t, and the report hook for its misuse.
+// ordo/refcount.hpp — saturating reference counters with the semantics of
+// Linux refcount_t (ordo::refcount) and rcuref_t (ordo::rcuref), and the
+// report hook for their misuse.
 //
 // What it is
-//   ordo::refcount counts references to an object whose last put frees it. It
-//   removes the two ways a bare std::atomic<int> counter turns a bug into a
-//   use-after-free: wrap-around (2^32 increments bring the count back to 0,
-//   so a live object is freed) and the increment of a count that already
-//   reached 0 (the object is being freed, the new reference points at freed
-//   memory). On overflow the counter SATURATES: it parks at a value far from
-//   both the live range and zero, where racing increments and decrements
-//   cannot move it out again; the object then leaks, which is a bounded bug,
-//   instead of being freed while referenced, which is not. Increment from
-//   zero, underflow, a plain dec() reaching zero and overflow are REPORTED to
-//   a settable handler (set_refcount_report_handler).
+//   A counter of references to an object whose last put frees it. It removes
+//   the two ways a bare std::atomic<int> turns a bug into a use-after-free:
+//   wrap-around (2^32 increments bring the count back to 0 and a live object
+//   is freed) and the increment of a count that already reached 0 (the new
+//   reference points at an object being freed). On overflow the counter
+//   SATURATES: it parks at a value far from both the live range and zero,
+//   where racing increments and decrements cannot move it out again; the
+//   object then leaks, a bounded bug, instead of being freed while
+//   referenced. Increment from zero, underflow, a plain dec() reaching zero
+//   and overflow are REPORTED to a settable handler.
 //
-//   inc_not_zero() does not use the classic compare-and-swap loop. Like the
-//   kernel's rcuref_t (lib/rcuref.c) it does one unconditional fetch_add and
-//   looks at the old value; the count is stored biased by one so that the
-//   last put can tell "count reached zero" (NOREF) from "object is dead"
-//   (DEAD) and make the kill an explicit, separate step. Under contention
-//   one RMW that always succeeds beats a loop of RMWs that can fail
-//   (bench/ref_bench.cpp: BM_Refcount_IncNotZeroDec vs BM_CasLoop_*).
+//   ordo::refcount — refcount_t. Plain count; 0 is dead. inc_not_zero is a
+//   compare-and-swap loop that never writes a zero count, so the put that
+//   reaches zero is the only decision and the object may be freed at once.
 //
-//   Stored value (32 bits, shown unsigned) and what it means:
+//       0x00000000              dead (the final put happened)
+//       0x00000001..0x7FFFFFFF  live: count
+//       0x80000000..0xFFFFFFFF  saturated; parked at 0xC0000000, 2^30 away
+//                               from both 0 and the live range
 //
-//     0x00000000 .. 0x7FFFFFFF   live: count = stored + 1 (1 .. 2^31)
-//     0x80000000 .. 0xBFFFFFFF   saturation zone; parked at 0xA0000000
-//     0xC0000000 .. 0xFFFFFFFE   dead zone (released); parked at 0xE0000000
-//     0xFFFFFFFF                 NOREF: count 0, the last put is deciding
+//   ordo::rcuref — rcuref_t (lib/rcuref.c). inc_not_zero is ONE
+//   unconditional fetch_add: under contention it beats the CAS loop, whose
+//   compare-and-swaps fail and retry (bench/ref_bench.cpp:
+//   BM_Rcuref_IncNotZeroDec vs BM_CasLoop_IncNotZeroDec). The count is
+//   stored biased by one so that "count reached zero" (NOREF) and "dead"
+//   (DEAD) are distinct, and the kill is a separate compare-and-swap:
 //
-//   A getter that lands in the dead zone moves the value by one, sees where
-//   it is and moves it back to DEAD: 2^29 racing getters would be needed to
-//   leave the zone. The same margin protects the saturated value in both
-//   directions.
+//       0x00000000..0x7FFFFFFF  live: count = stored + 1
+//       0x80000000..0xBFFFFFFF  saturated; parked at 0xA0000000
+//       0xC0000000..0xFFFFFFFE  dead; parked at 0xE0000000
+//       0xFFFFFFFF              NOREF: count 0, the last put is deciding
+//
+//   The price is the rcuref contract: between NOREF and DEAD a getter may
+//   revive the object, and then the put that made it NOREF still touches
+//   the counter (its compare-and-swap) after the reviver may have made the
+//   final put. So the object's MEMORY must stay valid across every get and
+//   every put, not only across gets: free it after an RCU grace period, or
+//   keep it type-stable (a pool that is never returned to the allocator).
+//   TSan found exactly that race in tests/stress/ref_stress_test.cpp when
+//   kref<T> first counted with rcuref and deleted at once; that is why
+//   ordo::kref/ordo::ref (immediate delete) count with ordo::refcount.
 //
 // When not to use it
-//   For objects with one owner (use std::unique_ptr) or counts that are not
-//   object lifetimes (statistics: use std::atomic). To hold references, use
-//   ordo::kref<T> and ordo::ref<T> (ref.hpp), which pair every get with
-//   exactly one put. inc_not_zero()/get_safe() on an object that may already
-//   have been freed is still a use-after-free: the memory must be kept
-//   valid by something else (a lock on a list that the release function
-//   unlinks the object from, or an RCU grace period), as in the kernel.
+//   For objects with one owner (std::unique_ptr) or counts that are not
+//   lifetimes (statistics: std::atomic). To hold references, use kref<T> and
+//   ref<T> (ref.hpp), which pair every get with exactly one put. Use rcuref
+//   only when memory is reclaimed after a grace period. Any get on an object
+//   whose memory may already be freed is a use-after-free whatever the
+//   counter: the memory must be kept valid by the structure it was found in
+//   (a lock the release function also takes, or RCU), as in the kernel.
 //
 // Thread-safety contract
-//   Every member is thread-safe, except set(), which the owner calls while
-//   no other thread can reach the counter (initialisation).
+//   Every member is thread-safe, except set() and the constructors, which
+//   run while no other thread can reach the counter (initialisation).
 //
 // Memory ordering (happens-before)
 //   O1  Increments (inc, add, inc_not_zero, add_not_zero) are relaxed: a
-//       thread may only increment while it holds a reference or while
-//       something else keeps the object reachable (I3), and that something
-//       already orders the object's contents; the count itself publishes
-//       nothing.
-//   O2  Decrements (dec, sub_and_test, dec_and_test, dec_if_one) are release:
+//       thread increments only while it holds a reference or while something
+//       else keeps the object reachable (a lock, RCU), and that something
+//       already orders the object's contents; the count publishes nothing.
+//   O2  Decrements (dec, dec_and_test, sub_and_test, dec_if_one) are release:
 //       everything a holder did to the object before its put happens-before
 //       the release function that runs after the final put.
-//   O3  The step that decides "this was the last reference" (the NOREF → DEAD
-//       compare-and-swap in dec_and_test/sub_and_test, the 1 → DEAD one in
-//       dec_if_one) is acquire: it reads the end of the release sequence made
-//       by every earlier decrement, so it synchronizes-with all of them (O2).
+//   O3  The step that decides "this was the last reference" is acquire: in
+//       refcount an acquire load of the value the final fetch_sub wrote (it
+//       is in the release sequence of every earlier put, so it
+//       synchronizes-with all of them, O2); in rcuref the NOREF → DEAD
+//       compare-and-swap; in dec_if_one the compare-and-swap itself.
 //
 // Invariants
 //   I1  Exactly one call of dec_and_test/sub_and_test/dec_if_one returns true
-//       per object lifetime, and only after every put that came before it.
-//   I2  Once DEAD, the counter never returns to the live range: no getter
-//       succeeds, whatever the interleaving (late getters only move it inside
-//       the dead zone and back).
-//   I3  A successful inc_not_zero/add_not_zero is a reference; between NOREF
-//       and DEAD a getter may still succeed ("revive"): the final put's
-//       compare-and-swap then fails and that put returns false, so I1 holds.
-//   I4  A saturated counter stays saturated (no report after the first): the
-//       object is never freed.
+//       per object lifetime, after every put that came before it.
+//   I2  Once dead, the counter never returns to the live range: no getter
+//       succeeds, whatever the interleaving (refcount: getters never write a
+//       0; rcuref: late getters move it inside the dead zone and back).
+//   I3  rcuref only: a get between NOREF and DEAD revives the object; the
+//       deciding compare-and-swap then fails and that put returns false.
+//   I4  A saturated counter stays saturated and is reported once, on entry:
+//       the object is never freed.
 //
 // Misuse
-//   compile error  none (it is a plain type).
+//   compile error  none (plain types).
 //   runtime report increment from zero or of a dead counter (add_on_zero),
 //                  a put below zero (underflow), a plain dec() that reaches
-//                  zero (dec_to_zero), more than 2^31 references (overflow).
-//                  After the report the counter is parked: saturated (the
-//                  object leaks) if it was live, DEAD if it was dead.
-//                  The default handler prints the report to stderr and aborts
-//                  when ORDO_REFCOUNT_REPORT_ABORT is 1, which it is by default
-//                  unless NDEBUG is defined and ORDO_LOCKDEP is off (so
-//                  debug, lockdep and sanitizer builds abort, release builds
-//                  saturate silently). Define ORDO_REFCOUNT_REPORT_ABORT to 0
-//                  or 1 to choose; every translation unit of a program must
-//                  agree.
+//                  zero (dec_to_zero), more than max_count references
+//                  (overflow). After the report the counter is parked:
+//                  saturated (the object leaks) if it was live, dead if it
+//                  was dead. The default handler prints the report to stderr
+//                  and aborts when ORDO_REFCOUNT_REPORT_ABORT is 1, which it
+//                  is unless NDEBUG is defined and ORDO_LOCKDEP is off: debug,
+//                  lockdep and sanitizer builds abort, release builds
+//                  saturate silently. Define ORDO_REFCOUNT_REPORT_ABORT to 0
+//                  or 1 to choose; every translation unit must agree.
 //   undefined      any access after the release function freed the memory;
-//                  set() while other threads use the counter.
+//                  set() while other threads use the counter; an rcuref
+//                  whose memory is freed without a grace period.
 //
 // Example
 //   struct session { ordo::refcount refs{1}; ... };
@@ -197,10 +207,226 @@ inline refcount_report_handler set_refcount_report_handler(
   return detail::refcount_handler.exchange(handler, std::memory_order_acq_rel);
 }
 
-/// A saturating reference count (Linux refcount_t semantics, rcuref-style
-/// representation). See the header comment for zones, orderings O1–O3 and
-/// invariants I1–I4.
+/// A saturating reference count with Linux refcount_t semantics (plain
+/// count, compare-and-swap inc_not_zero). See the header comment for the
+/// values, orderings O1–O3 and invariants I1–I4.
 class refcount {
+ public:
+  /// The value read() returns for a saturated counter.
+  static constexpr std::uint32_t saturated = 0xC0000000u;
+  /// The largest count before saturation.
+  static constexpr std::uint32_t max_count = 0x7FFFFFFFu;
+  /// The largest n add()/add_not_zero()/sub_and_test() accept; a larger n is
+  /// reported (overflow / underflow) and parks the counter.
+  static constexpr unsigned max_step = 1u << 24;
+
+  /// A counter holding `initial` references (0: dead; more than max_count:
+  /// saturated). Not thread-safe (initialisation).
+  constexpr explicit refcount(std::uint32_t initial) noexcept : value_(encode(initial)) {}
+
+  refcount(const refcount&) = delete;
+  refcount& operator=(const refcount&) = delete;
+
+  /// Re-initialises the counter (refcount_set). Not thread-safe: only while
+  /// no other thread can reach it. Ordering: relaxed (publishing the object
+  /// orders it).
+  void set(std::uint32_t count) noexcept {
+    // relaxed: initialisation; the object's publication orders it (O1).
+    value_.store(encode(count), std::memory_order_relaxed);
+  }
+
+  /// The current count (refcount_read): 0 when dead, `saturated` when
+  /// saturated. Thread-safe. Ordering: relaxed; a snapshot for diagnostics
+  /// and tests, never a basis for freeing.
+  [[nodiscard]] std::uint32_t read() const noexcept {
+    // relaxed: a racy snapshot by design; orders nothing.
+    const std::int32_t v = value_.load(std::memory_order_relaxed);
+    return v >= 0 ? static_cast<std::uint32_t>(v) : saturated;
+  }
+
+  /// True when saturated (the object will never be freed). Thread-safe.
+  [[nodiscard]] bool is_saturated() const noexcept {
+    // relaxed: a snapshot, as read().
+    return value_.load(std::memory_order_relaxed) < 0;
+  }
+
+  /// Takes a reference while the caller already holds one (refcount_inc).
+  /// Reports add_on_zero from 0, overflow on entering saturation.
+  /// Thread-safe. Ordering: relaxed (O1).
+  void inc(std::source_location where = std::source_location::current()) noexcept {
+    // relaxed: the caller's own reference keeps the object alive (O1).
+    const std::int32_t old = value_.fetch_add(1, std::memory_order_relaxed);
+    if (old <= 0 || old == INT32_MAX) [[unlikely]] add_slow(old, where);
+  }
+
+  /// Takes n references at once (refcount_add); n == 0 does nothing.
+  /// Thread-safe. Ordering: relaxed (O1).
+  void add(unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::overflow, where);
+      return;
+    }
+    const auto step = static_cast<std::int32_t>(n);
+    // relaxed: as inc() (O1).
+    const std::int32_t old = value_.fetch_add(step, std::memory_order_relaxed);
+    if (old <= 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, where);
+  }
+
+  /// Takes a reference unless the count is 0 (refcount_inc_not_zero,
+  /// kvm_get_kvm_safe). Never writes a 0 count, so a dead object is left
+  /// untouched (I2) and its final put may free it at once. Thread-safe.
+  /// Ordering: relaxed (O1): the object's memory and contents must be kept
+  /// valid and ordered by the structure the caller found it through.
+  [[nodiscard]] bool inc_not_zero(
+      std::source_location where = std::source_location::current()) noexcept {
+    return add_not_zero_impl(1, where);
+  }
+
+  /// add() unless the count is 0 (refcount_add_not_zero); n == 0 returns
+  /// whether the counter is alive. Thread-safe. Ordering: relaxed (O1).
+  [[nodiscard]] bool add_not_zero(
+      unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return read() != 0;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::overflow, where);
+      return true;
+    }
+    return add_not_zero_impl(static_cast<std::int32_t>(n), where);
+  }
+
+  /// Drops a reference known not to be the last (refcount_dec). Reports
+  /// dec_to_zero (and saturates: the object leaks) if it was the last,
+  /// underflow if there was none. Thread-safe. Ordering: release (O2).
+  void dec(std::source_location where = std::source_location::current()) noexcept {
+    // release: partner is the final put's acquire (O2, O3).
+    const std::int32_t old = value_.fetch_sub(1, std::memory_order_release);
+    if (old <= 1) [[unlikely]] {
+      if (old == 1) {
+        saturate_report(refcount_error::dec_to_zero, where);
+      } else {
+        sub_slow(old, 1, where);
+      }
+    }
+  }
+
+  /// Drops a reference; true when it was the last and the caller must
+  /// release the object (refcount_dec_and_test). Thread-safe. Ordering:
+  /// release on the decrement (O2), acquire when it returns true (O3).
+  [[nodiscard]] bool dec_and_test(
+      std::source_location where = std::source_location::current()) noexcept {
+    return sub_and_test_impl(1, where);
+  }
+
+  /// Drops n references; true when they were the last (refcount_sub_and_test).
+  /// n == 0 returns false. Thread-safe. Ordering: as dec_and_test.
+  [[nodiscard]] bool sub_and_test(
+      unsigned n, std::source_location where = std::source_location::current()) noexcept {
+    if (n == 0) return false;
+    if (n > max_step) [[unlikely]] {
+      saturate_report(refcount_error::underflow, where);
+      return false;
+    }
+    return sub_and_test_impl(static_cast<std::int32_t>(n), where);
+  }
+
+  /// Kills the counter if it holds exactly one reference
+  /// (refcount_dec_if_one); true when it did, and the caller must release
+  /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
+  /// on success (O2, O3), relaxed on failure (nothing changed).
+  [[nodiscard]] bool dec_if_one() noexcept {
+    std::int32_t expected = 1;
+    // acq_rel: release publishes this holder's work (O2), acquire pairs with
+    // earlier puts' release (O3). relaxed on failure: nothing was written.
+    return value_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::int32_t saturated_value = static_cast<std::int32_t>(0xC0000000u);
+
+  static constexpr std::int32_t encode(std::uint32_t count) noexcept {
+    return count > max_count ? saturated_value : static_cast<std::int32_t>(count);
+  }
+
+  bool add_not_zero_impl(std::int32_t step, std::source_location where) noexcept {
+    // relaxed: see O1; the loop only needs the value to be current.
+    std::int32_t old = value_.load(std::memory_order_relaxed);
+    do {
+      if (old == 0) return false;   // dead: never written (I2)
+      if (old < 0) return true;     // saturated: never freed (I4)
+      if (old > INT32_MAX - step) [[unlikely]] {
+        saturate_report(refcount_error::overflow, where);
+        return true;
+      }
+      // relaxed on both: O1; a failed exchange reloads `old` and retries.
+    } while (!value_.compare_exchange_weak(old, old + step, std::memory_order_relaxed,
+                                           std::memory_order_relaxed));
+    return true;
+  }
+
+  bool sub_and_test_impl(std::int32_t step, std::source_location where) noexcept {
+    // release: partner is the acquire load below in whichever put is final (O3).
+    const std::int32_t old = value_.fetch_sub(step, std::memory_order_release);
+    if (old > step) [[likely]] return false;
+    if (old == step) {
+      // acquire: reads the value our fetch_sub wrote, which ends the release
+      // sequence of every earlier put, so all of them happen-before the
+      // release function (O3). A load, not a fence: GCC's TSan cannot see
+      // fences.
+      (void)value_.load(std::memory_order_acquire);
+      return true;
+    }
+    sub_slow(old, step, where);
+    return false;
+  }
+
+  [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
+    // relaxed: parking the value; the report publishes nothing.
+    value_.store(saturated_value, std::memory_order_relaxed);
+    detail::refcount_report_now(error, this, where);
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] void add_slow(std::int32_t old, std::source_location where) noexcept {
+    if (old == 0) {
+      // Increment of a dead counter: saturate as the kernel does, a leak is
+      // bounded, a second free is not.
+      saturate_report(refcount_error::add_on_zero, where);
+    } else if (old > 0) {
+      saturate_report(refcount_error::overflow, where);  // left the live range
+    } else {
+      // relaxed: already saturated (I4); keep it parked, reported before.
+      value_.store(saturated_value, std::memory_order_relaxed);
+    }
+  }
+
+  // A put that found fewer references than it drops (old < step).
+  [[gnu::cold]] [[gnu::noinline]] void sub_slow(std::int32_t old, std::int32_t step,
+                                                std::source_location where) noexcept {
+    if (old < 0) {
+      // relaxed: already saturated (I4); keep it parked.
+      value_.store(saturated_value, std::memory_order_relaxed);
+    } else if (old == 0) {
+      // A put on a dead counter: put the 0 back if nobody moved it (I2).
+      std::int32_t now = -step;
+      // relaxed: restoring "dead" publishes nothing.
+      value_.compare_exchange_strong(now, 0, std::memory_order_relaxed, std::memory_order_relaxed);
+      detail::refcount_report_now(refcount_error::underflow, this, where);
+    } else {
+      // From live to below zero in one put: other holders remain, so leak
+      // rather than free under them.
+      saturate_report(refcount_error::underflow, where);
+    }
+  }
+
+  std::atomic<std::int32_t> value_;
+};
+
+/// A saturating reference count with rcuref_t's representation: one
+/// unconditional fetch_add per get. Same interface and reports as refcount;
+/// the object's memory must stay valid across every get AND put (RCU grace
+/// period or type-stable memory), see the header comment.
+class rcuref {
  public:
   /// The value read() returns for a saturated counter.
   static constexpr std::uint32_t saturated = 0xC0000000u;
@@ -212,10 +438,10 @@ class refcount {
 
   /// A counter holding `initial` references (0: already dead).
   /// Not thread-safe (initialisation).
-  constexpr explicit refcount(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
+  constexpr explicit rcuref(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
 
-  refcount(const refcount&) = delete;
-  refcount& operator=(const refcount&) = delete;
+  rcuref(const rcuref&) = delete;
+  rcuref& operator=(const rcuref&) = delete;
 
   /// Re-initialises the counter (refcount_set). 0 makes it dead; more than
   /// max_count saturates. Not thread-safe: only while no other thread can
