@@ -374,11 +374,23 @@ class hook_ptr<R(Args...), Protection> {
   /// protection is released). Thread-safe. Ordering: acquire (O1).
   std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> call(Args... args) const {
     if constexpr (is_rcu) {
-      rcu_section section(*domain_);
+      rcu_domain& domain = *domain_;
+      const detail::rcu_section_token token = domain.enter();
       // acquire: pairs with publish()/exchange()'s release (O1).
       hook_type* h = load_acquire(hook_);
-      if (h == nullptr) return call_result{};
-      return invoke(*h, std::forward<Args>(args)...);
+      if (h == nullptr) {
+        domain.leave(token);
+        return call_result{};
+      }
+      // Not an RAII guard: the result then stays in registers across leave().
+      try {
+        call_result result = invoke(*h, std::forward<Args>(args)...);
+        domain.leave(token);
+        return result;
+      } catch (...) {
+        domain.leave(token);
+        throw;
+      }
     } else if constexpr (is_rw) {
       if (detail::inside_call_through(this)) [[unlikely]] {
         detail::hook_report_misuse(hook_report_kind::recursive_call, this,
@@ -422,14 +434,6 @@ class hook_ptr<R(Args...), Protection> {
   }
 
  private:
-  struct rcu_section {
-    explicit rcu_section(rcu_domain& d) noexcept : domain(&d), record(d.enter()) {}
-    ~rcu_section() { domain->leave(record); }
-    rcu_section(const rcu_section&) = delete;
-    rcu_section& operator=(const rcu_section&) = delete;
-    rcu_domain* domain;
-    detail::rcu_reader_record* record;
-  };
   struct module_pin {
     module* owner;
     ~module_pin() { module_put(owner); }

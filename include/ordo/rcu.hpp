@@ -19,8 +19,8 @@
 //   Readers register nothing: the first read section of a thread in a domain
 //   creates the thread's reader record (a cache line of its own), and thread
 //   exit unlinks and frees it. A read section, in the common case, is a
-//   thread-local lookup, one load of the domain's epoch and two stores to the
-//   thread's own record: no atomic read-modify-write, no write to a cache
+//   thread-local lookup, a load of the domain's epoch, and one store at
+//   each end to a word in the thread's own record: no atomic read-modify-write, no write to a cache
 //   line another thread writes. The writer pays instead: it issues
 //   membarrier(2) MEMBARRIER_CMD_PRIVATE_EXPEDITED (a full fence on every
 //   running thread of the process) and then reads every reader's record.
@@ -59,12 +59,18 @@
 //       (and everything it did happens-before barrier() returns).
 //
 // Invariants (the code refers to them)
-//   I1  A reader record's counter is 0 outside read sections, and inside the
-//       outermost section the domain epoch the section loaded at entry (>= 1).
-//       Only the owning thread writes it; the nesting depth is thread-private.
-//   I2  A grace period increments the epoch to `target` and then waits until
-//       every record holds 0 or an epoch >= target: a record with an older
-//       epoch is a section that began before the grace period.
+//   I1  A reader record's counter is one word: the domain epoch loaded by
+//       the outermost read_lock (high 48 bits) plus the nesting depth (low
+//       16 bits, 0 outside sections). Only the owning thread writes it. The
+//       outermost lock stores epoch|1 (a value loaded from the domain, not
+//       from the record) and the matching unlock stores epoch|0 from the
+//       token the lock returned, so consecutive sections carry no
+//       dependency through memory, and no shared line is written.
+//   I2  A grace period advances the epoch to `target` and then waits until
+//       every record has depth 0 or an epoch >= target: a record with an
+//       older epoch is a section that began before the grace period. A
+//       reader that keeps entering sections loads the new epoch and so
+//       cannot starve the writer.
 //   I3  Grace periods of one domain are serialised by gp_mutex_; the
 //       registry lists (readers_, waiting_) are guarded by registry_mutex_,
 //       which a writer never holds while it sleeps, so thread start and
@@ -170,7 +176,7 @@ enum class rcu_report_kind : unsigned char {
   unlock_without_lock,          ///< read_unlock() with no section open
   thread_exit_in_read_section,  ///< a thread ended inside a read section
   destroyed_with_readers,       ///< a domain destroyed while a reader is inside
-  nesting_overflow,             ///< more than 2^32-1 nested sections
+  nesting_overflow,             ///< more than 65535 nested sections
   membarrier_failed,            ///< membarrier(2) failed after registration
 };
 
@@ -289,9 +295,8 @@ struct rcu_list_node {
 // One per (thread, domain). Aligned to a cache line so that a reader's
 // stores never share a line with another thread's record (see the header).
 struct alignas(64) rcu_reader_record : rcu_list_node {
-  // I1: 0 outside sections, else the epoch loaded by the outermost lock.
+  // I1: epoch of the outermost section | nesting depth.
   std::atomic<std::uint64_t> counter{0};
-  std::uint32_t nesting = 0;  // owner thread only
   std::uint64_t serial = 0;   // the domain's serial; immutable
   rcu_domain* domain = nullptr;  // I4: guarded by the global registry mutex
 };
@@ -299,10 +304,24 @@ struct alignas(64) rcu_reader_record : rcu_list_node {
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
               "ordo: rcu needs lock-free 64-bit atomics");
 
-// The first rcu_tls_slot_count domains get a slot: their records are found
+// Nesting depth in the low bits of a record's counter, epoch above (I1).
+inline constexpr std::uint64_t rcu_nesting_mask = 0xffff;
+inline constexpr std::uint64_t rcu_epoch_unit = rcu_nesting_mask + 1;
+
+// What enter() returns and leave() takes: the record (the domain's
+// anonymous_record_ for a section without one, during thread teardown) and
+// the counter value enter() stored.
+struct rcu_section_token {
+  rcu_reader_record* record;
+  std::uint64_t entered;
+};
+
+// The first rcu_tls_slot_count - 1 domains get a slot: their records are found
 // with one thread-local array access. Later domains use the slower lookup.
 inline constexpr std::uint32_t rcu_tls_slot_count = 32;
-inline constexpr std::uint32_t rcu_no_slot = ~std::uint32_t{0};
+// Domains without a slot use the last one, whose serial stays 0 (never a
+// domain's): the fast path needs no bounds check and always misses there.
+inline constexpr std::uint32_t rcu_no_slot = rcu_tls_slot_count - 1;
 
 struct rcu_tls_slot {
   std::uint64_t serial;
@@ -310,8 +329,13 @@ struct rcu_tls_slot {
 };
 
 // Trivially constructible and destructible: the fast path touches it with a
-// plain TLS access (no guard, no registration).
+// plain TLS access (no guard, no registration). The first level is a
+// one-entry cache of the membarrier-mode domain this thread entered last
+// (fallback-mode domains are never cached, so the fast path needs no mode
+// check); the second level is one slot per domain.
 struct rcu_tls_fast_state {
+  std::uint64_t cached_serial;
+  rcu_reader_record* cached_record;
   rcu_tls_slot slots[rcu_tls_slot_count];
   bool torn_down;  // the thread's rcu_thread_state was destroyed
 };
@@ -420,7 +444,7 @@ class rcu_domain {
                                 "read_unlock() without a matching read_lock()");
       return;
     }
-    leave(record);
+    leave_slow(record);
   }
 
   /// True when the calling thread is inside a read section of this domain.
@@ -472,27 +496,26 @@ class rcu_domain {
   }
 
   // ---- Low-level section API (used by ordo::hook_ptr and rcu_read_guard):
-  // enter() opens a section and returns the record to pass to leave(). The
-  // record is nullptr when the thread has no record (during thread
-  // teardown); leave(nullptr) closes such a section.
-  [[nodiscard]] detail::rcu_reader_record* enter() noexcept;
-  void leave(detail::rcu_reader_record* record) noexcept;
+  // enter() opens a section and returns the token to pass to leave() on the
+  // same thread, in LIFO order with other sections of this domain.
+  [[nodiscard]] detail::rcu_section_token enter() noexcept;
+  void leave(detail::rcu_section_token token) noexcept;
 
  private:
   friend struct detail::rcu_thread_state;
 
   [[nodiscard]] detail::rcu_reader_record* find_record() const noexcept {
-    if (slot_ < detail::rcu_tls_slot_count) [[likely]] {
-      const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
-      if (slot.serial == serial_) [[likely]] return slot.record;
-    }
+    if (detail::rcu_tls.cached_serial == serial_) return detail::rcu_tls.cached_record;
+    const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
+    if (slot.serial == serial_) [[likely]] return slot.record;
     return find_record_slow(/*create=*/false);
   }
   detail::rcu_reader_record* find_record_slow(bool create) const noexcept;
   detail::rcu_reader_record* register_reader(detail::rcu_thread_state& state) noexcept;
-  void begin_section(detail::rcu_reader_record* record) noexcept;
-  [[gnu::cold]] detail::rcu_reader_record* enter_slow() noexcept;
+  std::uint64_t begin_section(detail::rcu_reader_record* record) noexcept;
+  [[gnu::cold]] detail::rcu_section_token enter_slow() noexcept;
   [[gnu::cold]] void leave_slow(detail::rcu_reader_record* record) noexcept;
+  [[gnu::cold]] void leave_slow(detail::rcu_section_token token) noexcept;
   void enter_anonymous() noexcept;
   void leave_anonymous() noexcept;
   void heavy_fence() noexcept;
@@ -508,13 +531,17 @@ class rcu_domain {
   bool membarrier_ = false;
   std::size_t backlog_limit_ = 1024;
 
-  // I2: the epoch; readers load it, grace periods increment it.
-  alignas(64) std::atomic<std::uint64_t> epoch_{1};
   // Sections of threads without a record (thread teardown): a counter.
   alignas(64) std::atomic<std::uint64_t> anonymous_readers_{0};
+  // The record of anonymous sections' tokens: never registered, its counter
+  // is never equal to a token's, so leave() takes the slow path for them.
+  detail::rcu_reader_record anonymous_record_;
 #if ORDO_TSAN
   std::atomic<std::uint64_t> fence_word_{0};
 #endif
+
+  // I2: the epoch; readers load it, grace periods advance it.
+  alignas(64) std::atomic<std::uint64_t> epoch_{detail::rcu_epoch_unit};
 
   alignas(64) std::mutex gp_mutex_;  // I3
   std::atomic<std::uint64_t> completed_{0};
@@ -543,14 +570,14 @@ inline rcu_domain& rcu_default_domain() {
 class [[nodiscard]] rcu_read_guard {
  public:
   explicit rcu_read_guard(rcu_domain& domain = rcu_default_domain()) noexcept
-      : domain_(&domain), record_(domain.enter()) {}
-  ~rcu_read_guard() { domain_->leave(record_); }
+      : domain_(&domain), token_(domain.enter()) {}
+  ~rcu_read_guard() { domain_->leave(token_); }
   rcu_read_guard(const rcu_read_guard&) = delete;
   rcu_read_guard& operator=(const rcu_read_guard&) = delete;
 
  private:
   rcu_domain* domain_;
-  detail::rcu_reader_record* record_;
+  detail::rcu_section_token token_;
 };
 
 // ===========================================================================
@@ -558,11 +585,13 @@ class [[nodiscard]] rcu_read_guard {
 
 inline rcu_domain::rcu_domain(rcu_domain_options options)
     : backlog_limit_(options.backlog_limit == 0 ? 1 : options.backlog_limit) {
+  // relaxed: not shared yet. Never equal to a token (see leave()).
+  anonymous_record_.counter.store(~std::uint64_t{0} - 1, std::memory_order_relaxed);
   membarrier_ = options.fence == rcu_fence::automatic && rcu_membarrier_available();
   auto& globals = detail::rcu_globals();
   std::lock_guard lock(globals.mutex);
   serial_ = globals.next_serial++;
-  for (std::uint32_t i = 0; i < detail::rcu_tls_slot_count; ++i) {
+  for (std::uint32_t i = 0; i < detail::rcu_no_slot; ++i) {
     if ((globals.used_slots & (std::uint32_t{1} << i)) == 0) {
       globals.used_slots |= std::uint32_t{1} << i;
       slot_ = i;
@@ -582,7 +611,9 @@ inline rcu_domain::~rcu_domain() {
       while (!readers_.empty()) {
         auto* record = static_cast<detail::rcu_reader_record*>(readers_.next);
         // acquire: pairs with the reader's release store (I1).
-        if (record->counter.load(std::memory_order_acquire) != 0) active = true;
+        if ((record->counter.load(std::memory_order_acquire) & detail::rcu_nesting_mask) != 0) {
+          active = true;
+        }
         record->domain = nullptr;  // I4: now an orphan its thread frees
         detail::rcu_list_node::unlink(record);
       }
@@ -598,15 +629,15 @@ inline rcu_domain::~rcu_domain() {
   }
 }
 
-inline void rcu_domain::begin_section(detail::rcu_reader_record* record) noexcept {
+inline std::uint64_t rcu_domain::begin_section(detail::rcu_reader_record* record) noexcept {
   // acquire: pairs with the epoch increment of a grace period (a seq_cst
   // RMW): a section that sees the new epoch also sees the unpublish made
   // before that grace period (O2), so it need not be waited for (I2).
-  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  const std::uint64_t entered = epoch_.load(std::memory_order_acquire) + 1;  // depth 1
   if (membarrier_) [[likely]] {
     // release: partner is the writer's acquire load in wait_for_readers; it
-    // orders earlier sections of this thread before this store (O1).
-    record->counter.store(epoch, std::memory_order_release);
+    // orders this thread's earlier sections before this store (O1).
+    record->counter.store(entered, std::memory_order_release);
     // Compiler-only: the writer's membarrier(2) supplies the CPU fence that
     // orders this store before the loads of the section (O2).
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -614,56 +645,80 @@ inline void rcu_domain::begin_section(detail::rcu_reader_record* record) noexcep
 #if ORDO_TSAN
     // GCC's TSan rejects atomic_thread_fence: a seq_cst RMW is a full
     // barrier on the supported targets and pairs with heavy_fence() (O2).
-    record->counter.exchange(epoch, std::memory_order_seq_cst);
+    record->counter.exchange(entered, std::memory_order_seq_cst);
 #else
     // release: as above; the seq_cst fence pairs with heavy_fence()'s (O2).
-    record->counter.store(epoch, std::memory_order_release);
+    record->counter.store(entered, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
   }
+  return entered;
 }
 
-inline detail::rcu_reader_record* rcu_domain::enter() noexcept {
-  if (slot_ < detail::rcu_tls_slot_count) [[likely]] {
-    const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
-    if (slot.serial == serial_) [[likely]] {
-      detail::rcu_reader_record* record = slot.record;
-      if (record->nesting == 0) [[likely]] {
-        begin_section(record);
-        record->nesting = 1;
-        return record;
-      }
+inline detail::rcu_section_token rcu_domain::enter() noexcept {
+  detail::rcu_tls_fast_state& tls = detail::rcu_tls;
+  // Only membarrier-mode domains are cached (see rcu_tls_fast_state).
+  if (tls.cached_serial == serial_) [[likely]] {
+    detail::rcu_reader_record* record = tls.cached_record;
+    // relaxed: only this thread writes its counter (I1).
+    if ((record->counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) == 0)
+        [[likely]] {
+      // acquire: pairs with the epoch increment of a grace period (a seq_cst
+      // RMW): a section that sees the new epoch also sees the unpublish made
+      // before that grace period (O2), so it need not be waited for (I2).
+      const std::uint64_t entered = epoch_.load(std::memory_order_acquire) + 1;  // depth 1
+      // release: partner is the writer's acquire load in wait_for_readers;
+      // it orders this thread's earlier sections before this store (O1).
+      record->counter.store(entered, std::memory_order_release);
+      // Compiler-only: the writer's membarrier(2) supplies the CPU fence that
+      // orders this store before the loads of the section (O2).
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      return {record, entered};
     }
   }
   return enter_slow();
 }
 
-inline detail::rcu_reader_record* rcu_domain::enter_slow() noexcept {
+inline detail::rcu_section_token rcu_domain::enter_slow() noexcept {
   detail::rcu_reader_record* record = find_record_slow(/*create=*/true);
   if (record == nullptr) {  // thread teardown: no record any more
     enter_anonymous();
-    return nullptr;
+    return {&anonymous_record_, 0};
   }
-  if (record->nesting == 0) {
-    begin_section(record);
-  } else if (record->nesting == ~std::uint32_t{0}) {
+  if (membarrier_) {
+    detail::rcu_tls.cached_serial = serial_;
+    detail::rcu_tls.cached_record = record;
+  }
+  // relaxed: only this thread writes its counter (I1).
+  const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
+  const std::uint64_t depth = counter & detail::rcu_nesting_mask;
+  if (depth == 0) return {record, begin_section(record)};
+  if (depth == detail::rcu_nesting_mask) {
     detail::rcu_report_misuse(rcu_report_kind::nesting_overflow, this,
-                              "read sections nested more than 2^32-1 deep");
-    return record;
+                              "read sections nested more than 65535 deep");
+    return {record, ~std::uint64_t{0}};
   }
-  ++record->nesting;
-  return record;
+  // relaxed: a nested lock changes neither activity nor epoch for writers.
+  record->counter.store(counter + 1, std::memory_order_relaxed);
+  return {record, counter + 1};
 }
 
-inline void rcu_domain::leave(detail::rcu_reader_record* record) noexcept {
-  if (record != nullptr && record->nesting == 1) [[likely]] {
-    record->nesting = 0;
+inline void rcu_domain::leave(detail::rcu_section_token token) noexcept {
+  // The common case: every section opened inside this one was closed, so
+  // the counter is what enter() stored (also true for nested sections).
+  // relaxed: only this thread writes its counter (I1).
+  if (token.record->counter.load(std::memory_order_relaxed) == token.entered) [[likely]] {
+    // One level less, computed from the token, not from the load (I1).
     // release: everything the section did happens-before the writer's
-    // acquire load that reads this 0 or a later value (O1).
-    record->counter.store(0, std::memory_order_release);
+    // acquire load that reads this value or a later one (O1).
+    token.record->counter.store(token.entered - 1, std::memory_order_release);
     return;
   }
-  leave_slow(record);
+  leave_slow(token);
+}
+
+inline void rcu_domain::leave_slow(detail::rcu_section_token token) noexcept {
+  leave_slow(token.record == &anonymous_record_ ? nullptr : token.record);
 }
 
 inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
@@ -671,15 +726,15 @@ inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
     leave_anonymous();
     return;
   }
-  if (record->nesting == 0) {
+  // relaxed: only this thread writes its counter (I1).
+  const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
+  if ((counter & detail::rcu_nesting_mask) == 0) {
     detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
                               "read_unlock() without a matching read_lock()");
     return;
   }
-  if (--record->nesting == 0) {
-    // release: as in leave() (O1).
-    record->counter.store(0, std::memory_order_release);
-  }
+  // release: as in leave() when this ends the outermost section (O1).
+  record->counter.store(counter - 1, std::memory_order_release);
 }
 
 inline void rcu_domain::enter_anonymous() noexcept {
@@ -698,7 +753,9 @@ inline void rcu_domain::leave_anonymous() noexcept {
 
 inline bool rcu_domain::in_read_section() const noexcept {
   const detail::rcu_reader_record* record = find_record();
-  return record != nullptr && record->nesting != 0;
+  // relaxed: only this thread writes its own counter (I1).
+  return record != nullptr &&
+         (record->counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) != 0;
 }
 
 inline detail::rcu_reader_record* rcu_domain::find_record_slow(bool create) const noexcept {
@@ -732,7 +789,7 @@ inline detail::rcu_reader_record* rcu_domain::register_reader(
     readers_.push_back(record);
     ++reader_count_;
   }
-  if (slot_ < detail::rcu_tls_slot_count) {
+  if (slot_ != detail::rcu_no_slot) {
     detail::rcu_tls.slots[slot_] = detail::rcu_tls_slot{serial_, record};
   }
   return record;
@@ -784,7 +841,7 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
       // acquire: pairs with the reader's release stores in enter()/leave():
       // the sections this value ends or follows happen-before us (O1).
       const std::uint64_t seen = record->counter.load(std::memory_order_acquire);
-      if (seen == 0 || seen >= target) {
+      if ((seen & detail::rcu_nesting_mask) == 0 || seen >= target) {  // I2
         detail::rcu_list_node::unlink(record);
         readers_.push_back(record);
       }
@@ -804,9 +861,11 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
 
 inline void rcu_domain::run_grace_period_locked() {
   // seq_cst RMW: readers that load the new epoch see everything before it (O2).
-  const std::uint64_t target = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
-  // Orders the caller's unpublish (and the increment) before the scan of the
-  // records; pairs with the readers' fence in enter() (O2).
+  const std::uint64_t target =
+      epoch_.fetch_add(detail::rcu_epoch_unit, std::memory_order_seq_cst) +
+      detail::rcu_epoch_unit;
+  // Orders the caller's unpublish (and the increment) before the scan of
+  // the records; pairs with the readers' fence in enter() (O2).
   heavy_fence();
   wait_for_readers(target);
   // relaxed: a statistic.
@@ -900,6 +959,8 @@ namespace detail {
 
 inline rcu_thread_state::~rcu_thread_state() {
   rcu_tls.torn_down = true;
+  rcu_tls.cached_serial = 0;
+  rcu_tls.cached_record = nullptr;
   for (rcu_tls_slot& slot : rcu_tls.slots) slot = rcu_tls_slot{0, nullptr};
   std::vector<const rcu_domain*> exited_inside;
   {
@@ -908,10 +969,12 @@ inline rcu_thread_state::~rcu_thread_state() {
     for (rcu_reader_record* record : records) {
       if (rcu_domain* domain = record->domain) {  // I4: still alive
         std::lock_guard lock(domain->registry_mutex_);
-        if (record->nesting != 0) {
+        // relaxed: this thread's own counter (I1).
+        const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
+        if ((counter & rcu_nesting_mask) != 0) {
           exited_inside.push_back(domain);
           // release: ends the section for the writers (O1), as exit_rcu().
-          record->counter.store(0, std::memory_order_release);
+          record->counter.store(counter & ~rcu_nesting_mask, std::memory_order_release);
         }
         rcu_list_node::unlink(record);
         --domain->reader_count_;

@@ -1,0 +1,372 @@
+// Hook-pointer calls and swaps: ordo::hook_ptr under each protection against
+// the ways people protect a hook pointer (a bare atomic, std::mutex,
+// std::shared_mutex, absl::Mutex, std::atomic<std::shared_ptr>, liburcu).
+//
+//   BM_HookCall_<P>        one call through the hook (the hook adds a context
+//                          value to its argument); ->Threads(1)->Threads(2).
+//                          Raw is the floor: an acquire load and the call.
+//   BM_HookCall_<P>_Swap   the same while a background thread exchanges the
+//                          hook every 10 us and waits as P requires.
+//   BM_HookSwap_<P>        the latency of one exchange-and-wait while one
+//                          background reader calls continuously; counters
+//                          p50_us and p99_us.
+//
+// Every hook is an ordo::hook bound to a member function (one indirect
+// call), so the protections differ only in what surrounds the call.
+// RcuFallback is ordo::rcu_protect in a domain forced to the fence fallback
+// (what runs where membarrier(2) is unavailable). liburcu is used through its
+// inline (_LGPL_SOURCE) fast paths; qsbr readers announce a quiescent state
+// every 128 calls.
+#define _LGPL_SOURCE 1
+#include <urcu/urcu-memb.h>
+#include <urcu/urcu-qsbr.h>
+
+#include <ordo/hook.hpp>
+
+#include <absl/synchronization/mutex.h>
+#include <benchmark/benchmark.h>
+#include <sys/prctl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using hook_t = ordo::hook<int(int)>;
+
+struct target {
+  int base;
+  int apply(int x) { return base + x; }
+};
+
+target targets[2] = {{1}, {2}};
+hook_t hooks_static[2] = {hook_t::bind<&target::apply>(targets[0]),
+                          hook_t::bind<&target::apply>(targets[1])};
+
+// The owner module of the owner_ref hooks: live for the whole run.
+ordo::module* bench_module() {
+  static ordo::module* const owner = [] {
+    static ordo::module_registry registry;
+    (void)registry.load("hook_bench_owner", [](ordo::module_loader&) {});
+    return registry.find("hook_bench_owner");
+  }();
+  return owner;
+}
+hook_t* owned_hooks() {
+  static hook_t hooks[2] = {hook_t::bind<&target::apply>(targets[0], bench_module()),
+                            hook_t::bind<&target::apply>(targets[1], bench_module())};
+  return hooks;
+}
+
+// ---- one struct per protection: call, swap (exchange and wait), and the
+// per-thread setup a reader needs --------------------------------------------
+
+struct no_thread_setup {
+  static void thread_begin() {}
+  static void thread_end() {}
+  static void tick(unsigned) {}
+};
+
+struct raw_ops : no_thread_setup {
+  static inline std::atomic<hook_t*> ptr{&hooks_static[0]};
+  static int call(int x) {
+    hook_t* h = ptr.load(std::memory_order_acquire);
+    return h != nullptr ? (*h)(x) : 0;
+  }
+  static void swap(int which) { ptr.exchange(&hooks_static[which], std::memory_order_acq_rel); }
+};
+
+// The hook pointers are plain namespace-scope objects (no function-local
+// static guard in the measured path; ordered initialisation within this
+// file), published by `registered` below before main() runs.
+ordo::hook_ptr<int(int), ordo::unprotected> unprotected_ptr;
+ordo::hook_ptr<int(int), ordo::owner_ref> owner_ref_ptr;
+ordo::hook_ptr<int(int), ordo::rw_protect> rw_ptr;
+ordo::hook_ptr<int(int), ordo::rcu_protect> rcu_ptr;
+ordo::rcu_domain fallback_domain(ordo::rcu_domain_options{.fence = ordo::rcu_fence::fallback});
+ordo::hook_ptr<int(int), ordo::rcu_protect> rcu_fallback_ptr(fallback_domain);
+
+template <auto& Ptr, hook_t* (*Hooks)()>
+struct ordo_ops : no_thread_setup {
+  static void publish() {
+    if (Ptr.publish(Hooks()[0])) std::abort();  // the hook must be set before measuring
+  }
+  static int call(int x) { return Ptr.call(x).value_or(0); }
+  static void swap(int which) { (void)Ptr.exchange(Hooks()[which]); }
+};
+
+hook_t* static_hooks() { return hooks_static; }
+
+using unprotected_ops = ordo_ops<unprotected_ptr, &static_hooks>;
+using owner_ref_ops = ordo_ops<owner_ref_ptr, &owned_hooks>;
+using rw_ops = ordo_ops<rw_ptr, &static_hooks>;
+using rcu_ops = ordo_ops<rcu_ptr, &static_hooks>;
+using rcu_fallback_ops = ordo_ops<rcu_fallback_ptr, &static_hooks>;
+
+struct std_mutex_ops : no_thread_setup {
+  static inline std::mutex mutex;
+  static inline hook_t* ptr = &hooks_static[0];
+  static int call(int x) {
+    std::lock_guard lock(mutex);
+    return ptr != nullptr ? (*ptr)(x) : 0;
+  }
+  static void swap(int which) {
+    std::lock_guard lock(mutex);
+    ptr = &hooks_static[which];
+  }
+};
+
+struct shared_mutex_ops : no_thread_setup {
+  static inline std::shared_mutex mutex;
+  static inline hook_t* ptr = &hooks_static[0];
+  static int call(int x) {
+    std::shared_lock lock(mutex);
+    return ptr != nullptr ? (*ptr)(x) : 0;
+  }
+  static void swap(int which) {
+    std::unique_lock lock(mutex);
+    ptr = &hooks_static[which];
+  }
+};
+
+struct absl_ops : no_thread_setup {
+  static inline absl::Mutex mutex;
+  static inline hook_t* ptr = &hooks_static[0];
+  static int call(int x) {
+    absl::ReaderMutexLock lock(&mutex);
+    return ptr != nullptr ? (*ptr)(x) : 0;
+  }
+  static void swap(int which) {
+    absl::WriterMutexLock lock(&mutex);
+    ptr = &hooks_static[which];
+  }
+};
+
+struct atomic_shared_ptr_ops : no_thread_setup {
+  static std::shared_ptr<hook_t> shared(int which) {
+    // Non-owning: the hooks are static; the control block is what is measured.
+    static const std::shared_ptr<hook_t> ptrs[2] = {
+        std::shared_ptr<hook_t>(&hooks_static[0], [](hook_t*) {}),
+        std::shared_ptr<hook_t>(&hooks_static[1], [](hook_t*) {})};
+    return ptrs[which];
+  }
+  static std::atomic<std::shared_ptr<hook_t>>& ptr() {
+    static std::atomic<std::shared_ptr<hook_t>> p{shared(0)};
+    return p;
+  }
+  static int call(int x) {
+    std::shared_ptr<hook_t> h = ptr().load(std::memory_order_acquire);
+    return h ? (*h)(x) : 0;
+  }
+  static void swap(int which) { ptr().store(shared(which), std::memory_order_release); }
+};
+
+struct urcu_memb_ops {
+  static inline hook_t* ptr = &hooks_static[0];
+  static void thread_begin() { urcu_memb_register_thread(); }
+  static void thread_end() { urcu_memb_unregister_thread(); }
+  static void tick(unsigned) {}
+  static int call(int x) {
+    urcu_memb_read_lock();
+    hook_t* h = rcu_dereference(ptr);
+    const int r = h != nullptr ? (*h)(x) : 0;
+    urcu_memb_read_unlock();
+    return r;
+  }
+  static void swap(int which) {
+    (void)rcu_xchg_pointer(&ptr, &hooks_static[which]);
+    urcu_memb_synchronize_rcu();
+  }
+};
+
+struct urcu_qsbr_ops {
+  static inline hook_t* ptr = &hooks_static[0];
+  static void thread_begin() { urcu_qsbr_register_thread(); }
+  static void thread_end() { urcu_qsbr_unregister_thread(); }
+  static void tick(unsigned i) {
+    if ((i & 127u) == 0) urcu_qsbr_quiescent_state();
+  }
+  static int call(int x) {
+    urcu_qsbr_read_lock();
+    hook_t* h = rcu_dereference(ptr);
+    const int r = h != nullptr ? (*h)(x) : 0;
+    urcu_qsbr_read_unlock();
+    return r;
+  }
+  static void swap(int which) {
+    (void)rcu_xchg_pointer(&ptr, &hooks_static[which]);
+    urcu_qsbr_synchronize_rcu();
+  }
+};
+
+// ---- background threads -----------------------------------------------------
+
+// Exchanges the hook every 10 us (and waits as the protection requires).
+class background_swapper {
+ public:
+  template <class Ops>
+  void start() {
+    stop_.store(false);
+    swaps_.store(0);
+    thread_ = std::thread([this] {
+      // Default timer slack (50 us) would turn a 10 us sleep into ~60 us.
+      prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+      auto next = std::chrono::steady_clock::now();
+      for (int i = 1; !stop_.load(std::memory_order_relaxed); ++i) {
+        Ops::swap(i & 1);
+        swaps_.fetch_add(1, std::memory_order_relaxed);
+        next += std::chrono::microseconds(10);
+        const auto now = std::chrono::steady_clock::now();
+        if (next > now) {
+          std::this_thread::sleep_until(next);
+        } else {
+          next = now;
+        }
+      }
+      Ops::swap(0);
+    });
+  }
+  long stop() {
+    stop_.store(true);
+    thread_.join();
+    return swaps_.load();
+  }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> swaps_{0};
+};
+
+// Calls through the hook continuously.
+class background_reader {
+ public:
+  template <class Ops>
+  void start() {
+    stop_.store(false);
+    calls_.store(0);
+    thread_ = std::thread([this] {
+      Ops::thread_begin();
+      long sum = 0;
+      unsigned i = 0;
+      sum += Ops::call(0);
+      ready_.store(true);
+      while (!stop_.load(std::memory_order_relaxed)) {
+        sum += Ops::call(static_cast<int>(i));
+        Ops::tick(++i);
+      }
+      benchmark::DoNotOptimize(sum);
+      calls_.store(i);
+      Ops::thread_end();
+    });
+    while (!ready_.load()) std::this_thread::yield();
+  }
+  long stop() {
+    stop_.store(true);
+    thread_.join();
+    return calls_.load();
+  }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> calls_{0};
+  std::atomic<bool> ready_{false};
+};
+
+background_swapper swapper;
+
+// ---- the benchmark bodies -------------------------------------------------------
+
+template <class Ops>
+void hook_call(benchmark::State& state, bool with_swap) {
+  Ops::thread_begin();
+  if (with_swap && state.thread_index() == 0) swapper.start<Ops>();
+  long sum = 0;
+  unsigned i = 0;
+  for (auto _ : state) {
+    sum += Ops::call(static_cast<int>(i));
+    Ops::tick(++i);
+  }
+  benchmark::DoNotOptimize(sum);
+  // qsbr: go offline before anyone waits for this thread's quiescent state.
+  Ops::thread_end();
+  if (with_swap && state.thread_index() == 0) {
+    state.counters["swaps"] = static_cast<double>(swapper.stop());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Ops>
+void hook_swap(benchmark::State& state) {
+  background_reader reader;
+  reader.start<Ops>();
+  std::vector<double> samples;
+  samples.reserve(1 << 16);
+  int which = 1;
+  for (auto _ : state) {
+    const auto begin = std::chrono::steady_clock::now();
+    Ops::swap(which);
+    const auto end = std::chrono::steady_clock::now();
+    which ^= 1;
+    if (samples.size() < samples.capacity()) {
+      samples.push_back(std::chrono::duration<double, std::micro>(end - begin).count());
+    }
+  }
+  Ops::swap(0);
+  const long calls = reader.stop();
+  std::sort(samples.begin(), samples.end());
+  auto percentile = [&](double p) {
+    if (samples.empty()) return 0.0;
+    const auto index = static_cast<std::size_t>(p * static_cast<double>(samples.size() - 1));
+    return samples[index];
+  };
+  state.counters["p50_us"] = percentile(0.50);
+  state.counters["p99_us"] = percentile(0.99);
+  state.counters["reader_calls"] = static_cast<double>(calls);
+}
+
+template <class Ops>
+void register_protection(const std::string& name) {
+  if constexpr (requires { Ops::publish(); }) Ops::publish();
+  benchmark::RegisterBenchmark(("BM_HookCall_" + name).c_str(),
+                               [](benchmark::State& s) { hook_call<Ops>(s, false); })
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_HookCall_" + name + "_Swap").c_str(),
+                               [](benchmark::State& s) { hook_call<Ops>(s, true); })
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_HookSwap_" + name).c_str(),
+                               [](benchmark::State& s) { hook_swap<Ops>(s); })
+      ->UseRealTime();
+}
+
+const bool registered = [] {
+  register_protection<raw_ops>("Raw");
+  register_protection<unprotected_ops>("Unprotected");
+  register_protection<owner_ref_ops>("OwnerRef");
+  register_protection<rw_ops>("RwProtect");
+  register_protection<rcu_ops>("Rcu");
+  register_protection<rcu_fallback_ops>("RcuFallback");
+  register_protection<std_mutex_ops>("StdMutex");
+  register_protection<shared_mutex_ops>("SharedMutex");
+  register_protection<absl_ops>("AbslReaderLock");
+  register_protection<atomic_shared_ptr_ops>("AtomicSharedPtr");
+  register_protection<urcu_memb_ops>("UrcuMemb");
+  register_protection<urcu_qsbr_ops>("UrcuQsbr");
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();
