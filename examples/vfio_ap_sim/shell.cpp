@@ -456,7 +456,8 @@ void shell::cmd_qci(const std::vector<word>& words) {
     std::error_code ec;
     if (key == "apxa" || key == "na" || key == "nd") {
       unsigned long number = 0;
-      ec = parse_number(value, key == "apxa" ? 1 : 255, number);
+      ec = parse_number(value, key == "apxa" ? ~0UL : 255, number);
+      if (!ec && key == "apxa" && number > 1) ec = errc(std::errc::invalid_argument);
       if (!ec && key == "apxa") update.apxa = number != 0;
       else if (!ec && key == "na") update.na = static_cast<unsigned>(number);
       else if (!ec) update.nd = static_cast<unsigned>(number);
