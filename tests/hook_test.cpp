@@ -280,6 +280,33 @@ TEST(HookPtr, RwRecursiveCallIsReportedAndNotMade) {
   ordo::set_hook_report_handler(previous);
 }
 
+TEST(HookPtr, RwProtectWritersAreNotStarvedByOverlappingCalls) {
+  // Two callers whose calls always overlap: a reader-preferring lock (glibc's
+  // default, std::shared_mutex) never lets exchange() in, and this test
+  // would hang until the CTest timeout. rw_protect prefers writers.
+  auto slow = [](int x) {
+    std::this_thread::sleep_for(100us);
+    return x;
+  };
+  auto h1 = ordo::hook<int(int)>::from_callable(slow);
+  auto h2 = ordo::hook<int(int)>::from_callable(slow);
+  ordo::hook_ptr<int(int), ordo::rw_protect> ptr;
+  ASSERT_FALSE(ptr.publish(h1));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&] {
+      while (!stop.load()) (void)ptr.call(1);
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    auto r = ptr.exchange(i % 2 == 0 ? h2 : h1);
+    EXPECT_FALSE(r.error);
+  }
+  stop = true;
+  for (auto& t : callers) t.join();
+}
+
 TEST(HookPtr, UnprotectedClearDoesNotWaitForCallsInFlight) {
   // The demonstration that unprotected guarantees nothing: clear() returns
   // while a call through the old hook is still running, so freeing the hook

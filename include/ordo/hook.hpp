@@ -26,8 +26,8 @@
 //                       CODE, NOT THE HOOK OBJECT: the hook and its
 //                       context must live as long as the module.
 //   ordo::rw_protect    the hook is not exchanged or cleared      after every call in flight
-//                       during the call (a reader/writer lock,    has finished (they hold
-//                       the pqap_hook_rwsem)                      the lock shared)
+//                       during the call (a writer-preferring      has finished (they hold
+//                       reader/writer lock, the pqap_hook_rwsem)  the lock shared)
 //   ordo::rcu_protect   the hook seen by the call stays valid      after every call that could
 //                       until the call returns (an RCU read       have seen the old hook has
 //                       section around it)                        finished (a grace period)
@@ -113,6 +113,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <shared_mutex>
 #include <system_error>
 #include <type_traits>
@@ -189,6 +190,36 @@ class hook_call_scope {
 
  private:
   hook_call_frame frame_;
+};
+
+// The lock of rw_protect: a reader/writer lock that prefers writers, like
+// the kernel's rwsem (pqap_hook_rwsem). glibc's default (and so
+// std::shared_mutex) prefers readers: callers that keep overlapping would
+// starve clear() for ever. pthread_rwlock_* is intercepted by TSan, so no
+// annotation is needed. Recursive read locking would deadlock behind a
+// waiting writer; hook_ptr refuses recursive calls (I3).
+class rw_hook_lock {
+ public:
+  rw_hook_lock() noexcept {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~rw_hook_lock() { pthread_rwlock_destroy(&lock_); }
+  rw_hook_lock(const rw_hook_lock&) = delete;
+  rw_hook_lock& operator=(const rw_hook_lock&) = delete;
+
+  void lock() noexcept { pthread_rwlock_wrlock(&lock_); }
+  void unlock() noexcept { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() noexcept { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() noexcept { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
 };
 
 }  // namespace detail
@@ -487,7 +518,7 @@ class hook_ptr<R(Args...), Protection> {
 
   // Every shared access goes through once.hpp or std::atomic_ref (I1).
   alignas(std::atomic_ref<hook_type*>::required_alignment) hook_type* hook_ = nullptr;
-  [[no_unique_address]] mutable std::conditional_t<is_rw, std::shared_mutex, no_lock> rw_;
+  [[no_unique_address]] mutable std::conditional_t<is_rw, detail::rw_hook_lock, no_lock> rw_;
   [[no_unique_address]] std::conditional_t<is_rcu, rcu_domain*, no_domain> domain_{};
 };
 
