@@ -180,6 +180,10 @@ constexpr std::string_view type_name() noexcept {
   return pretty.substr(first, last - first);
 }
 
+// type_name<T>() evaluated once, at compile time.
+template <class T>
+inline constexpr std::string_view type_name_v = type_name<T>();
+
 }  // namespace detail
 
 /// True when L is a lock level (derives from ordo::level<...> or rank<N>).

@@ -86,6 +86,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <mutex>
 #include <source_location>
 #include <string>
@@ -265,10 +266,26 @@ inline std::uint32_t class_of() {
   // under graph_state::mutex, and register_class is idempotent.
   std::uint32_t id = level_class<Level>.load(std::memory_order_relaxed);
   if (id == 0) {
-    id = register_class(ordo::detail::type_name<Level>(), &level_tag<Level>, 0);
+    id = register_class(ordo::detail::type_name_v<Level>, &level_tag<Level>, 0);
     level_class<Level>.store(id, std::memory_order_relaxed);  // relaxed: as above
   }
   return id;
+}
+
+// Concatenation by append: GCC 12 at -O3 reports false -Wrestrict
+// overlaps in chains of std::string operator+.
+inline void append_all(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view part : parts) out.append(part);
+}
+template <class... Parts>
+inline void append_all(std::string& out, const Parts&... parts) {
+  append_all(out, {std::string_view(parts)...});
+}
+template <class... Parts>
+inline std::string cat(const Parts&... parts) {
+  std::string out;
+  append_all(out, parts...);
+  return out;
 }
 
 inline std::string to_text(const std::source_location& where) {
@@ -311,11 +328,11 @@ inline std::uint32_t thread_number() {
 }
 
 inline std::string held_list_text() {
-  std::string out = "locks held by thread #" + std::to_string(thread_number()) + ":\n";
+  std::string out = cat("locks held by thread #", std::to_string(thread_number()), ":\n");
   if (held.size == 0) out += "  (none)\n";
   for (std::uint32_t i = 0; i < held.size; ++i) {
-    out += "  #" + std::to_string(i) + " " + describe(held.entries[i]) + " acquired at " +
-           to_text(held.entries[i].where) + "\n";
+    append_all(out, "  #", std::to_string(i), " ", describe(held.entries[i]), " acquired at ",
+               to_text(held.entries[i].where), "\n");
   }
   return out;
 }
@@ -324,10 +341,10 @@ inline void dispatch(report_kind kind, std::string title, std::string body, lock
                      lock_site other) {
   report r{kind, {}, subject, other};
   r.text = "\n======================================================\n";
-  r.text += "ordo lockdep: " + title + "\n";
+  append_all(r.text, "ordo lockdep: ", title, "\n");
   r.text += "------------------------------------------------------\n";
   r.text += body;
-  r.text += "\n" + held_list_text();
+  append_all(r.text, "\n", held_list_text());
   r.text += "======================================================\n";
   // acquire: O2.
   report_handler h = handler.load(std::memory_order_acquire);
@@ -340,8 +357,7 @@ inline lock_site site_of(const held_entry& e) { return lock_site{e.name, e.lock,
 // returns the edges along it, empty if there is none.
 inline std::vector<std::pair<std::uint32_t, edge>> find_path(graph_state& g, std::uint32_t from,
                                                              std::uint32_t to) {
-  std::vector<std::pair<std::uint32_t, edge>> came_by(g.classes.size() + 1,
-                                                      {0, edge{0, {}, {}}});
+  std::vector<std::pair<std::uint32_t, edge>> came_by(g.classes.size() + 1, {0, edge{0, {}, {}}});
   std::vector<char> seen(g.classes.size() + 1, 0);
   std::vector<std::uint32_t> todo{from};
   seen[from] = 1;
@@ -385,40 +401,39 @@ inline void add_dependency(const held_entry& held_lock, const held_entry& taking
       return;
     }
     for (const auto& [from, e] : path) {
-      cycle += "  " + std::string(g.classes[e.to - 1].name) + " acquired at " +
-               to_text(e.to_where) + "\n    while holding " +
-               std::string(g.classes[from - 1].name) + " acquired at " +
-               to_text(e.from_where) + "\n";
+      append_all(cycle, "  ", std::string(g.classes[e.to - 1].name), " acquired at ",
+                 to_text(e.to_where), "\n    while holding ", std::string(g.classes[from - 1].name),
+                 " acquired at ", to_text(e.from_where), "\n");
     }
   }
-  std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
-                     describe(taking) + " at " + to_text(taking.where) +
-                     "\nwhile holding\n  " + describe(held_lock) + " acquired at " +
-                     to_text(held_lock.where) +
-                     "\nbut the opposite order was seen before (" + std::string(taking.name) +
-                     " before " + std::string(held_lock.name) + "):\n" + cycle +
-                     "this order would close a cycle: a possible deadlock.\n";
+  std::string body =
+      cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
+          " at ", to_text(taking.where), "\nwhile holding\n  ", describe(held_lock),
+          " acquired at ", to_text(held_lock.where), "\nbut the opposite order was seen before (",
+          std::string(taking.name), " before ", std::string(held_lock.name), "):\n", cycle,
+          "this order would close a cycle: a possible deadlock.\n");
   dispatch(report_kind::circular_dependency, "possible circular locking dependency detected",
            std::move(body), site_of(taking), site_of(held_lock));
 }
 
-// Validates and records an acquisition. ctx_depth is the depth of the
-// context used (I1), or -1 when the context carries none.
-inline void on_acquire(const held_entry& taking, long ctx_depth) {
+// The full check of an acquisition: reports, new edges, overflow. Kept out
+// of line so that the common path (on_acquire) stays small.
+[[gnu::noinline]] inline void acquire_slow(const held_entry& taking, long ctx_depth) {
   held_stack& st = held;
   if (ctx_depth >= 0 && static_cast<std::uint32_t>(ctx_depth) != st.size) {
     const bool child_alive = static_cast<std::uint32_t>(ctx_depth) < st.size;
     const held_entry& child = st.entries[child_alive ? ctx_depth : (st.size ? st.size - 1 : 0)];
-    std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
-                       describe(taking) + " at " + to_text(taking.where) +
-                       "\nthrough a context that is not this thread's innermost: ";
+    std::string body = cat("thread #", std::to_string(thread_number()), " is acquiring\n  ",
+                           describe(taking), " at ", to_text(taking.where),
+                           "\nthrough a context that is not this thread's innermost: ");
     if (child_alive) {
-      body += "the lock\n  " + describe(child) + " acquired at " + to_text(child.where) +
-              "\nwas taken through that context and is still held. Use the newest guard "
-              "as the context.\n";
+      append_all(body, "the lock\n  ", describe(child), " acquired at ", to_text(child.where),
+                 "\nwas taken through that context and is still held. Use the newest guard "
+                 "as the context.\n");
     } else {
-      body += "the context claims more locks than this thread holds (a context from "
-              "another thread, or one whose lock was released).\n";
+      body +=
+          "the context claims more locks than this thread holds (a context from "
+          "another thread, or one whose lock was released).\n";
     }
     dispatch(report_kind::stale_context, "stale lock context used", std::move(body),
              site_of(taking), st.size ? site_of(child) : lock_site{});
@@ -426,10 +441,10 @@ inline void on_acquire(const held_entry& taking, long ctx_depth) {
   for (std::uint32_t i = 0; i < st.size; ++i) {
     const held_entry& h = st.entries[i];
     if (h.lock == taking.lock) {
-      std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
-                         describe(taking) + " at " + to_text(taking.where) +
-                         "\nwhich it already holds:\n  " + describe(h) + " acquired at " +
-                         to_text(h.where) + "\nthis is a self-deadlock.\n";
+      std::string body =
+          cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
+              " at ", to_text(taking.where), "\nwhich it already holds:\n  ", describe(h),
+              " acquired at ", to_text(h.where), "\nthis is a self-deadlock.\n");
       dispatch(report_kind::recursive_lock, "recursive locking detected", std::move(body),
                site_of(taking), site_of(h));
       continue;
@@ -437,22 +452,22 @@ inline void on_acquire(const held_entry& taking, long ctx_depth) {
     if (h.level == taking.level) {
       if ((h.flags & entry_batch) && (taking.flags & entry_batch)) continue;
       if ((taking.flags & entry_nestable) == 0) {
-        std::string body = "thread #" + std::to_string(thread_number()) +
-                           " is acquiring\n  " + describe(taking) + " at " +
-                           to_text(taking.where) + "\nwhile holding another lock of that level\n  " +
-                           describe(h) + " acquired at " + to_text(h.where) +
-                           "\nthe level is not nestable: take both with ordo::lock_all.\n";
-        dispatch(report_kind::same_level, "second lock of a non-nestable level",
-                 std::move(body), site_of(taking), site_of(h));
+        std::string body =
+            cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
+                " at ", to_text(taking.where), "\nwhile holding another lock of that level\n  ",
+                describe(h), " acquired at ", to_text(h.where),
+                "\nthe level is not nestable: take both with ordo::lock_all.\n");
+        dispatch(report_kind::same_level, "second lock of a non-nestable level", std::move(body),
+                 site_of(taking), site_of(h));
         continue;
       }
       if (taking.key <= h.key && (taking.flags & entry_trylock) == 0) {
-        std::string body = "thread #" + std::to_string(thread_number()) +
-                           " is acquiring\n  " + describe(taking) + " at " +
-                           to_text(taking.where) + "\nwhile holding\n  " + describe(h) +
-                           " acquired at " + to_text(h.where) +
-                           "\ninstances of a nestable level must be taken in ascending key "
-                           "order.\n";
+        std::string body =
+            cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
+                " at ", to_text(taking.where), "\nwhile holding\n  ", describe(h), " acquired at ",
+                to_text(h.where),
+                "\ninstances of a nestable level must be taken in ascending key "
+                "order.\n");
         dispatch(report_kind::nest_order, "nestable level instances taken out of order",
                  std::move(body), site_of(taking), site_of(h));
         continue;
@@ -463,9 +478,9 @@ inline void on_acquire(const held_entry& taking, long ctx_depth) {
   }
   if (st.size == max_held) {
     ++st.dropped;
-    std::string body = "thread #" + std::to_string(thread_number()) + " is acquiring\n  " +
-                       describe(taking) + " at " + to_text(taking.where) + "\nwith " +
-                       std::to_string(max_held) + " locks already held; it is not tracked.\n";
+    std::string body = cat("thread #", std::to_string(thread_number()), " is acquiring\n  ",
+                           describe(taking), " at ", to_text(taking.where), "\nwith ",
+                           std::to_string(max_held), " locks already held; it is not tracked.\n");
     dispatch(report_kind::held_stack_overflow, "too many locks held", std::move(body),
              site_of(taking), lock_site{});
     return;
@@ -473,22 +488,58 @@ inline void on_acquire(const held_entry& taking, long ctx_depth) {
   st.entries[st.size++] = taking;
 }
 
-// Records a release; reports one that is out of order or not held.
-inline void on_release(const void* lock, std::string_view name, std::source_location where) {
+// Validates and records an acquisition. ctx_depth is the depth of the
+// context used (I1), or -1 when the context carries none. The common case,
+// the current context and only known edges, is a scan of the held stack and
+// a push; anything else goes to acquire_slow.
+inline void on_acquire(const void* lock, const void* level, std::string_view name,
+                       std::source_location where, std::uint32_t cls, std::uint32_t key,
+                       std::uint32_t flags, long ctx_depth) {
   held_stack& st = held;
-  if (st.size > 0 && st.entries[st.size - 1].lock == lock) {
-    --st.size;
+  const std::uint32_t n = st.size;
+  bool common = (ctx_depth < 0 || static_cast<std::uint32_t>(ctx_depth) == n) && n < max_held;
+  for (std::uint32_t i = 0; common && i < n; ++i) {
+    const held_entry& h = st.entries[i];
+    common = h.lock != lock && h.level != level &&
+             ((flags & entry_trylock) != 0 || edge_known(h.cls, cls));
+  }
+  if (!common) [[unlikely]] {
+    held_entry taking;
+    taking.lock = lock;
+    taking.level = level;
+    taking.name = name;
+    taking.where = where;
+    taking.cls = cls;
+    taking.key = key;
+    taking.flags = flags;
+    acquire_slow(taking, ctx_depth);
     return;
   }
+  // Scalar stores: building the entry elsewhere and copying it costs a
+  // store-forwarding stall on every acquisition.
+  held_entry& slot = st.entries[n];
+  slot.lock = lock;
+  slot.level = level;
+  slot.name = name;
+  slot.where = where;
+  slot.cls = cls;
+  slot.key = key;
+  slot.flags = flags;
+  st.size = n + 1;
+}
+
+// The unusual releases: out of order, or not held.
+[[gnu::noinline]] inline void release_slow(const void* lock, std::string_view name,
+                                           std::source_location where) {
+  held_stack& st = held;
   for (std::uint32_t i = st.size; i-- > 0;) {
     if (st.entries[i].lock != lock) continue;
     const held_entry released = st.entries[i];
     const held_entry& top = st.entries[st.size - 1];
-    std::string body = "thread #" + std::to_string(thread_number()) + " is releasing\n  " +
-                       describe(released) + " acquired at " + to_text(released.where) +
-                       "\nbefore the lock taken after it\n  " + describe(top) +
-                       " acquired at " + to_text(top.where) +
-                       "\nguards must be released in reverse order.\n";
+    std::string body = cat("thread #", std::to_string(thread_number()), " is releasing\n  ",
+                           describe(released), " acquired at ", to_text(released.where),
+                           "\nbefore the lock taken after it\n  ", describe(top), " acquired at ",
+                           to_text(top.where), "\nguards must be released in reverse order.\n");
     const lock_site other = site_of(top);
     for (std::uint32_t j = i; j + 1 < st.size; ++j) st.entries[j] = st.entries[j + 1];
     --st.size;
@@ -500,12 +551,21 @@ inline void on_release(const void* lock, std::string_view name, std::source_loca
     --st.dropped;
     return;
   }
-  std::string body = "thread #" + std::to_string(thread_number()) + " is releasing\n  " +
-                     std::string(name) + " (lock " + pointer_text(lock) + ") at " +
-                     to_text(where) +
-                     "\nwhich this thread does not hold (a guard moved to another thread?).\n";
+  std::string body = cat("thread #", std::to_string(thread_number()), " is releasing\n  ",
+                         std::string(name), " (lock ", pointer_text(lock), ") at ", to_text(where),
+                         "\nwhich this thread does not hold (a guard moved to another thread?).\n");
   dispatch(report_kind::unlock_not_held, "release of a lock not held", std::move(body),
            lock_site{name, lock, where}, lock_site{});
+}
+
+// Records a release; reports one that is out of order or not held.
+inline void on_release(const void* lock, std::string_view name, std::source_location where) {
+  held_stack& st = held;
+  if (st.size > 0 && st.entries[st.size - 1].lock == lock) [[likely]] {
+    --st.size;
+    return;
+  }
+  release_slow(lock, name, where);
 }
 
 // ordo::unlocked was made: the thread must hold nothing.
@@ -513,11 +573,10 @@ inline void on_root_context(std::source_location where) {
   held_stack& st = held;
   if (st.size == 0) return;
   const held_entry& top = st.entries[st.size - 1];
-  std::string body = "thread #" + std::to_string(thread_number()) +
-                     " makes an ordo::unlocked root context at " + to_text(where) +
-                     "\nwhile holding\n  " + describe(top) + " acquired at " +
-                     to_text(top.where) +
-                     "\npass the current guard down instead of a fresh root context.\n";
+  std::string body =
+      cat("thread #", std::to_string(thread_number()), " makes an ordo::unlocked root context at ",
+          to_text(where), "\nwhile holding\n  ", describe(top), " acquired at ", to_text(top.where),
+          "\npass the current guard down instead of a fresh root context.\n");
   dispatch(report_kind::root_with_locks_held, "root context made while holding a lock",
            std::move(body), lock_site{"ordo::unlocked", nullptr, where}, site_of(top));
 }
@@ -531,13 +590,13 @@ inline void on_wait(const void* lock, std::string_view name, std::uint32_t depth
   const bool innermost = st.size == depth + 1 && st.entries[depth].lock == lock;
   if (innermost && (outer_allowed || st.size == 1)) return;
   const held_entry& other = innermost ? st.entries[0] : st.entries[st.size ? st.size - 1 : 0];
-  std::string body = "thread #" + std::to_string(thread_number()) + " drops\n  " +
-                     std::string(name) + " (lock " + pointer_text(lock) + ") at " +
-                     to_text(where) + "\nto wait or call out, while also holding\n  " +
-                     (st.size ? describe(other) + " acquired at " + to_text(other.where)
-                              : std::string("(nothing)")) +
-                     "\nwhich stays held across the wait: whoever must take it to make "
-                     "progress is blocked (the busy-flag-and-wait-queue inversion).\n";
+  std::string also_held = "(nothing)";
+  if (st.size) also_held = cat(describe(other), " acquired at ", to_text(other.where));
+  std::string body = cat("thread #", std::to_string(thread_number()), " drops\n  ",
+                         std::string(name), " (lock ", pointer_text(lock), ") at ", to_text(where),
+                         "\nto wait or call out, while also holding\n  ", also_held,
+                         "\nwhich stays held across the wait: whoever must take it to make "
+                         "progress is blocked (the busy-flag-and-wait-queue inversion).\n");
   dispatch(report_kind::wait_with_locks_held, "wait with other locks held", std::move(body),
            lock_site{name, lock, where}, st.size ? site_of(other) : lock_site{});
 }

@@ -405,7 +405,7 @@ struct instance_state<Level, Validator, true> {
     // relaxed: a plain id, see lockdep::detail::class_of.
     std::uint32_t id = class_.load(std::memory_order_relaxed);
     if (id == 0) {
-      id = lockdep::detail::register_class(type_name<Level>(), &lockdep::detail::level_tag<Level>,
+      id = lockdep::detail::register_class(type_name_v<Level>, &lockdep::detail::level_tag<Level>,
                                            key_);
       class_.store(id, std::memory_order_relaxed);  // relaxed: as above
     }
@@ -703,18 +703,15 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   }
 #endif
 
-  lockdep::detail::held_entry entry(bool shared, std::uint32_t extra_flags,
-                                    std::source_location where) const {
-    lockdep::detail::held_entry e;
-    e.lock = this;
-    e.level = &lockdep::detail::level_tag<Level>;
-    e.name = detail::type_name<Level>();
-    e.where = where;
-    e.cls = state_.class_id();
-    e.key = state_.key();
-    e.flags = extra_flags | (shared ? lockdep::detail::entry_shared : 0u) |
-              (level_nestable_v<Level> ? lockdep::detail::entry_nestable : 0u);
-    return e;
+  // Tells the validator about an acquisition (validator on only).
+  void validate_acquire(bool shared, std::uint32_t extra_flags, std::source_location where,
+                        long ctx_depth) const {
+    lockdep::detail::on_acquire(
+        this, &lockdep::detail::level_tag<Level>, detail::type_name_v<Level>, where,
+        state_.class_id(), state_.key(),
+        extra_flags | (shared ? lockdep::detail::entry_shared : 0u) |
+            (level_nestable_v<Level> ? lockdep::detail::entry_nestable : 0u),
+        ctx_depth);
   }
 
   // Validates (validator on), then blocks until the lock is held. Returns
@@ -722,8 +719,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   std::uint32_t acquire(bool shared, bool batch, long ctx_depth, std::uint32_t depth,
                         std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if constexpr (Validator::enabled) {
-      lockdep::detail::on_acquire(entry(shared, batch ? lockdep::detail::entry_batch : 0u, where),
-                                  ctx_depth);
+      validate_acquire(shared, batch ? lockdep::detail::entry_batch : 0u, where, ctx_depth);
     }
 #if ORDO_TSAN
     if constexpr (annotate) __tsan_mutex_pre_lock(this, tsan_mode(shared));
@@ -758,7 +754,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
 #endif
     if constexpr (Validator::enabled) {
       if (locked) {
-        lockdep::detail::on_acquire(entry(shared, lockdep::detail::entry_trylock, where), ctx_depth);
+        validate_acquire(shared, lockdep::detail::entry_trylock, where, ctx_depth);
       }
     }
     return locked;
@@ -766,7 +762,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
 
   void release(bool shared, std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if constexpr (Validator::enabled) {
-      lockdep::detail::on_release(this, detail::type_name<Level>(), where);
+      lockdep::detail::on_release(this, detail::type_name_v<Level>, where);
     }
 #if ORDO_TSAN
     if constexpr (annotate) __tsan_mutex_pre_unlock(this, tsan_mode(shared));
@@ -1008,9 +1004,9 @@ struct wait_access {
 #endif
     const auto record = guard_access::record_of(g);
     if constexpr (OM::validator::enabled) {
-      lockdep::detail::on_wait(&m, type_name<typename OM::level_type>(), record.depth(),
+      lockdep::detail::on_wait(&m, type_name_v<typename OM::level_type>, record.depth(),
                                outer_allowed, where);
-      lockdep::detail::on_release(&m, type_name<typename OM::level_type>(), where);
+      lockdep::detail::on_release(&m, type_name_v<typename OM::level_type>, where);
     }
 #if ORDO_TSAN
     if constexpr (annotate) __tsan_mutex_pre_unlock(&m, shared ? tsan::read_lock : 0u);
@@ -1031,7 +1027,7 @@ struct wait_access {
       std::source_location where;
       ~relock() {
         if constexpr (OM::validator::enabled) {
-          lockdep::detail::on_acquire(m.entry(shared, 0u, where), static_cast<long>(rec.depth()));
+          m.validate_acquire(shared, 0u, where, static_cast<long>(rec.depth()));
         }
 #if ORDO_TSAN
         if constexpr (annotate) __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
