@@ -503,19 +503,30 @@ class bitmap {
   }
 
  private:
+  // I2 without a branch: the word index is reduced modulo word_count (a mask
+  // for power-of-two counts) so the access is always in bounds, and an index
+  // >= N contributes an all-zero bit, which makes the write a no-op. (Also
+  // keeps GCC from splitting these into size-independent parts that IPA-ICF
+  // merges across N, which confuses -Warray-bounds under the sanitizers.)
+  template <bit_numbering Order>
+  [[nodiscard]] static constexpr word_type bit_if_in_range(std::size_t n) noexcept {
+    return n < N ? detail::bit_in_word<Order>(n % 64) : word_type{0};
+  }
+  [[nodiscard]] static constexpr std::size_t word_of(std::size_t n) noexcept {
+    return (n / 64) % word_count;
+  }
   template <bit_numbering Order>
   [[nodiscard]] constexpr bool test_in(std::size_t n) const noexcept {
-    if (n >= N) return false;  // I2
-    return (words_[n / 64] & detail::bit_in_word<Order>(n % 64)) != 0;
+    return (words_[word_of(n)] & bit_if_in_range<Order>(n)) != 0;
   }
   template <bit_numbering Order>
   constexpr bitmap& set_in(std::size_t n) noexcept {
-    if (n < N) words_[n / 64] |= detail::bit_in_word<Order>(n % 64);  // I2
+    words_[word_of(n)] |= bit_if_in_range<Order>(n);
     return *this;
   }
   template <bit_numbering Order>
   constexpr bitmap& clear_in(std::size_t n) noexcept {
-    if (n < N) words_[n / 64] &= ~detail::bit_in_word<Order>(n % 64);  // I2
+    words_[word_of(n)] &= ~bit_if_in_range<Order>(n);
     return *this;
   }
   template <bit_numbering Order>
