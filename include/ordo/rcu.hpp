@@ -48,10 +48,14 @@
 //       observes every write made before W (the unpublish) or is waited for.
 //       In membarrier mode the reader's compiler-only fence pairs with the
 //       writer's membarrier(2); in fallback mode both sides use a seq_cst
-//       fence. A reader's last store to its record is a release store and
-//       the writer reads it with an acquire load, so O1 is an ordinary C++
-//       happens-before edge (ThreadSanitizer sees it without annotations:
-//       correct use is clean and a use after the grace period is a report).
+//       fence. Every store to a reader record is a release store and the
+//       writer reads records with acquire loads, so the edge of O1 is an
+//       ordinary C++ happens-before edge from the end of S (or from a later
+//       store of the same thread, which follows S) to the writer. That is
+//       also how ThreadSanitizer learns the grace period: no __tsan_*
+//       annotation is needed, correct use is clean, and an access after the
+//       section ended is reported (tests/rcu_test.cpp,
+//       RcuDomainDeathTest.TsanReportsUseAfterRetire).
 //   O3  retire(p, d): d(p) runs after a grace period that started after
 //       retire() was called, so O1 holds between every read section that
 //       could see p and the deleter.
@@ -698,8 +702,10 @@ inline detail::rcu_section_token rcu_domain::enter_slow() noexcept {
                               "read sections nested more than 65535 deep");
     return {record, ~std::uint64_t{0}};
   }
-  // relaxed: a nested lock changes neither activity nor epoch for writers.
-  record->counter.store(counter + 1, std::memory_order_relaxed);
+  // release, although a nested lock changes neither activity nor epoch: a
+  // writer may read this value as the latest one, and it must still order
+  // this thread's earlier sections before the writer (O1).
+  record->counter.store(counter + 1, std::memory_order_release);
   return {record, counter + 1};
 }
 
