@@ -95,6 +95,7 @@
 #ifndef ORDO_VFIO_AP_HOST_HPP
 #define ORDO_VFIO_AP_HOST_HPP
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <optional>
@@ -255,7 +256,7 @@ class host {
   ap::host_config qci_;                       // bus_lock_
   std::map<ap::apqn, bound_to> devices_;      // bus_lock_: the queue devices
   matrix_dev matrix_;
-  mutable ordo::ordered_mutex<kvm_table_level> kvm_table_lock_;
+  mutable kvm_table_mutex kvm_table_lock_;
   std::map<std::string, ordo::ref<kvm>, std::less<>> kvms_;  // kvm_table_lock_
 };
 
@@ -680,7 +681,7 @@ inline std::error_code host::kvm_destroy(std::string_view name) {
 
 inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) {
   ordo::unlocked ctx;
-  auto t = kvm_table_lock_.lock(ctx);
+  auto t = kvm_table_lock_.lock_shared(ctx);
   const auto it = kvms_.find(name);
   if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
   refs = it->second->refs();
@@ -689,15 +690,11 @@ inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) {
 
 inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) {
   ordo::unlocked ctx;
-  ordo::ref<kvm> guest;
-  {
-    auto t = kvm_table_lock_.lock(ctx);
-    const auto it = kvms_.find(name);
-    if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-    guest = it->second.clone();
-  }
-  auto kl = guest->lock.lock(ctx);
-  out = guest->apcb(kl).to_string();
+  auto t = kvm_table_lock_.lock_shared(ctx);  // keeps the guest alive
+  const auto it = kvms_.find(name);
+  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
+  auto kl = it->second->lock.lock(t);
+  out = it->second->apcb(kl).to_string();
   return {};
 }
 
@@ -705,18 +702,18 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
   const std::optional<std::string> id = canonical_uuid(uuid);
   if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
   ordo::unlocked ctx;
-  auto v = vfio_lock_.lock(ctx);
+  auto t = kvm_table_lock_.lock_shared(ctx);
+  auto v = vfio_lock_.lock(t);
   mdev* m = lookup_mdev(v, *id);
   if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
   if (m->open) return errc(std::errc::device_or_resource_busy);
+  const auto it = kvms_.find(kvm_name);
+  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
   // vfio_device_get_kvm_safe: symbol_get both, get, symbol_put the getter.
   ordo::symbol_ref<kvm_put_kvm_fn> put = ordo::symbol_get<kvm_put_kvm_fn>(modules_, "kvm_put_kvm");
   if (!put) return put.error();
   ordo::ref<kvm> guest;
   {
-    auto t = kvm_table_lock_.lock(v);
-    const auto it = kvms_.find(kvm_name);
-    if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
     ordo::symbol_ref<kvm_get_kvm_safe_fn> get =
         ordo::symbol_get<kvm_get_kvm_safe_fn>(modules_, "kvm_get_kvm_safe");
     if (!get) return get.error();
@@ -747,15 +744,13 @@ inline std::error_code host::vfio_close(std::string_view uuid) {
 
 inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, unsigned& rc) {
   ordo::unlocked ctx;
-  ordo::ref<kvm> guest;
-  {
-    auto t = kvm_table_lock_.lock(ctx);
-    const auto it = kvms_.find(kvm_name);
-    if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-    guest = it->second.clone();
-  }
+  // The vCPU runs inside a live guest: the table, held shared, keeps it.
+  auto t = kvm_table_lock_.lock_shared(ctx);
+  const auto it = kvms_.find(kvm_name);
+  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
+  kvm* guest = it->second.get();
   // priv.c handle_pqap: down_read(pqap_hook_rwsem), call the hook if set.
-  pqap_context r = guest->pqap_hook_rwsem.lock_shared(ctx);
+  pqap_context r = guest->pqap_hook_rwsem.lock_shared(t);
   pqap_request request{queue};
   rc = guest->call_pqap_hook(r, &r, request).value_or(ap_response_q_not_avail);
   return {};
@@ -784,13 +779,14 @@ inline ap::host_config host::config() const {
 inline std::vector<std::string> host::check_invariants() const {
   std::vector<std::string> broken;
   ordo::unlocked ctx;
-  auto v = vfio_lock_.lock(ctx);
+  auto t = kvm_table_lock_.lock_shared(ctx);
+  auto v = vfio_lock_.lock(t);
   auto b = bus_lock_.lock(v);
   auto a = perms_.mutex.lock(b);
   auto g = matrix_.guests_lock.lock(a);
   const auto& mdevs = matrix_.mdev_list(g);
   const ap::host_config& info = matrix_.info(g);
-  std::vector<ordo::ref<kvm>> guests;
+  std::vector<kvm*> guests;  // alive: in the table (t) or held by an open mdev (v)
   {
     auto md = matrix_.mdevs_lock.lock(g);
     for (std::size_t i = 0; i < mdevs.size(); ++i) {
@@ -886,7 +882,6 @@ inline std::vector<std::string> host::check_invariants() const {
           "I3: queue %s was reset while outside the host configuration", q.to_string()));
     }
     // I6 reference counts.
-    auto t = kvm_table_lock_.lock(md);
     for (const auto& [name, guest] : kvms_) {
       unsigned opens = 0;
       for (const auto& m : mdevs) {
@@ -896,24 +891,22 @@ inline std::vector<std::string> host::check_invariants() const {
         broken.push_back(absl::StrFormat("I6: guest %s holds %u references, expected %u", name,
                                          guest->refs(), 1 + opens));
       }
-      guests.push_back(guest.clone());
+      guests.push_back(guest.get());
     }
     for (const auto& m : mdevs) {
-      if (m->vfio_kvm && !kvms_.contains(m->vfio_kvm->name())) {
-        bool listed = false;
-        for (const auto& other : guests) listed = listed || other.get() == m->vfio_kvm.get();
-        if (!listed) guests.push_back(m->vfio_kvm.clone());
+      if (m->vfio_kvm && std::find(guests.begin(), guests.end(), m->vfio_kvm.get()) == guests.end()) {
+        guests.push_back(m->vfio_kvm.get());
       }
     }
   }
   // I5 / I6: hooks and APCBs, one guest at a time (kvm->lock, rwsem, mdevs).
-  for (const auto& guest : guests) {
+  for (kvm* guest : guests) {
     auto kl = guest->lock.lock(g);
     auto h = guest->pqap_hook_rwsem.lock_shared(kl);
     auto md = matrix_.mdevs_lock.lock(h);
     const mdev* attached = nullptr;
     for (const auto& m : mdevs) {
-      if (m->guest == guest.get()) attached = m.get();
+      if (m->guest == guest) attached = m.get();
     }
     pqap_request identify{ap::apqn{}, true};
     const bool hooked = guest->call_pqap_hook(md, nullptr, identify).has_value();

@@ -73,10 +73,14 @@ namespace ordo::vfio_ap {
 class mdev;
 class kvm;
 
-/// The intercept's context: pqap_hook_rwsem held shared, nothing else.
+/// The host's guest table lock (held shared while a vCPU runs PQAP).
+using kvm_table_mutex = ordo::ordered_shared_mutex<kvm_table_level>;
+using kvm_table_shared_guard =
+    decltype(std::declval<kvm_table_mutex&>().lock_shared(std::declval<ordo::unlocked&>()));
+/// The intercept's context: the guest table and pqap_hook_rwsem held shared.
 using pqap_hook_rwsem_type = ordo::ordered_shared_mutex<hook_level>;
-using pqap_context =
-    decltype(std::declval<pqap_hook_rwsem_type&>().lock_shared(std::declval<ordo::unlocked&>()));
+using pqap_context = decltype(std::declval<pqap_hook_rwsem_type&>().lock_shared(
+    std::declval<kvm_table_shared_guard&>()));
 
 /// AP response codes the model uses (asm/ap.h).
 inline constexpr unsigned ap_response_normal = 0x00;

@@ -5,7 +5,9 @@
 //   vfio-ap-reference.md §4.1) written as ordo lock levels, so that taking
 //   them in any other order is a compile error:
 //
-//     vfio_level        VFIO core: device open/close/unregister (dev_set->lock)
+//     kvm_table_level   the host's guest-name table (shared: a vCPU's PQAP,
+//                       an open; exclusive: guest create/destroy)
+//       -> vfio_level     VFIO core: device open/close/unregister (dev_set->lock)
 //       -> ap_bus_level   AP bus: scan mutex and device core (devices, drivers)
 //       -> ap_attr_level  ap_attr_mutex (ap_perms_mutex): apmask/aqmask
 //       -> guests_level   matrix_dev->guests_lock: mdev_list, m->kvm, info
@@ -15,15 +17,15 @@
 //       -> mdevs_level    matrix_dev->mdevs_lock: every ap_matrix_mdev field
 //       -> ap_hw_level    the simulated firmware (ZAPQ/TAPQ, fault injection,
 //                         the ZAPQ log); a leaf
-//       -> kvm_table_level the host's guest-name table; a leaf
 //
 //   mdevs_level also lists guests_level directly: most paths take mdevs
 //   right after guests (no guest attached, or no kvm needed).
-//   The two model-only levels at the top (vfio, ap_bus) stand for kernel
-//   locks that vfio_ap never names but runs under (dev_set->lock around
+//   The model-only levels at the top stand for what vfio_ap never names but
+//   runs under: the guest table (a vCPU runs inside a live VM: holding the
+//   table shared keeps the guest alive without a transient reference, so a
+//   guest's count is exactly creator + open devices), dev_set->lock around
 //   open_device/close_device, device_lock and ap_scan_bus_mutex around
-//   probe/remove); the two leaves stand for hardware and for the guest
-//   registry that only the simulation has.
+//   probe/remove. The leaf stands for the hardware.
 //
 // When not to use it
 //   Outside the model: these levels describe vfio_ap's locks only.
@@ -55,7 +57,8 @@
 
 namespace ordo::vfio_ap {
 
-struct vfio_level : ordo::level<> {};
+struct kvm_table_level : ordo::level<> {};
+struct vfio_level : ordo::level<kvm_table_level> {};
 struct ap_bus_level : ordo::level<vfio_level> {};
 struct ap_attr_level : ordo::level<ap_bus_level> {};
 struct guests_level : ordo::level<ap_attr_level> {};
@@ -63,9 +66,8 @@ struct kvm_level : ordo::level<guests_level> {};
 struct hook_level : ordo::level<kvm_level> {};
 struct mdevs_level : ordo::level<hook_level, guests_level> {};
 struct ap_hw_level : ordo::level<mdevs_level> {};
-struct kvm_table_level : ordo::level<ap_hw_level> {};
 
-static_assert(ordo::lock_before_v<vfio_level, kvm_table_level>);
+static_assert(ordo::lock_before_v<kvm_table_level, ap_hw_level>);
 static_assert(!ordo::lock_before_v<mdevs_level, guests_level>);  // L1
 
 }  // namespace ordo::vfio_ap
