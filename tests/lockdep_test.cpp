@@ -46,6 +46,8 @@ class any_thread_lock {
 // would model "unlock by another thread" as a misuse).
 template <>
 inline constexpr bool ordo::lockable_is_tsan_visible_v<any_thread_lock> = true;
+static_assert(ordo::lockable_is_tsan_visible_v<any_thread_lock>);
+static_assert(!ordo::lockable_is_tsan_visible_v<absl::Mutex>);
 
 namespace {
 

@@ -696,8 +696,9 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   friend struct detail::guard_access;
   friend struct detail::wait_access;
 
+  // Whether this lock is described to ThreadSanitizer by hand.
+  static constexpr bool annotate = ORDO_TSAN && !lockable_is_tsan_visible_v<Mutex>;
 #if ORDO_TSAN
-  static constexpr bool annotate = !lockable_is_tsan_visible_v<Mutex>;
   static constexpr unsigned tsan_mode(bool shared) noexcept {
     return shared ? detail::tsan::read_lock : 0u;
   }
@@ -1000,7 +1001,7 @@ struct wait_access {
     using lockable = typename OM::lockable_type;
     constexpr bool shared = G::shared;
 #if ORDO_TSAN
-    constexpr bool annotate = !lockable_is_tsan_visible_v<lockable>;
+    constexpr bool annotate = OM::annotate;
 #endif
     const auto record = guard_access::record_of(g);
     if constexpr (OM::validator::enabled) {

@@ -1,4 +1,4 @@
-// ordo-compile-fail: reading variable 'count' requires holding mutex 'lock'
+// ordo-compile-fail: reading variable 'count' requires holding mutex 'c.lock'
 // ordo-compile-fail-compiler: clang
 //
 // The guard's scope is the lock's scope for Clang's analysis too: reading

@@ -1,4 +1,4 @@
-// ordo-compile-fail: writing variable 'count' requires holding mutex 'lock' exclusively
+// ordo-compile-fail: writing variable 'count' requires holding mutex 'c.lock' exclusively
 // ordo-compile-fail-compiler: clang
 //
 // Clang Thread Safety Analysis understands ordo's mutexes and guards: data
