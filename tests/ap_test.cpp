@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -144,6 +145,51 @@ TEST(IdMask, IteratesInAscendingIdOrder) {
   static_assert(std::same_as<std::ranges::range_value_t<domain_mask>, apqi>);
   EXPECT_EQ(std::ranges::distance(apm), 6);
   EXPECT_TRUE(ids_of(adapter_mask{}).empty());
+}
+
+template <class M>
+concept up_to_callable = requires(M&& m) { std::forward<M>(m).up_to(apid{3}); };
+template <class A, class D>
+concept apqns_callable = requires(A&& a, D&& d) { apqns(std::forward<A>(a), std::forward<D>(d)); };
+template <class B>
+concept ones_callable = requires(B&& b) { std::forward<B>(b).ones_inv(); };
+
+TEST(IdMask, RangesIntoTemporariesDoNotCompile) {
+  static_assert(up_to_callable<const adapter_mask&>);
+  static_assert(!up_to_callable<adapter_mask>);  // (apm & x).up_to(max) would dangle
+  static_assert(ones_callable<const ordo::bitmap<256>&>);
+  static_assert(!ones_callable<ordo::bitmap<256>>);
+  static_assert(apqns_callable<const adapter_mask&, const domain_mask&>);
+  static_assert(!apqns_callable<adapter_mask, const domain_mask&>);
+  static_assert(!apqns_callable<const adapter_mask&, domain_mask>);
+}
+
+TEST(Apqns, WalksTheCrossProductAdapterMajor) {
+  const adapter_mask apm = apm_of({5, 1});
+  const domain_mask aqm = aqm_of({0xab, 2, 255});
+  std::vector<std::string> seen;
+  for (apqn q : apqns(apm, aqm)) seen.push_back(q.to_string());
+  EXPECT_EQ(seen, (std::vector<std::string>{"01.0002", "01.00ab", "01.00ff", "05.0002", "05.00ab",
+                                            "05.00ff"}));
+  static_assert(std::ranges::forward_range<apqn_range>);
+  const domain_mask no_domains;
+  const adapter_mask no_adapters;
+  EXPECT_EQ(std::ranges::distance(apqns(no_adapters, aqm)), 0);
+  EXPECT_EQ(std::ranges::distance(apqns(apm, no_domains)), 0);
+  ap_matrix m;
+  m.apm = adapter_mask::all();
+  m.aqm = domain_mask::all();
+  std::size_t count = 0;
+  apqn previous;
+  for (apqn q : m.apqns()) {
+    if (count > 0) {
+      EXPECT_LT(previous, q);
+    }
+    EXPECT_TRUE(m.contains(q));
+    previous = q;
+    ++count;
+  }
+  EXPECT_EQ(count, 65536u);
 }
 
 TEST(IdMask, FirstLastNextAndAnyAbove) {

@@ -611,7 +611,7 @@ class id_mask {
   [[nodiscard]] constexpr std::default_sentinel_t end() const noexcept { return {}; }
   /// The IDs <= max, ascending: for_each_set_bit_inv(id, mask, max + 1).
   template <class I>
-  [[nodiscard]] constexpr id_range<Id> up_to(I max) const noexcept {
+  [[nodiscard]] constexpr id_range<Id> up_to(I max) const& noexcept {
     detail::require_own_id<Id, I>();
     if constexpr (std::is_same_v<I, Id>) {
       return id_range<Id>(bits_, std::size_t{max.value()} + 1);
@@ -619,6 +619,10 @@ class id_mask {
       return id_range<Id>(bits_, 0);
     }
   }
+  /// Deleted: the range points into the mask, a temporary would dangle
+  /// (name the mask first: `const auto usable = apm & host.apm;`).
+  template <class I>
+  void up_to(I max) const&& = delete;
 
   /// The IDs of *this not in `other` (bitmap_andnot). Same kind only (I2).
   template <class Other>
@@ -743,6 +747,68 @@ template <class A, class B>
   return a.andnot(b);
 }
 
+/// Forward iterator over apm x aqm as APQNs, adapter-major, both ascending
+/// (the order of the kernel's nested for_each_set_bit_inv loops).
+class apqn_iterator {
+ public:
+  using value_type = apqn;
+  using difference_type = std::ptrdiff_t;
+  using iterator_concept = std::forward_iterator_tag;
+  using iterator_category = std::forward_iterator_tag;
+
+  constexpr apqn_iterator() noexcept = default;
+  constexpr apqn_iterator(const adapter_mask& apm, const domain_mask& aqm) noexcept
+      : aqm_(&aqm), card_(apm.begin()), queue_(aqm.begin()) {
+    if (queue_ == std::default_sentinel) card_ = id_iterator<apid>();  // no domains: no APQN
+  }
+  [[nodiscard]] constexpr apqn operator*() const noexcept { return apqn(*card_, *queue_); }
+  constexpr apqn_iterator& operator++() noexcept {
+    if (++queue_ == std::default_sentinel) {
+      ++card_;
+      queue_ = aqm_->begin();
+    }
+    return *this;
+  }
+  constexpr apqn_iterator operator++(int) noexcept {
+    apqn_iterator before = *this;
+    ++*this;
+    return before;
+  }
+  [[nodiscard]] friend constexpr bool operator==(const apqn_iterator& it,
+                                                 std::default_sentinel_t s) noexcept {
+    return it.card_ == s;
+  }
+  [[nodiscard]] friend constexpr bool operator==(const apqn_iterator&,
+                                                 const apqn_iterator&) noexcept = default;
+
+ private:
+  const domain_mask* aqm_ = nullptr;
+  id_iterator<apid> card_;  // a default id_iterator is already at its end
+  id_iterator<apqi> queue_;
+};
+
+/// The APQNs of apm x aqm, adapter-major: for (apqn q : apqns(m.apm, m.aqm)).
+/// Points into both masks.
+class apqn_range {
+ public:
+  constexpr apqn_range(const adapter_mask& apm, const domain_mask& aqm) noexcept
+      : apm_(&apm), aqm_(&aqm) {}
+  [[nodiscard]] constexpr apqn_iterator begin() const noexcept { return {*apm_, *aqm_}; }
+  [[nodiscard]] constexpr std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  const adapter_mask* apm_;
+  const domain_mask* aqm_;
+};
+
+/// Every APQN (a, q) with a in apm and q in aqm, adapter-major.
+[[nodiscard]] constexpr apqn_range apqns(const adapter_mask& apm, const domain_mask& aqm) noexcept {
+  return {apm, aqm};
+}
+/// Deleted for temporaries: the range points into the masks.
+void apqns(adapter_mask&&, const domain_mask&) = delete;
+void apqns(const adapter_mask&, domain_mask&&) = delete;
+
 // ---------------------------------------------------------------------------
 // Host configuration and the matrix
 
@@ -785,6 +851,10 @@ struct ap_matrix {
         aqm_max(info.apxa ? info.nd : std::uint8_t{15}),
         adm_max(info.apxa ? info.nd : std::uint8_t{15}) {}
 
+  /// The APQNs of apm x aqm (all IDs, maxima not applied), adapter-major.
+  [[nodiscard]] constexpr apqn_range apqns() const& noexcept { return {apm, aqm}; }
+  /// Deleted: the range points into the matrix, a temporary would dangle.
+  void apqns() const&& = delete;
   /// Is the queue in apm x aqm?
   [[nodiscard]] constexpr bool contains(apqn q) const noexcept {
     return apm.test(q.card()) && aqm.test(q.queue());

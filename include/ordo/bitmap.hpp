@@ -340,9 +340,11 @@ class bitmap {
   }
   /// The set bits below `limit`, ascending in LSB-0 numbering (I4).
   [[nodiscard]] constexpr detail::set_bit_range<bit_numbering::lsb0> ones(
-      std::size_t limit = N) const noexcept {
+      std::size_t limit = N) const& noexcept {
     return {words_.data(), limit < N ? limit : N};
   }
+  /// Deleted: the range points into the bitmap, a temporary would dangle.
+  void ones(std::size_t limit = N) const&& = delete;
 
   // ---- MSB-0 numbering (set_bit_inv, test_bit_inv, find_first_bit_inv) ---
 
@@ -381,9 +383,11 @@ class bitmap {
   /// The set bits below `limit`, ascending in MSB-0 numbering (I4):
   /// for_each_set_bit_inv(bit, addr, limit).
   [[nodiscard]] constexpr detail::set_bit_range<bit_numbering::msb0> ones_inv(
-      std::size_t limit = N) const noexcept {
+      std::size_t limit = N) const& noexcept {
     return {words_.data(), limit < N ? limit : N};
   }
+  /// Deleted: the range points into the bitmap, a temporary would dangle.
+  void ones_inv(std::size_t limit = N) const&& = delete;
 
   // ---- whole-map operations (numbering-independent) ---------------------
 
