@@ -73,9 +73,10 @@
 //                  Protection must be ...").
 //   runtime report (set_hook_report_handler; the default prints, never
 //                  aborts) and a defined error return:
-//                  - clear()/exchange() from inside a call through the same
-//                    hook (rw_protect) or inside a read section of the
-//                    domain (rcu_protect): returns EDEADLK, changes nothing;
+//                  - clear()/exchange() (and rw_protect publish()) from
+//                    inside a call through the same hook (rw_protect) or
+//                    inside a read section of the domain (rcu_protect):
+//                    returns EDEADLK, changes nothing;
 //                  - a call through an rw_protect hook from inside a call
 //                    through the same hook: no call, returns empty.
 //   error return   publish() of a hook without a function (EINVAL), publish()
@@ -83,7 +84,9 @@
 //                  function (EINVAL); nothing changes.
 //   undefined      freeing a hook returned by unprotected/owner_ref clear()
 //                  while calls may still run; destroying a hook_ptr while
-//                  calls or writers use it.
+//                  calls or writers use it (the destructor does not wait:
+//                  clear() first); destroying the rcu_domain of an
+//                  rcu_protect hook_ptr before the hook_ptr.
 //
 // The result of call()
 //   std::optional<R>, empty when no hook is set (or, for owner_ref, when the
@@ -485,8 +488,9 @@ class hook_ptr<R(Args...), Protection> {
                                is_rcu ? "clear()/exchange() inside an RCU read section of the "
                                         "hook's domain (e.g. from inside a call through the "
                                         "hook) would wait for itself; nothing changed"
-                                      : "clear()/exchange() from inside a call through the "
-                                        "same hook would wait for itself; nothing changed");
+                                      : "clear()/exchange()/publish() from inside a call "
+                                        "through the same hook would wait for itself; "
+                                        "nothing changed");
     return std::make_error_code(std::errc::resource_deadlock_would_occur);
   }
 

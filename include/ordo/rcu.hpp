@@ -684,7 +684,8 @@ inline detail::rcu_section_token rcu_domain::enter() noexcept {
 }
 
 inline detail::rcu_section_token rcu_domain::enter_slow() noexcept {
-  detail::rcu_reader_record* record = find_record_slow(/*create=*/true);
+  detail::rcu_reader_record* record = find_record();  // cache, slot, then list
+  if (record == nullptr) record = find_record_slow(/*create=*/true);
   if (record == nullptr) {  // thread teardown: no record any more
     enter_anonymous();
     return {&anonymous_record_, 0};
