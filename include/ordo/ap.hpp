@@ -16,6 +16,8 @@
 //       (= host_config)      nd, apm, aqm, adm
 //     ap_matrix              struct ap_matrix: the three masks and their
 //                            maxima (vfio_ap_matrix_init)
+//     apqns(apm, aqm)        apm x aqm as APQNs, adapter-major (the kernel's
+//                            nested for_each_set_bit_inv loops)
 //
 //   and the kernel's parsing and formatting, byte for byte:
 //
@@ -68,17 +70,27 @@
 // Misuse
 //   compile error  apm & aqm, apm == adm, apm = aqm, adapter_mask(aqm),
 //                  apm.set(apqi{3}), apm.test(7) (a raw number): "ordo: ap: ...".
-//                  apid{256}: narrowing error.
+//                  apid{256}: narrowing error. A range into a temporary
+//                  ((apm & x).up_to(max), apqns(apm & x, aqm)): deleted
+//                  overload (it would dangle).
 //   runtime report none: bad text is an error_code, not a report.
 //   undefined      none.
 //
-// Example
-//   ordo::ap::ap_matrix m{host};                       // maxima from QCI
-//   auto [a, ec] = ordo::ap::parse_id(buf, m.apm_max); // assign_adapter
-//   if (ec) return ec;                                 // EINVAL/ERANGE/ENODEV
-//   m.apm.set(a);
-//   for (ordo::ap::apid id : m.apm & host.apm) plug(id);
-//   std::string lines = ordo::ap::format_matrix(m);    // "05.00ab\n..."
+// Example (from examples/ap_matrix.cpp)
+//   namespace ap = ordo::ap;
+//   int assign_adapter(ap::ap_matrix& m, std::string_view buf) {
+//     auto [id, error] = ap::parse_id(buf, m.apm_max);  // EINVAL/ERANGE/ENODEV
+//     if (error) return -error.value();
+//     m.apm.set(id);
+//     return static_cast<int>(buf.size());
+//   }
+//   ap::ap_matrix matrix(host);                  // vfio_ap_matrix_init
+//   assign_adapter(matrix, "0x07\n");
+//   ap::ap_matrix shadow(host);
+//   shadow.apm = matrix.apm & host.apm;          // matrix.apm & host.aqm: compile error
+//   shadow.aqm = matrix.aqm & host.aqm;
+//   for (ap::apqn q : shadow.apqns()) plug(q);  // adapter-major, ascending
+//   std::string text = ap::format_matrix(shadow);  // "05.0004\n05.0047\n"
 #ifndef ORDO_AP_HPP
 #define ORDO_AP_HPP
 

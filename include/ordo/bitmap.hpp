@@ -56,6 +56,8 @@
 // Misuse
 //   compile error  N not a positive multiple of 64:
 //                  "ordo: bitmap<N>: N must be a positive multiple of 64".
+//                  ones()/ones_inv() on a temporary bitmap: deleted (the
+//                  range would dangle).
 //   runtime report none.
 //   undefined      none from bad indices (I2). Changing the bitmap while a
 //                  ones()/ones_inv() range over it is being walked: clearing
@@ -63,7 +65,7 @@
 //                  fine; other changes may or may not be seen by the walk.
 //                  The bitmap must outlive the range.
 //
-// Example
+// Example (the layout is checked in tests/bitmap_test.cpp)
 //   ordo::bitmap<256> apm;
 //   apm.set_inv(5).set_inv(200);                  // IDs 5 and 200
 //   assert(apm.words()[0] == 0x0400000000000000); // bit 63-5 of word 0
