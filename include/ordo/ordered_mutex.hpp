@@ -61,6 +61,19 @@
 //   I5  lock_all takes locks of one level in ascending address order, each
 //       distinct lock once.
 //
+// Sanitizers and static analysis
+//   ThreadSanitizer: every lock, unlock, try-lock (with its outcome), shared
+//   lock and condition wait is described with __tsan_mutex_* at the ordered
+//   mutex's address, so any Lockable TSan cannot see (Debian's absl::Mutex)
+//   gives correct happens-before edges. Locks TSan already sees (the std
+//   mutexes, or yours: specialize ordo::lockable_is_tsan_visible_v) are not
+//   annotated twice.
+//   Clang Thread Safety Analysis: the mutexes are capabilities and guards
+//   scoped capabilities, so `auto g = m.lock(ctx);` makes ABSL_GUARDED_BY(m)
+//   data accessible in g's scope. The analysis cannot follow try_lock
+//   (optional), lock_if (conditional) or lock_all (a batch): data touched
+//   under those needs ordo::guarded or an explicit escape.
+//
 // Misuse
 //   compile error  "ordo: lock order violation: ..." for a wrong order, an
 //                  unrelated level, a level already held, a declared
@@ -76,9 +89,11 @@
 //                  (lockdep.hpp).
 //   undefined      a context or guard used from another thread than its
 //                  maker's with the validator off; destroying a mutex that
-//                  is held.
+//                  is held; a Lockable that may not be unlocked by another
+//                  thread (absl::Mutex, std::mutex) released through a guard
+//                  moved to another thread.
 //
-// Example (tests/ordered_mutex_test.cpp, DesignExample)
+// Example (tests/ordered_mutex_test.cpp, DesignExampleRunsWithAndWithoutAGuest)
 //   struct guests_level : ordo::level<> {};
 //   struct mdevs_level  : ordo::level<guests_level> {};
 //   ordo::ordered_mutex<guests_level> guests_lock;
@@ -791,6 +806,19 @@ using ordered_mutex = basic_ordered_mutex<Level, Mutex, Validator, false>;
 /// lock_shared(ctx) (reader), over absl::Mutex or any SharedLockable.
 template <class Level, class Mutex = absl::Mutex, class Validator = default_validator>
 using ordered_shared_mutex = basic_ordered_mutex<Level, Mutex, Validator, true>;
+
+// Zero cost when the validator is off: the wrapper is the Lockable, and a
+// guard is one pointer.
+namespace detail {
+struct size_probe_level : level<> {};
+}  // namespace detail
+static_assert(sizeof(ordered_mutex<detail::size_probe_level, absl::Mutex, validator_off>) ==
+              sizeof(absl::Mutex));
+static_assert(sizeof(ordered_shared_mutex<detail::size_probe_level, absl::Mutex,
+                                          validator_off>) == sizeof(absl::Mutex));
+#if !ORDO_LOCKDEP
+static_assert(sizeof(ordered_mutex<detail::size_probe_level>) == sizeof(absl::Mutex));
+#endif
 
 // ---------------------------------------------------------------------------
 // lock_if, lock_all
