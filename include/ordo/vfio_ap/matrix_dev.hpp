@@ -163,6 +163,8 @@ class mdev {
 };
 
 class matrix_dev {
+  friend struct host_test_access;
+
  public:
   matrix_dev(ap_hw& hw, ap_perms& perms, const ap::host_config& info) : hw_(&hw), perms_(&perms) {
     info_ = info;
@@ -224,6 +226,316 @@ class matrix_dev {
     return std::forward<F>(f)(md);
   }
 
+  // ---------------------------------------------------------------------
+  // Internal operations: each demands its locks.
+
+  /// vfio_ap_mdev_update_guest_apcb (§3.4): push the shadow to the guest.
+  /// Needs guests_lock, kvm->lock (held when attached) and mdevs_lock.
+  template <class Ctx>
+  void update_guest_apcb(Ctx& ctx, mdev& m) {
+    ordo::assert_held<guests_level, ordo::maybe<kvm_level>, mdevs_level>(ctx);
+    if (m.guest == nullptr) return;
+    m.guest->set_masks(ctx, m.shadow.apm, m.shadow.aqm, m.shadow.adm);
+    ++m.cfg_chg_signals;
+  }
+
+  /// vfio_ap_mdev_filter_matrix (§3.3): recompute shadow apm/aqm from the
+  /// whole matrix; `filtered` gets the adapters dropped that were in the
+  /// previous shadow. True when shadow apm or aqm changed.
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  bool filter_matrix(Ctx& ctx, mdev& m, ap::adapter_mask& filtered) {
+    const ap::adapter_mask prev_apm = m.shadow.apm;
+    const ap::domain_mask prev_aqm = m.shadow.aqm;
+    const ap::ap_matrix maxima(info_);
+    m.shadow.apm_max = maxima.apm_max;
+    m.shadow.aqm_max = maxima.aqm_max;
+    m.shadow.adm_max = maxima.adm_max;
+    filtered.zero();
+    m.shadow.apm = m.matrix.apm & info_.apm;
+    m.shadow.aqm = m.matrix.aqm & info_.aqm;
+    if (!m.shadow.aqm.empty()) {
+      const ap::adapter_mask candidates = m.shadow.apm;
+      for (ap::apid a : candidates) {
+        if (!m.shadow.aqm.is_subset_of(m.usable[a.value()])) {
+          m.shadow.apm.clear(a);
+          if (prev_apm.test(a)) filtered.set(a);
+        }
+      }
+    }
+    const bool changed = !(prev_apm == m.shadow.apm) || !(prev_aqm == m.shadow.aqm);
+    if (changed) note_departures(ctx, m, prev_apm, prev_aqm);
+    return changed;
+  }
+
+  /// vfio_ap_mdev_filter_cdoms: shadow.adm = matrix.adm & info.adm; true if
+  /// it changed.
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  bool filter_cdoms(Ctx&, mdev& m) {
+    const ap::control_domain_mask prev = m.shadow.adm;
+    m.shadow.adm = m.matrix.adm & info_.adm;
+    return !(prev == m.shadow.adm);
+  }
+
+ private:
+
+  /// filter_matrix, then update the guest and reset what was filtered out
+  /// (the tail of assign_adapter/assign_domain/probe_queue).
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
+  void refilter(Ctx& ctx, mdev& m) {
+    ap::adapter_mask filtered;
+    if (filter_matrix(ctx, m, filtered)) {
+      update_guest_apcb(ctx, m);
+      reset_queues_for_apids(ctx, m, filtered);
+    }
+  }
+
+  /// vfio_ap_mdev_validate_masks (§3.1). Needs ap_attr_mutex for ap_perms.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ap_attr_level, guests_level, mdevs_level>
+  std::error_code validate_masks(Ctx& ctx, const mdev& m) {
+    if (m.matrix.apm.intersects(perms_->apm) && m.matrix.aqm.intersects(perms_->aqm)) {
+      return errc(std::errc::address_not_available);
+    }
+    return verify_no_sharing(ctx, &m, m.matrix.apm, m.matrix.aqm);
+  }
+
+  /// vfio_ap_mdev_verify_no_sharing: EADDRINUSE when apm x aqm meets another
+  /// mdev's matrix (any mdev when assignee is null: in_use). Logs one line
+  /// per shared APQN, as the kernel does.
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  std::error_code verify_no_sharing(Ctx& ctx, const mdev* assignee, const ap::adapter_mask& apm,
+                                    const ap::domain_mask& aqm) {
+    for (const auto& other : mdev_list_) {
+      if (other.get() == assignee) continue;
+      const ap::adapter_mask shared_apm = apm & other->matrix.apm;
+      if (shared_apm.empty()) continue;
+      const ap::domain_mask shared_aqm = aqm & other->matrix.aqm;
+      if (shared_aqm.empty()) continue;
+      for (ap::apid a : shared_apm) {
+        for (ap::apqi q : shared_aqm) {
+          if (assignee != nullptr) {
+            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
+                                          "%02x.%04x to mdev: already assigned to %s",
+                                          assignee->uuid(), a.value(), q.value(), other->uuid()));
+          } else {
+            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Can not reserve queue %02x.%04x "
+                                          "for host driver: in use by mdev",
+                                          other->uuid(), a.value(), q.value()));
+          }
+        }
+      }
+      return errc(std::errc::address_in_use);
+    }
+    return {};
+  }
+
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  void link_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
+    if (!m.qtable.try_emplace(q.apqn, &q).second) return;
+    q.matrix_mdev = &m;
+    if (q.passable()) m.usable[q.apqn.card().value()].set(q.apqn.queue());
+  }
+
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  void unlink_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
+    if (m.qtable.erase(q.apqn) == 0) return;
+    m.usable[q.apqn.card().value()].clear(q.apqn.queue());
+  }
+
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  void link_adapter(Ctx& ctx, mdev& m, ap::apid a) {
+    for (ap::apqi q : m.matrix.aqm) {
+      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+    }
+  }
+
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
+  void link_domain(Ctx& ctx, mdev& m, ap::apqi q) {
+    for (ap::apid a : m.matrix.apm) {
+      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+    }
+  }
+
+  /// I3 ledger: tell the firmware which APQNs left m's shadow.
+  template <class Ctx>
+    requires ordo::holds<Ctx, mdevs_level>
+  void note_departures(Ctx& ctx, const mdev& m, const ap::adapter_mask& prev_apm,
+                       const ap::domain_mask& prev_aqm) {
+    std::vector<ap::apqn> departed;
+    for (ap::apid a : prev_apm) {
+      const ap::domain_mask gone = m.shadow.apm.test(a) ? prev_aqm.andnot(m.shadow.aqm) : prev_aqm;
+      for (ap::apqi q : gone) departed.emplace_back(a, q);
+    }
+    hw_->note_departures(ctx, departed);
+  }
+
+  /// vfio_ap_mdev_reset_queue + apq_reset_check (§4.4, D3).
+  template <class Ctx>
+    requires ordo::holds<Ctx, mdevs_level>
+  void reset_queue(Ctx& ctx, vfio_ap_queue& q) {
+    unsigned rc = hw_->zapq(ctx, q.apqn);
+    q.reset_rc = rc;
+    const auto busy_code = [](unsigned code) {
+      return code == ap_response_normal || code == ap_response_reset_in_progress ||
+             code == ap_response_busy || code == ap_response_state_change_in_progress;
+    };
+    if (busy_code(rc)) {
+      unsigned original = rc;
+      for (int polls = 0; polls < reset_max_polls; ++polls) {
+        const unsigned status = hw_->tapq(ctx, q.apqn);
+        const bool done = status == ap_response_normal || status == ap_response_deconfigured ||
+                          status == ap_response_checkstopped;
+        const bool busy = status == ap_response_reset_in_progress || status == ap_response_busy;
+        const bool again = status == 0x35 || status == 0x36;
+        if (busy) continue;
+        if (!done && !again) {
+          hw_->log(ctx, absl::StrFormat("vfio_ap: reset of queue %s failed: TAPQ rc=0x%02x",
+                                        q.apqn.to_string(), status));
+          break;
+        }
+        if (original == ap_response_reset_in_progress || original == ap_response_busy ||
+            original == ap_response_state_change_in_progress || again) {
+          rc = hw_->zapq(ctx, q.apqn);
+          q.reset_rc = rc;
+          original = rc;
+          continue;
+        }
+        q.saved_isc = 0xff;  // free_aqic_resources
+        break;
+      }
+    } else if (rc == ap_response_deconfigured || rc == ap_response_checkstopped) {
+      q.saved_isc = 0xff;
+    } else {
+      hw_->log(ctx, absl::StrFormat("vfio_ap: ZAPQ of queue %s: rc=0x%02x", q.apqn.to_string(), rc));
+    }
+    mdev* m = q.matrix_mdev;
+    if (m != nullptr && m->qtable.contains(q.apqn)) {
+      if (q.passable()) {
+        m->usable[q.apqn.card().value()].set(q.apqn.queue());
+      } else {
+        m->usable[q.apqn.card().value()].clear(q.apqn.queue());
+      }
+    }
+  }
+
+  /// vfio_ap_mdev_reset_queues: every queue of the table, ascending.
+  template <class Ctx>
+    requires ordo::holds<Ctx, mdevs_level>
+  void reset_queues(Ctx& ctx, mdev& m) {
+    std::vector<vfio_ap_queue*> list;
+    list.reserve(m.qtable.size());
+    for (auto& [apqn, q] : m.qtable) list.push_back(q);
+    std::sort(list.begin(), list.end(),
+              [](const vfio_ap_queue* a, const vfio_ap_queue* b) { return a->apqn < b->apqn; });
+    for (vfio_ap_queue* q : list) reset_queue(ctx, *q);
+  }
+
+  /// reset_queues_for_apids: the table's queues in apids x shadow.aqm.
+  template <class Ctx>
+    requires ordo::holds<Ctx, mdevs_level>
+  void reset_queues_for_apids(Ctx& ctx, mdev& m, const ap::adapter_mask& apids) {
+    for (ap::apid a : apids) {
+      for (ap::apqi q : m.shadow.aqm) {
+        const auto it = m.qtable.find(ap::apqn(a, q));
+        if (it != m.qtable.end()) reset_queue(ctx, *it->second);
+      }
+    }
+  }
+
+  /// vfio_ap_mdev_hot_unplug_adapters (§2.2).
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
+  void hot_unplug_adapters(Ctx& ctx, mdev& m, const ap::adapter_mask& apids) {
+    std::vector<vfio_ap_queue*> reset_list;
+    const ap::adapter_mask prev_apm = m.shadow.apm;
+    bool apcb_update = false;
+    for (ap::apid a : apids) {
+      for (ap::apqi q : m.matrix.aqm) {
+        const auto it = m.qtable.find(ap::apqn(a, q));
+        if (it == m.qtable.end()) continue;
+        vfio_ap_queue* queue = it->second;
+        unlink_queue(ctx, m, *queue);
+        if (m.shadow.apm.test(a) && m.shadow.aqm.test(q)) {
+          reset_list.push_back(queue);
+        } else {
+          queue->matrix_mdev = nullptr;  // D1
+        }
+      }
+      if (m.shadow.apm.test_and_clear(a)) apcb_update = true;
+    }
+    if (apcb_update) {
+      note_departures(ctx, m, prev_apm, m.shadow.aqm);
+      update_guest_apcb(ctx, m);
+    }
+    for (vfio_ap_queue* q : reset_list) reset_queue(ctx, *q);
+    for (vfio_ap_queue* q : reset_list) q->matrix_mdev = nullptr;
+  }
+
+  /// vfio_ap_mdev_hot_unplug_domains (§2.4).
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
+  void hot_unplug_domains(Ctx& ctx, mdev& m, const ap::domain_mask& apqis) {
+    std::vector<vfio_ap_queue*> reset_list;
+    const ap::domain_mask prev_aqm = m.shadow.aqm;
+    bool apcb_update = false;
+    for (ap::apqi q : apqis) {
+      for (ap::apid a : m.matrix.apm) {
+        const auto it = m.qtable.find(ap::apqn(a, q));
+        if (it == m.qtable.end()) continue;
+        vfio_ap_queue* queue = it->second;
+        unlink_queue(ctx, m, *queue);
+        if (m.shadow.apm.test(a) && m.shadow.aqm.test(q)) {
+          reset_list.push_back(queue);
+        } else {
+          queue->matrix_mdev = nullptr;  // D1
+        }
+      }
+      if (m.shadow.aqm.test_and_clear(q)) apcb_update = true;
+    }
+    if (apcb_update) {
+      note_departures(ctx, m, m.shadow.apm, prev_aqm);
+      update_guest_apcb(ctx, m);
+    }
+    for (vfio_ap_queue* q : reset_list) reset_queue(ctx, *q);
+    for (vfio_ap_queue* q : reset_list) q->matrix_mdev = nullptr;
+  }
+
+  /// vfio_ap_mdev_hot_unplug_cfg [7.3] (§4.6): shadow loses the removed
+  /// ids; no resets, no matrix change.
+  template <class Ctx>
+    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
+  void hot_unplug_cfg(Ctx& ctx, mdev& m, const ap::adapter_mask& aprem,
+                      const ap::domain_mask& aqrem, const ap::control_domain_mask& cdrem) {
+    const ap::adapter_mask prev_apm = m.shadow.apm;
+    const ap::domain_mask prev_aqm = m.shadow.aqm;
+    bool do_hotplug = false;
+    if (m.shadow.apm.intersects(aprem)) {
+      m.shadow.apm = m.shadow.apm.andnot(aprem);
+      do_hotplug = true;
+    }
+    if (m.shadow.aqm.intersects(aqrem)) {
+      m.shadow.aqm = m.shadow.aqm.andnot(aqrem);
+      do_hotplug = true;
+    }
+    if (m.shadow.adm.intersects(cdrem)) {
+      m.shadow.adm = m.shadow.adm.andnot(cdrem);
+      do_hotplug = true;
+    }
+    if (do_hotplug) {
+      note_departures(ctx, m, prev_apm, prev_aqm);
+      update_guest_apcb(ctx, m);
+    }
+  }
+
+ public:
   // ---------------------------------------------------------------------
   // Sysfs stores on an mdev (§2.1-2.6, 2.9). Locks: ap_attr (assign and
   // ap_config) then guests (lookup), kvm (if attached), mdevs.
@@ -624,316 +936,7 @@ class matrix_dev {
     }
   }
 
-  // ---------------------------------------------------------------------
-  // Internal operations: each demands its locks.
-
-  /// vfio_ap_mdev_update_guest_apcb (§3.4): push the shadow to the guest.
-  /// Needs guests_lock, kvm->lock (held when attached) and mdevs_lock.
-  template <class Ctx>
-  void update_guest_apcb(Ctx& ctx, mdev& m) {
-    ordo::assert_held<guests_level, ordo::maybe<kvm_level>, mdevs_level>(ctx);
-    if (m.guest == nullptr) return;
-    m.guest->set_masks(ctx, m.shadow.apm, m.shadow.aqm, m.shadow.adm);
-    ++m.cfg_chg_signals;
-  }
-
-  /// vfio_ap_mdev_filter_matrix (§3.3): recompute shadow apm/aqm from the
-  /// whole matrix; `filtered` gets the adapters dropped that were in the
-  /// previous shadow. True when shadow apm or aqm changed.
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  bool filter_matrix(Ctx& ctx, mdev& m, ap::adapter_mask& filtered) {
-    const ap::adapter_mask prev_apm = m.shadow.apm;
-    const ap::domain_mask prev_aqm = m.shadow.aqm;
-    const ap::ap_matrix maxima(info_);
-    m.shadow.apm_max = maxima.apm_max;
-    m.shadow.aqm_max = maxima.aqm_max;
-    m.shadow.adm_max = maxima.adm_max;
-    filtered.zero();
-    m.shadow.apm = m.matrix.apm & info_.apm;
-    m.shadow.aqm = m.matrix.aqm & info_.aqm;
-    if (!m.shadow.aqm.empty()) {
-      const ap::adapter_mask candidates = m.shadow.apm;
-      for (ap::apid a : candidates) {
-        if (!m.shadow.aqm.is_subset_of(m.usable[a.value()])) {
-          m.shadow.apm.clear(a);
-          if (prev_apm.test(a)) filtered.set(a);
-        }
-      }
-    }
-    const bool changed = !(prev_apm == m.shadow.apm) || !(prev_aqm == m.shadow.aqm);
-    if (changed) note_departures(ctx, m, prev_apm, prev_aqm);
-    return changed;
-  }
-
-  /// vfio_ap_mdev_filter_cdoms: shadow.adm = matrix.adm & info.adm; true if
-  /// it changed.
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  bool filter_cdoms(Ctx&, mdev& m) {
-    const ap::control_domain_mask prev = m.shadow.adm;
-    m.shadow.adm = m.matrix.adm & info_.adm;
-    return !(prev == m.shadow.adm);
-  }
-
  private:
-  friend struct host_test_access;
-
-  /// filter_matrix, then update the guest and reset what was filtered out
-  /// (the tail of assign_adapter/assign_domain/probe_queue).
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
-  void refilter(Ctx& ctx, mdev& m) {
-    ap::adapter_mask filtered;
-    if (filter_matrix(ctx, m, filtered)) {
-      update_guest_apcb(ctx, m);
-      reset_queues_for_apids(ctx, m, filtered);
-    }
-  }
-
-  /// vfio_ap_mdev_validate_masks (§3.1). Needs ap_attr_mutex for ap_perms.
-  template <class Ctx>
-    requires ordo::holds<Ctx, ap_attr_level, guests_level, mdevs_level>
-  std::error_code validate_masks(Ctx& ctx, const mdev& m) {
-    if (m.matrix.apm.intersects(perms_->apm) && m.matrix.aqm.intersects(perms_->aqm)) {
-      return errc(std::errc::address_not_available);
-    }
-    return verify_no_sharing(ctx, &m, m.matrix.apm, m.matrix.aqm);
-  }
-
-  /// vfio_ap_mdev_verify_no_sharing: EADDRINUSE when apm x aqm meets another
-  /// mdev's matrix (any mdev when assignee is null: in_use). Logs one line
-  /// per shared APQN, as the kernel does.
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  std::error_code verify_no_sharing(Ctx& ctx, const mdev* assignee, const ap::adapter_mask& apm,
-                                    const ap::domain_mask& aqm) {
-    for (const auto& other : mdev_list_) {
-      if (other.get() == assignee) continue;
-      const ap::adapter_mask shared_apm = apm & other->matrix.apm;
-      if (shared_apm.empty()) continue;
-      const ap::domain_mask shared_aqm = aqm & other->matrix.aqm;
-      if (shared_aqm.empty()) continue;
-      for (ap::apid a : shared_apm) {
-        for (ap::apqi q : shared_aqm) {
-          if (assignee != nullptr) {
-            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
-                                          "%02x.%04x to mdev: already assigned to %s",
-                                          assignee->uuid(), a.value(), q.value(), other->uuid()));
-          } else {
-            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Can not reserve queue %02x.%04x "
-                                          "for host driver: in use by mdev",
-                                          other->uuid(), a.value(), q.value()));
-          }
-        }
-      }
-      return errc(std::errc::address_in_use);
-    }
-    return {};
-  }
-
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void link_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
-    if (!m.qtable.try_emplace(q.apqn, &q).second) return;
-    q.matrix_mdev = &m;
-    if (q.passable()) m.usable[q.apqn.card().value()].set(q.apqn.queue());
-  }
-
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void unlink_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
-    if (m.qtable.erase(q.apqn) == 0) return;
-    m.usable[q.apqn.card().value()].clear(q.apqn.queue());
-  }
-
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void link_adapter(Ctx& ctx, mdev& m, ap::apid a) {
-    for (ap::apqi q : m.matrix.aqm) {
-      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
-    }
-  }
-
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void link_domain(Ctx& ctx, mdev& m, ap::apqi q) {
-    for (ap::apid a : m.matrix.apm) {
-      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
-    }
-  }
-
-  /// I3 ledger: tell the firmware which APQNs left m's shadow.
-  template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
-  void note_departures(Ctx& ctx, const mdev& m, const ap::adapter_mask& prev_apm,
-                       const ap::domain_mask& prev_aqm) {
-    std::vector<ap::apqn> departed;
-    for (ap::apid a : prev_apm) {
-      const ap::domain_mask gone = m.shadow.apm.test(a) ? prev_aqm.andnot(m.shadow.aqm) : prev_aqm;
-      for (ap::apqi q : gone) departed.emplace_back(a, q);
-    }
-    hw_->note_departures(ctx, departed);
-  }
-
-  /// vfio_ap_mdev_reset_queue + apq_reset_check (§4.4, D3).
-  template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
-  void reset_queue(Ctx& ctx, vfio_ap_queue& q) {
-    unsigned rc = hw_->zapq(ctx, q.apqn);
-    q.reset_rc = rc;
-    const auto busy_code = [](unsigned code) {
-      return code == ap_response_normal || code == ap_response_reset_in_progress ||
-             code == ap_response_busy || code == ap_response_state_change_in_progress;
-    };
-    if (busy_code(rc)) {
-      unsigned original = rc;
-      for (int polls = 0; polls < reset_max_polls; ++polls) {
-        const unsigned status = hw_->tapq(ctx, q.apqn);
-        const bool done = status == ap_response_normal || status == ap_response_deconfigured ||
-                          status == ap_response_checkstopped;
-        const bool busy = status == ap_response_reset_in_progress || status == ap_response_busy;
-        const bool again = status == 0x35 || status == 0x36;
-        if (busy) continue;
-        if (!done && !again) {
-          hw_->log(ctx, absl::StrFormat("vfio_ap: reset of queue %s failed: TAPQ rc=0x%02x",
-                                        q.apqn.to_string(), status));
-          break;
-        }
-        if (original == ap_response_reset_in_progress || original == ap_response_busy ||
-            original == ap_response_state_change_in_progress || again) {
-          rc = hw_->zapq(ctx, q.apqn);
-          q.reset_rc = rc;
-          original = rc;
-          continue;
-        }
-        q.saved_isc = 0xff;  // free_aqic_resources
-        break;
-      }
-    } else if (rc == ap_response_deconfigured || rc == ap_response_checkstopped) {
-      q.saved_isc = 0xff;
-    } else {
-      hw_->log(ctx, absl::StrFormat("vfio_ap: ZAPQ of queue %s: rc=0x%02x", q.apqn.to_string(), rc));
-    }
-    mdev* m = q.matrix_mdev;
-    if (m != nullptr && m->qtable.contains(q.apqn)) {
-      if (q.passable()) {
-        m->usable[q.apqn.card().value()].set(q.apqn.queue());
-      } else {
-        m->usable[q.apqn.card().value()].clear(q.apqn.queue());
-      }
-    }
-  }
-
-  /// vfio_ap_mdev_reset_queues: every queue of the table, ascending.
-  template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
-  void reset_queues(Ctx& ctx, mdev& m) {
-    std::vector<vfio_ap_queue*> list;
-    list.reserve(m.qtable.size());
-    for (auto& [apqn, q] : m.qtable) list.push_back(q);
-    std::sort(list.begin(), list.end(),
-              [](const vfio_ap_queue* a, const vfio_ap_queue* b) { return a->apqn < b->apqn; });
-    for (vfio_ap_queue* q : list) reset_queue(ctx, *q);
-  }
-
-  /// reset_queues_for_apids: the table's queues in apids x shadow.aqm.
-  template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
-  void reset_queues_for_apids(Ctx& ctx, mdev& m, const ap::adapter_mask& apids) {
-    for (ap::apid a : apids) {
-      for (ap::apqi q : m.shadow.aqm) {
-        const auto it = m.qtable.find(ap::apqn(a, q));
-        if (it != m.qtable.end()) reset_queue(ctx, *it->second);
-      }
-    }
-  }
-
-  /// vfio_ap_mdev_hot_unplug_adapters (§2.2).
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
-  void hot_unplug_adapters(Ctx& ctx, mdev& m, const ap::adapter_mask& apids) {
-    std::vector<vfio_ap_queue*> reset_list;
-    const ap::adapter_mask prev_apm = m.shadow.apm;
-    bool apcb_update = false;
-    for (ap::apid a : apids) {
-      for (ap::apqi q : m.matrix.aqm) {
-        const auto it = m.qtable.find(ap::apqn(a, q));
-        if (it == m.qtable.end()) continue;
-        vfio_ap_queue* queue = it->second;
-        unlink_queue(ctx, m, *queue);
-        if (m.shadow.apm.test(a) && m.shadow.aqm.test(q)) {
-          reset_list.push_back(queue);
-        } else {
-          queue->matrix_mdev = nullptr;  // D1
-        }
-      }
-      if (m.shadow.apm.test_and_clear(a)) apcb_update = true;
-    }
-    if (apcb_update) {
-      note_departures(ctx, m, prev_apm, m.shadow.aqm);
-      update_guest_apcb(ctx, m);
-    }
-    for (vfio_ap_queue* q : reset_list) reset_queue(ctx, *q);
-    for (vfio_ap_queue* q : reset_list) q->matrix_mdev = nullptr;
-  }
-
-  /// vfio_ap_mdev_hot_unplug_domains (§2.4).
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
-  void hot_unplug_domains(Ctx& ctx, mdev& m, const ap::domain_mask& apqis) {
-    std::vector<vfio_ap_queue*> reset_list;
-    const ap::domain_mask prev_aqm = m.shadow.aqm;
-    bool apcb_update = false;
-    for (ap::apqi q : apqis) {
-      for (ap::apid a : m.matrix.apm) {
-        const auto it = m.qtable.find(ap::apqn(a, q));
-        if (it == m.qtable.end()) continue;
-        vfio_ap_queue* queue = it->second;
-        unlink_queue(ctx, m, *queue);
-        if (m.shadow.apm.test(a) && m.shadow.aqm.test(q)) {
-          reset_list.push_back(queue);
-        } else {
-          queue->matrix_mdev = nullptr;  // D1
-        }
-      }
-      if (m.shadow.aqm.test_and_clear(q)) apcb_update = true;
-    }
-    if (apcb_update) {
-      note_departures(ctx, m, m.shadow.apm, prev_aqm);
-      update_guest_apcb(ctx, m);
-    }
-    for (vfio_ap_queue* q : reset_list) reset_queue(ctx, *q);
-    for (vfio_ap_queue* q : reset_list) q->matrix_mdev = nullptr;
-  }
-
-  /// vfio_ap_mdev_hot_unplug_cfg [7.3] (§4.6): shadow loses the removed
-  /// ids; no resets, no matrix change.
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, ordo::maybe<kvm_level>, mdevs_level>
-  void hot_unplug_cfg(Ctx& ctx, mdev& m, const ap::adapter_mask& aprem,
-                      const ap::domain_mask& aqrem, const ap::control_domain_mask& cdrem) {
-    const ap::adapter_mask prev_apm = m.shadow.apm;
-    const ap::domain_mask prev_aqm = m.shadow.aqm;
-    bool do_hotplug = false;
-    if (m.shadow.apm.intersects(aprem)) {
-      m.shadow.apm = m.shadow.apm.andnot(aprem);
-      do_hotplug = true;
-    }
-    if (m.shadow.aqm.intersects(aqrem)) {
-      m.shadow.aqm = m.shadow.aqm.andnot(aqrem);
-      do_hotplug = true;
-    }
-    if (m.shadow.adm.intersects(cdrem)) {
-      m.shadow.adm = m.shadow.adm.andnot(cdrem);
-      do_hotplug = true;
-    }
-    if (do_hotplug) {
-      note_departures(ctx, m, prev_apm, prev_aqm);
-      update_guest_apcb(ctx, m);
-    }
-  }
-
   ap_hw* hw_;
   ap_perms* perms_;
   // ---- guarded by guests_lock (writes also hold mdevs_lock) ----
