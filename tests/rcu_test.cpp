@@ -246,6 +246,33 @@ TEST(RcuDomain, ThreadExitInsideSectionIsReportedAndEndsTheSection) {
   domain.synchronize();  // does not wait for the dead thread
 }
 
+// A thread_local constructed before the thread's first read section is
+// destroyed after the thread's RCU state: its destructor still gets working
+// (anonymous, counted) read sections, and writers still wait for them.
+ordo::rcu_domain* late_domain = nullptr;
+std::atomic<int> late_sections{0};
+struct late_reader {
+  ~late_reader() {
+    ordo::rcu_read_guard guard(*late_domain);
+    EXPECT_FALSE(late_domain->in_read_section());  // anonymous: not tracked
+    late_sections.fetch_add(1);
+  }
+};
+
+TEST(RcuDomain, ReadSectionsStillWorkInThreadLocalDestructorsAfterTeardown) {
+  ordo::rcu_domain domain;
+  late_domain = &domain;
+  std::thread reader([&] {
+    thread_local late_reader late;  // constructed first, destroyed last
+    (void)&late;
+    ordo::rcu_read_guard guard(domain);  // creates the thread's RCU state
+  });
+  reader.join();
+  EXPECT_EQ(late_sections.load(), 1);
+  EXPECT_EQ(domain.reader_threads(), 0u);
+  domain.synchronize();  // the anonymous section ended: no wait for ever
+}
+
 TEST(RcuDomain, UnlockWithoutLockIsReportedAndIgnored) {
   capture_reports capture;
   ordo::rcu_domain domain;
