@@ -392,6 +392,16 @@ TEST(OrderedMutexWait, WaitDropsTheLockUntilTheConditionHolds) {
   EXPECT_EQ(woke.load(), 3);
 }
 
+TEST(OrderedMutexWait, WaitForTimesOutWithTheLockHeldAgain) {
+  ordo::ordered_mutex<single_level> m;
+  ordo::unlocked ctx;
+  auto g = m.lock(ctx);
+  const bool never = false;
+  EXPECT_FALSE(ordo::wait_for(g, [&] { return never; }, std::chrono::milliseconds(5)));
+  EXPECT_FALSE(free_from_another_thread(m));
+  EXPECT_TRUE(ordo::wait_for(g, [] { return true; }, std::chrono::seconds(5)));
+}
+
 TEST(OrderedMutexWait, SharedWaitersWakeToo) {
   ordo::ordered_shared_mutex<single_level> m;
   bool ready = false;

@@ -30,8 +30,9 @@
 //
 // When not to use it
 //   In production builds: it takes a global mutex the first time each
-//   dependency is seen (later it is a per-edge bit test), and keeps a
-//   thread-local stack. It only sees locks taken through ordo.
+//   dependency is seen (later it is a per-edge bit test; beyond the first
+//   fast_classes lock classes, every time), and keeps a thread-local stack.
+//   It only sees locks taken through ordo.
 //
 // Thread-safety contract
 //   Every function here is thread-safe. The held stack is thread-local; the
@@ -223,7 +224,7 @@ inline graph_state& graph() {
 }
 
 // O1: a bit per validated edge between the first fast_classes classes.
-inline constexpr std::uint32_t fast_classes = 256;
+inline constexpr std::uint32_t fast_classes = 512;  // a 32 KiB bitmap
 inline constinit std::atomic<std::uint64_t> known_edges[fast_classes * fast_classes / 64]{};
 
 inline bool edge_known(std::uint32_t from, std::uint32_t to) noexcept {

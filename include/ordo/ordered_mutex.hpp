@@ -111,9 +111,11 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/synchronization/mutex.h>
+#include <absl/time/time.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -288,7 +290,7 @@ class basic_unlocked {
   /// Thread-compatible (one per thread). Reports (validator on) if the
   /// thread holds a lock; the context then starts from what is held, so
   /// that the fault is reported once, not again at every use.
-  basic_unlocked(std::source_location where = std::source_location::current()) noexcept {
+  explicit basic_unlocked(std::source_location where = std::source_location::current()) noexcept {
     if constexpr (Validator::enabled) {
       lockdep::detail::on_root_context(where);
       depth_.value = static_cast<std::uint32_t>(lockdep::held_count());
@@ -1088,8 +1090,11 @@ struct waitable_guard<guard<OM, S, Held>> : std::true_type {};
 }  // namespace detail
 
 namespace detail {
+// Waits on g's absl::Mutex until cond() holds or the timeout (if any)
+// expires; returns cond()'s last value.
 template <class G, class Cond>
-void wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where) {
+bool wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where,
+               std::optional<absl::Duration> timeout = std::nullopt) {
   using OM = typename G::mutex_type;
   static_assert(std::is_same_v<typename OM::lockable_type, absl::Mutex>,
                 "ordo: wait: waiting on a condition needs an absl::Mutex underneath "
@@ -1104,8 +1109,13 @@ void wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where
   condition_thunk<OM> thunk{&wait_access::mutex(g), tsan_flags,
                             const_cast<void*>(static_cast<const void*>(&c)),
                             [](void* p) -> bool { return static_cast<bool>((*static_cast<C*>(p))()); }};
-  wait_access::dropped<false>(g, outer_allowed, where, [&](absl::Mutex& raw) {
-    raw.Await(absl::Condition(&condition_thunk<OM>::run, &thunk));
+  return wait_access::dropped<false>(g, outer_allowed, where, [&](absl::Mutex& raw) {
+    const absl::Condition condition(&condition_thunk<OM>::run, &thunk);
+    if (!timeout) {
+      raw.Await(condition);
+      return true;
+    }
+    return raw.AwaitWithTimeout(condition, *timeout);
   });
 }
 }  // namespace detail
@@ -1131,6 +1141,26 @@ void wait(G& g, Cond&& cond, allow_held_t<Allowed...>,
   detail::wait_with(g, std::forward<Cond>(cond), true, where);
 }
 
+
+/// wait() that gives up after `timeout`: returns true when cond() held,
+/// false on timeout (the lock is held again either way). Same rules (I4).
+template <class G, class Cond, class Rep, class Period>
+  requires detail::waitable_guard<G>::value
+bool wait_for(G& g, Cond&& cond, std::chrono::duration<Rep, Period> timeout,
+              std::source_location where = std::source_location::current()) {
+  static_assert(detail::check_drop<typename G::held_levels>());
+  return detail::wait_with(g, std::forward<Cond>(cond), false, where, absl::FromChrono(timeout));
+}
+
+/// wait_for() while the listed outer levels stay held, on purpose (I4).
+template <class G, class Cond, class Rep, class Period, class... Allowed>
+  requires detail::waitable_guard<G>::value
+bool wait_for(G& g, Cond&& cond, std::chrono::duration<Rep, Period> timeout,
+              allow_held_t<Allowed...>,
+              std::source_location where = std::source_location::current()) {
+  static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
+  return detail::wait_with(g, std::forward<Cond>(cond), true, where, absl::FromChrono(timeout));
+}
 
 /// Calls fn() with g's (innermost) lock released, then re-takes it; returns
 /// fn's result. If fn accepts a context, it gets a fresh ordo::unlocked
