@@ -805,11 +805,17 @@ inline detail::rcu_reader_record* rcu_domain::register_reader(
 inline void rcu_domain::heavy_fence() noexcept {
 #if defined(__linux__) && defined(__NR_membarrier)
   if (membarrier_) {
-    if (detail::sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) [[unlikely]] {
-      detail::rcu_report_misuse(rcu_report_kind::membarrier_failed, this,
-                                "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after "
-                                "registration; readers can no longer be fenced");
+    for (unsigned round = 0;; ++round) {
+      if (detail::sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) [[likely]] return;
+      // ENOMEM (the kernel could not allocate its cpumask) and EINTR are
+      // transient: retry. Anything else means readers can no longer be
+      // fenced, which no fallback can repair (their fast path has no fence).
+      if (errno != ENOMEM && errno != EINTR && errno != EAGAIN) break;
+      backoff(round);
     }
+    detail::rcu_report_misuse(rcu_report_kind::membarrier_failed, this,
+                              "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after "
+                              "registration; readers can no longer be fenced");
     return;
   }
 #endif
