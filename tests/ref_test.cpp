@@ -100,8 +100,10 @@ TEST(Ref, MovesLeaveTheSourceEmptyAndDoNotCount) {
   c = std::move(b);
   EXPECT_FALSE(b);  // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(raw->kref_read(), 1u);
-  c = std::move(c);  // self-move keeps the reference  NOLINT
+  ordo::ref<counted>& alias = c;  // a self-move through an alias, as generic code does
+  c = std::move(alias);          // keeps the reference, puts nothing
   EXPECT_EQ(c.get(), raw);
+  EXPECT_EQ(raw->kref_read(), 1u);
   EXPECT_EQ(destroyed.load(), 0);
   auto other = ordo::make_ref<counted>(2, &destroyed);
   c = std::move(other);  // the old object's only reference is put

@@ -212,8 +212,7 @@ class module {
   // The pin count gets a cache line of its own: pins bounce it between
   // CPUs, and the read-mostly fields above must not bounce with it.
   alignas(64) std::atomic<std::uint64_t> refs_{0};
-  char refs_padding_[64 - sizeof(std::atomic<std::uint64_t>)] = {};
-  std::function<void()> exit_;  // written while coming, run once by the unloader
+  alignas(64) std::function<void()> exit_;  // written while coming, run once by the unloader
   std::mutex wait_mutex_;
   std::condition_variable released_cv_;
   bool released_ = false;  // guarded by wait_mutex_
