@@ -353,15 +353,23 @@ class refcount {
     // relaxed: see O1; the loop only needs the value to be current.
     std::int32_t old = value_.load(std::memory_order_relaxed);
     do {
-      if (old == 0) return false;   // dead: never written (I2)
-      if (old < 0) return true;     // saturated: never freed (I4)
-      if (old > INT32_MAX - step) [[unlikely]] {
-        saturate_report(refcount_error::overflow, where);
-        return true;
+      // One unsigned compare for the three rare cases: old <= 0 (dead or
+      // saturated) and old + step > max_count (overflow).
+      if (static_cast<std::uint32_t>(old) - 1u >= static_cast<std::uint32_t>(INT32_MAX - step))
+          [[unlikely]] {
+        return add_not_zero_slow(old, where);
       }
       // relaxed on both: O1; a failed exchange reloads `old` and retries.
     } while (!value_.compare_exchange_weak(old, old + step, std::memory_order_relaxed,
                                            std::memory_order_relaxed));
+    return true;
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] bool add_not_zero_slow(std::int32_t old,
+                                                         std::source_location where) noexcept {
+    if (old == 0) return false;  // dead: never written (I2)
+    if (old < 0) return true;    // saturated: never freed (I4)
+    saturate_report(refcount_error::overflow, where);
     return true;
   }
 
