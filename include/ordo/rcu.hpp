@@ -85,6 +85,11 @@
 //   I5  Deleters run in the thread that called barrier(), the domain's
 //       destructor, or a retire() that found the backlog full; one batch at a
 //       time (reclaim_mutex_), oldest first.
+//   I6  A thread finds its record through a one-entry thread-local cache of
+//       the last membarrier-mode domain it entered, then a per-domain
+//       thread-local slot (the first 31 live domains), then its record list.
+//       Domain serials are never reused, so a stale cache or slot entry
+//       never matches.
 //
 // Fallback (membarrier unavailable)
 //   The first domain probes membarrier(2) (QUERY, then
@@ -107,13 +112,17 @@
 //                  - synchronize()/barrier() inside a read section of the same
 //                    domain (it would wait for itself);
 //                  - barrier() from a deleter of the same domain;
-//                  - read_unlock() without a matching read_lock() (ignored);
+//                  - read_unlock() without a matching read_lock() (warning
+//                    only; ignored);
+//                  - read sections nested more than 65535 deep;
 //                  - a thread exits inside a read section (warning only: the
 //                    section is ended, as the kernel's exit_rcu() does);
 //                  - a domain destroyed while a reader is inside a section;
 //                  - membarrier(2) failing after a successful registration.
 //   undefined      using an object from a read section after the section
-//                  ended; destroying a domain while another thread uses it;
+//                  ended; closing a section on another thread than the one
+//                  that opened it; destroying a domain while another thread
+//                  uses it;
 //                  a deleter that throws (std::terminate).
 //
 // Example (tests/rcu_test.cpp, RcuDomain.ExampleFromHeader)
