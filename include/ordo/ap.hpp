@@ -947,8 +947,9 @@ template <class Id>
 inline constexpr std::size_t ap_config_strlen = 201;
 
 /// ap_config_store's parsing (ref. §2.9): the text is cut to 201 bytes
-/// (kstrndup), then three fields are taken with strsep(",\n") and each is
-/// parse_hex'ed. A missing field ("A,B" without a newline) or a bad field:
+/// (kstrndup; a valid field is at most 66 bytes, so the cut only ever drops
+/// bytes after the third field), then three fields are taken with
+/// strsep(",\n") and each is parse_hex'ed. A missing field ("A,B" without a newline) or a bad field:
 /// EINVAL. An empty field is the empty mask ("A,B\n" gives adm = 0); text
 /// after the third field is ignored. Never throws (I3).
 [[nodiscard]] inline parse_result<ap_config_masks> parse_ap_config(std::string_view text) noexcept {
