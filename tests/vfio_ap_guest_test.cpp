@@ -122,15 +122,22 @@ TEST_F(VfioApGuest, PqapGoesThroughTheHookToTheQueueTable) {
 TEST_F(VfioApGuest, ADestroyedGuestLivesUntilTheLastClose) {
   ASSERT_FALSE(h.kvm_create("g"));
   ASSERT_FALSE(h.vfio_open(uuid_a, "g"));
-  ASSERT_FALSE(h.kvm_destroy("g"));
+  ASSERT_FALSE(h.kvm_destroy("g"));  // the creator lets go
+  EXPECT_EQ(refs("g"), 1u);          // the open mdev's reference
+  EXPECT_EQ(h.kvm_destroy("g"), std::errc::no_such_file_or_directory);  // no creator left
+  EXPECT_EQ(h.kvm_create("g"), std::errc::file_exists);  // still alive
+  EXPECT_EQ(pqap("g", q(1, 4)), 0x00u);                  // its vCPUs still run
+  EXPECT_EQ(crycb("g"), ordo::ap::format_ap_config(adapters({1}), domains({4, 5}), cdoms({})));
+  EXPECT_EQ(h.vfio_open(uuid_b, "g"), std::errc::operation_not_permitted);
+  EXPECT_THAT(h.check_invariants(), IsEmpty());
+  ASSERT_FALSE(h.vfio_close(uuid_a));  // the last reference: the guest is gone
   unsigned n = 0;
   EXPECT_EQ(h.kvm_refs("g", n), std::errc::no_such_file_or_directory);
-  EXPECT_THAT(h.check_invariants(), IsEmpty());  // the mdev's reference keeps it
-  ASSERT_FALSE(h.kvm_create("g"));               // a new guest under the old name
-  EXPECT_EQ(h.vfio_open(uuid_b, "g"), std::error_code{});
-  EXPECT_EQ(refs("g"), 2u);
-  ASSERT_FALSE(h.vfio_close(uuid_a));  // the old guest is freed here (ASan checks)
-  ASSERT_FALSE(h.vfio_close(uuid_b));
+  std::string out;
+  EXPECT_EQ(h.kvm_crycb("g", out), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(h.pqap("g", q(1, 4), n), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(h.vfio_open(uuid_a, "g"), std::errc::no_such_file_or_directory);
+  ASSERT_FALSE(h.kvm_create("g"));  // the name is free
   EXPECT_EQ(refs("g"), 1u);
 }
 

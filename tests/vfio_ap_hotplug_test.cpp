@@ -11,12 +11,9 @@ namespace ordo::vfio_ap {
 struct host_test_access {
   static unsigned long apcb_updates(host& h, std::string_view guest) {
     ordo::unlocked ctx;
-    ordo::ref<kvm> k;
-    {
-      auto t = h.kvm_table_lock_.lock(ctx);
-      k = h.kvms_.find(guest)->second.clone();
-    }
-    auto kl = k->lock.lock(ctx);
+    auto t = h.kvm_table_lock_.lock_shared(ctx);
+    kvm* k = h.find_guest(t, guest);
+    auto kl = k->lock.lock(t);
     return k->apcb_updates(kl);
   }
 };

@@ -37,7 +37,7 @@ struct host_test_access {
   static kvm* guest(host& h, std::string_view name) {
     ordo::unlocked ctx;
     auto t = h.kvm_table_lock_.lock(ctx);
-    return h.kvms_.find(name)->second.get();
+    return h.find_guest(t, name);
   }
   static void clear_hook(host& h, std::string_view name) {
     kvm* k = guest(h, name);

@@ -98,6 +98,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -239,6 +240,21 @@ class host {
   std::optional<ap::apqn> find_device(std::string_view name) const;
   template <class Ctx>
   void close_device(Ctx& v, mdev& m);
+  /// The live guest called `name`, or nullptr. Needs the table lock.
+  template <class Ctx>
+    requires ordo::holds<Ctx, kvm_table_level>
+  kvm* find_guest(Ctx&, std::string_view name) const {
+    const auto it = kvms_.find(name);
+    if (it == kvms_.end() || it->second.memory->released()) return nullptr;
+    return it->second.memory.get();
+  }
+  /// Frees the guests whose last reference is gone. Needs the table lock
+  /// exclusively.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ordo::exclusive<kvm_table_level>>
+  void purge_guests(Ctx&) {
+    std::erase_if(kvms_, [](const auto& entry) { return entry.second.memory->released(); });
+  }
   template <class Ctx>
   mdev* lookup_mdev(Ctx& v, std::string_view uuid) {
     auto g = matrix_.guests_lock.lock(v);
@@ -249,6 +265,15 @@ class host {
   // outlives every symbol_ref and guest reference.
   ordo::module_registry modules_;
   ordo::module* vfio_ap_module_ = nullptr;
+  // The guest table: the memory of every guest not yet freed, and the
+  // creator's reference until kvm_destroy. Declared before matrix_ so that
+  // guests outlive the mdevs' references at destruction.
+  struct guest_entry {
+    std::unique_ptr<kvm> memory;
+    ordo::ref<kvm> creator;
+  };
+  mutable kvm_table_mutex kvm_table_lock_;
+  std::map<std::string, guest_entry, std::less<>> kvms_;  // kvm_table_lock_
   ap_hw hw_;
   ap_perms perms_;
   mutable ordo::ordered_mutex<vfio_level> vfio_lock_;
@@ -256,8 +281,6 @@ class host {
   ap::host_config qci_;                       // bus_lock_
   std::map<ap::apqn, bound_to> devices_;      // bus_lock_: the queue devices
   matrix_dev matrix_;
-  mutable kvm_table_mutex kvm_table_lock_;
-  std::map<std::string, ordo::ref<kvm>, std::less<>> kvms_;  // kvm_table_lock_
 };
 
 // ===========================================================================
@@ -661,40 +684,43 @@ inline std::error_code host::kvm_create(std::string_view name) {
   if (name.empty()) return errc(std::errc::invalid_argument);
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock(ctx);
-  if (kvms_.contains(name)) return errc(std::errc::file_exists);
-  kvms_.emplace(std::string(name), ordo::make_ref<kvm>(std::string(name)));
+  purge_guests(t);
+  if (kvms_.contains(name)) return errc(std::errc::file_exists);  // alive, maybe destroyed
+  auto guest = std::make_unique<kvm>(std::string(name));
+  guest_entry entry;
+  entry.creator = ordo::adopt_ref(guest.get());  // the count starts at one
+  entry.memory = std::move(guest);
+  kvms_.emplace(std::string(name), std::move(entry));
   return {};
 }
 
 inline std::error_code host::kvm_destroy(std::string_view name) {
-  ordo::ref<kvm> creator;
-  {
-    ordo::unlocked ctx;
-    auto t = kvm_table_lock_.lock(ctx);
-    const auto it = kvms_.find(name);
-    if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-    creator = std::move(it->second);
-    kvms_.erase(it);
-  }
-  return {};  // creator's reference dropped here
+  ordo::unlocked ctx;
+  auto t = kvm_table_lock_.lock(ctx);
+  purge_guests(t);
+  const auto it = kvms_.find(name);
+  if (it == kvms_.end() || !it->second.creator) return errc(std::errc::no_such_file_or_directory);
+  it->second.creator.reset();  // the guest lives on while an mdev holds it
+  purge_guests(t);
+  return {};
 }
 
 inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
-  const auto it = kvms_.find(name);
-  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-  refs = it->second->refs();
+  const kvm* guest = find_guest(t, name);
+  if (guest == nullptr) return errc(std::errc::no_such_file_or_directory);
+  refs = guest->refs();
   return {};
 }
 
 inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) {
   ordo::unlocked ctx;
-  auto t = kvm_table_lock_.lock_shared(ctx);  // keeps the guest alive
-  const auto it = kvms_.find(name);
-  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-  auto kl = it->second->lock.lock(t);
-  out = it->second->apcb(kl).to_string();
+  auto t = kvm_table_lock_.lock_shared(ctx);  // keeps the memory valid
+  kvm* guest = find_guest(t, name);
+  if (guest == nullptr) return errc(std::errc::no_such_file_or_directory);
+  auto kl = guest->lock.lock(t);
+  out = guest->apcb(kl).to_string();
   return {};
 }
 
@@ -707,8 +733,8 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
   mdev* m = lookup_mdev(v, *id);
   if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
   if (m->open) return errc(std::errc::device_or_resource_busy);
-  const auto it = kvms_.find(kvm_name);
-  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
+  kvm* found = find_guest(t, kvm_name);
+  if (found == nullptr) return errc(std::errc::no_such_file_or_directory);
   // vfio_device_get_kvm_safe: symbol_get both, get, symbol_put the getter.
   ordo::symbol_ref<kvm_put_kvm_fn> put = ordo::symbol_get<kvm_put_kvm_fn>(modules_, "kvm_put_kvm");
   if (!put) return put.error();
@@ -717,7 +743,7 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
     ordo::symbol_ref<kvm_get_kvm_safe_fn> get =
         ordo::symbol_get<kvm_get_kvm_safe_fn>(modules_, "kvm_get_kvm_safe");
     if (!get) return get.error();
-    guest = get(it->second.get());
+    guest = get(found);  // empty if the last reference went meanwhile
   }
   if (!guest) return errc(std::errc::invalid_argument);  // open_device: no kvm
   if (std::error_code ec = matrix_.set_kvm(v, *m, *guest)) {
@@ -746,9 +772,8 @@ inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, uns
   ordo::unlocked ctx;
   // The vCPU runs inside a live guest: the table, held shared, keeps it.
   auto t = kvm_table_lock_.lock_shared(ctx);
-  const auto it = kvms_.find(kvm_name);
-  if (it == kvms_.end()) return errc(std::errc::no_such_file_or_directory);
-  kvm* guest = it->second.get();
+  kvm* guest = find_guest(t, kvm_name);
+  if (guest == nullptr) return errc(std::errc::no_such_file_or_directory);
   // priv.c handle_pqap: down_read(pqap_hook_rwsem), call the hook if set.
   pqap_context r = guest->pqap_hook_rwsem.lock_shared(t);
   pqap_request request{queue};
@@ -882,16 +907,19 @@ inline std::vector<std::string> host::check_invariants() const {
           "I3: queue %s was reset while outside the host configuration", q.to_string()));
     }
     // I6 reference counts.
-    for (const auto& [name, guest] : kvms_) {
+    for (const auto& [name, entry] : kvms_) {
+      const kvm* guest = entry.memory.get();
+      if (guest->released()) continue;
       unsigned opens = 0;
       for (const auto& m : mdevs) {
-        if (m->vfio_kvm.get() == guest.get()) ++opens;
+        if (m->vfio_kvm.get() == guest) ++opens;
       }
-      if (guest->refs() != 1 + opens) {
+      const unsigned expected = (entry.creator ? 1u : 0u) + opens;
+      if (guest->refs() != expected) {
         broken.push_back(absl::StrFormat("I6: guest %s holds %u references, expected %u", name,
-                                         guest->refs(), 1 + opens));
+                                         guest->refs(), expected));
       }
-      guests.push_back(guest.get());
+      guests.push_back(entry.memory.get());
     }
     for (const auto& m : mdevs) {
       if (m->vfio_kvm && std::find(guests.begin(), guests.end(), m->vfio_kvm.get()) == guests.end()) {

@@ -53,6 +53,7 @@
 #ifndef ORDO_VFIO_AP_KVM_HPP
 #define ORDO_VFIO_AP_KVM_HPP
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -122,6 +123,14 @@ struct apcb_masks {
 class kvm : public ordo::kref<kvm> {
  public:
   explicit kvm(std::string name) : name_(std::move(name)) {}
+
+  /// True once the last reference was dropped (kvm_destroy_vm ran). The
+  /// memory stays valid until its owner (the host's guest table) frees it.
+  /// Thread-safe. Ordering: acquire, partner: the release store of
+  /// kref_release, which runs after every put (ref.hpp O1).
+  [[nodiscard]] bool released() const noexcept {
+    return released_.load(std::memory_order_acquire);
+  }
 
   /// The guest's name. Thread-safe (immutable).
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -194,7 +203,16 @@ class kvm : public ordo::kref<kvm> {
   }
 
  private:
+  friend class ordo::kref<kvm>;
+  // The final put: the VM is destroyed. Its memory belongs to the guest
+  // table, which unlinks and frees released guests under its exclusive lock
+  // (so a lookup under the shared lock never sees freed memory).
+  void kref_release() noexcept {
+    released_.store(true, std::memory_order_release);  // partner: released()
+  }
+
   std::string name_;
+  std::atomic<bool> released_{false};
   std::uint32_t crycbd_ = 0x2;  // format 2 (APXA)
   apcb_masks apcb_;             // guarded by lock
   unsigned long apcb_updates_ = 0;
