@@ -47,6 +47,11 @@
 //       (manually unbound) as well as those bound to the wrong driver.
 //   C5  qci: na/nd above 255, or an id above the maximum (na/nd with apxa,
 //       63/15 without): EINVAL, nothing changes.
+//   C6  A guest is known by its name from kvm_create until its last
+//       reference is dropped (kvm_destroy drops only the creator's): the
+//       guest table owns its memory and frees it once released, under the
+//       table's exclusive lock, so a lookup under the shared lock (a vCPU's
+//       PQAP, an open) never takes a reference of its own.
 //
 // When not to use it
 //   As a real driver: it is a model for tests, the simulator and benchmarks.
@@ -162,8 +167,10 @@ class host {
   /// A guest with a format-2 CRYCB and one reference held by its creator.
   /// EEXIST if the name is taken, EINVAL if empty. Thread-safe.
   std::error_code kvm_create(std::string_view name);
-  /// The creator drops its reference; the name is free again. The guest is
-  /// freed when no reference is left. ENOENT. Thread-safe.
+  /// The creator drops its reference. The guest lives, under its name, while
+  /// an open mdev holds it (refs/crycb/pqap answer, create is EEXIST) and is
+  /// freed with the last reference (C6). ENOENT if there is no live guest of
+  /// that name or its creator already let go. Thread-safe.
   std::error_code kvm_destroy(std::string_view name);
   /// The guest's reference count (creator + one per open mdev). ENOENT.
   std::error_code kvm_refs(std::string_view name, unsigned& refs);
