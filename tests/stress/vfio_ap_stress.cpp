@@ -401,6 +401,8 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
   // while racer_destroy destroys it. seq: odd = guest created, not destroyed.
   std::atomic<unsigned long> seq{0};
   const auto racer_open = [&] {
+    std::mt19937 rng(static_cast<std::mt19937::result_type>(seed ^ 0x0be1));
+    std::uniform_int_distribution<int> spin(0, 3);
     while (!stop.load(std::memory_order_relaxed)) {
       q.park();
       if (h.kvm_create("race")) {
@@ -408,6 +410,7 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
         continue;
       }
       seq.fetch_add(1, std::memory_order_acq_rel);  // odd: go
+      for (int i = spin(rng); i > 0; --i) std::this_thread::yield();  // a head start for either side
       const auto ec = h.vfio_open(kRaceMdev, "race");
       // Wait for the destroy (parking if asked to).
       while (seq.load(std::memory_order_acquire) % 2 == 1) {
@@ -429,7 +432,7 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
   };
   const auto racer_destroy = [&] {
     std::mt19937 rng(static_cast<std::mt19937::result_type>(seed ^ 0x5eed));
-    std::uniform_int_distribution<int> spin(0, 64);
+    std::uniform_int_distribution<int> spin(0, 3);
     while (!stop.load(std::memory_order_relaxed)) {
       q.park();
       if (seq.load(std::memory_order_acquire) % 2 == 0) {
