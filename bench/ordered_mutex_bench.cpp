@@ -39,17 +39,17 @@ using checked_mutex = ordo::ordered_mutex<Level, absl::Mutex, ordo::validator_on
 // The classic hierarchical mutex: each lock has a numeric level; a thread
 // may only lock a mutex whose level is lower than the one it holds last,
 // tracked in a thread_local. Violations are caught at run time only.
-class hierarchical_mutex {
+class ABSL_LOCKABLE hierarchical_mutex {
  public:
   explicit hierarchical_mutex(unsigned long level) : level_(level) {}
 
-  void lock() {
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     if (level_ >= current_level) fail("hierarchical_mutex: lock above the current level");
     mutex_.Lock();
     saved_level_ = current_level;
     current_level = level_;
   }
-  void unlock() {
+  void unlock() ABSL_UNLOCK_FUNCTION() {
     if (current_level != level_) fail("hierarchical_mutex: unlock not innermost");
     current_level = saved_level_;
     mutex_.Unlock();
