@@ -279,7 +279,10 @@ TEST_F(History, Row05_PqapNeverCallsTheHookOfATornDownMdev) {
     ok(attr(u, "assign_domain"), "1\n");
     ok(attr(u, "assign_domain"), "2\n");
     ASSERT_FALSE(h.vfio_open(u, "g"));
-    std::this_thread::yield();
+    // Let the vCPUs intercept while the mdev is attached, then tear it down
+    // while they keep going.
+    const unsigned long seen = calls.load();
+    for (int spin = 0; spin < 100000 && calls.load() < seen + 4; ++spin) std::this_thread::yield();
     if (round % 4 == 0) {
       // Torn down by remove while open (request, close, remove).
       ok(attr(u, "remove"), "1\n");
@@ -299,6 +302,7 @@ TEST_F(History, Row05_PqapNeverCallsTheHookOfATornDownMdev) {
   for (auto& t : vcpus) t.join();
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(calls.load(), 0u);
+  EXPECT_GT(hits.load(), 0u) << "no PQAP ever reached an attached mdev: the race was not exercised";
   EXPECT_EQ(refs("g"), 1u);
   expect_invariants();
 }
