@@ -541,8 +541,11 @@ class rcuref {
   }
 
   /// Drops a reference; true when it was the last one and the caller must
-  /// release the object (refcount_dec_and_test). Thread-safe. Ordering:
-  /// release on the decrement (O2), acquire when it returns true (O3).
+  /// release the object (rcuref_put). A put that takes the count to zero
+  /// still writes the counter once more (the NOREF → DEAD compare-and-swap),
+  /// possibly after a reviver's own final put (I3): the memory must outlive
+  /// every put, which is rcuref's contract. Thread-safe. Ordering: release
+  /// on the decrement (O2), acquire when it returns true (O3).
   [[nodiscard]] bool dec_and_test(
       std::source_location where = std::source_location::current()) noexcept {
     // release: partner is the acquire CAS of whichever put is final (O3).
