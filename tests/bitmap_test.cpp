@@ -331,6 +331,7 @@ TEST(Bitmap, WeightAgreesAtEverySize) {
   check_weight<64>(rng);
   check_weight<192>(rng);
   check_weight<256>(rng);
+  check_weight<384>(rng);  // an odd number of 16-byte vectors
   check_weight<64 * 33>(rng);  // more than 31 words, odd: chunked SWAR
   check_weight<64 * 64>(rng);
   static_assert(ordo::bitmap<64 * 64>{}.fill().weight() == 64 * 64);  // constant evaluation

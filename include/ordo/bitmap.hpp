@@ -176,23 +176,35 @@ template <std::size_t Words>
 
 #if ORDO_BITMAP_SIMD && defined(__SSE2__)
 // Population count of 16-byte-aligned words without a popcount instruction:
-// the SWAR bit count on two words per vector, then psadbw adds the byte
+// the SWAR bit count on two words per vector, two vectors added while their
+// counts are still nibbles (<= 8 per nibble), then psadbw adds the byte
 // counts into two 64-bit lanes.
+[[nodiscard]] inline __m128i nibble_counts(__m128i x) noexcept {
+  const __m128i m1 = _mm_set1_epi8(0x55);
+  const __m128i m2 = _mm_set1_epi8(0x33);
+  x = _mm_sub_epi8(x, _mm_and_si128(_mm_srli_epi64(x, 1), m1));
+  return _mm_add_epi8(_mm_and_si128(x, m2), _mm_and_si128(_mm_srli_epi64(x, 2), m2));
+}
+[[nodiscard]] inline __m128i byte_sums(__m128i nibbles) noexcept {
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  // Mask before adding: two summed vectors can have 8 + 8 = 16 in a byte.
+  const __m128i bytes =
+      _mm_add_epi8(_mm_and_si128(nibbles, m4), _mm_and_si128(_mm_srli_epi64(nibbles, 4), m4));
+  return _mm_sad_epu8(bytes, _mm_setzero_si128());
+}
+
 template <std::size_t Words>
 [[nodiscard]] inline std::size_t weight_simd(const std::uint64_t* words) noexcept {
   const auto* v = static_cast<const __m128i*>(__builtin_assume_aligned(words, 16));
-  const __m128i m1 = _mm_set1_epi8(0x55);
-  const __m128i m2 = _mm_set1_epi8(0x33);
-  const __m128i m4 = _mm_set1_epi8(0x0f);
-  const __m128i zero = _mm_setzero_si128();
-  __m128i total = zero;
-  for (std::size_t i = 0; i < Words / 2; ++i) {
-    __m128i x = _mm_load_si128(v + i);
-    x = _mm_sub_epi8(x, _mm_and_si128(_mm_srli_epi64(x, 1), m1));
-    x = _mm_add_epi8(_mm_and_si128(x, m2), _mm_and_si128(_mm_srli_epi64(x, 2), m2));
-    x = _mm_and_si128(_mm_add_epi8(x, _mm_srli_epi64(x, 4)), m4);
-    total = _mm_add_epi64(total, _mm_sad_epu8(x, zero));
+  constexpr std::size_t vectors = Words / 2;
+  __m128i total = _mm_setzero_si128();
+  std::size_t i = 0;
+  for (; i + 2 <= vectors; i += 2) {
+    const __m128i pair = _mm_add_epi8(nibble_counts(_mm_load_si128(v + i)),
+                                      nibble_counts(_mm_load_si128(v + i + 1)));
+    total = _mm_add_epi64(total, byte_sums(pair));
   }
+  if (i < vectors) total = _mm_add_epi64(total, byte_sums(nibble_counts(_mm_load_si128(v + i))));
   const __m128i high = _mm_unpackhi_epi64(total, total);
   return static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_add_epi64(total, high)));
 }
