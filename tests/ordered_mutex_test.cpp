@@ -275,7 +275,8 @@ TEST(OrderedMutex, LockIfGivesOneTypeAndLocksOnlyWhenNonNull) {
   ordo::unlocked ctx;
   auto o = outer.lock(ctx);
   ordo::ordered_mutex<inner_level>* none = nullptr;
-  static_assert(std::is_same_v<decltype(ordo::lock_if(none, o)), decltype(ordo::lock_if(&inner, o))>);
+  static_assert(
+      std::is_same_v<decltype(ordo::lock_if(none, o)), decltype(ordo::lock_if(&inner, o))>);
   {
     auto absent = ordo::lock_if(none, o);
     EXPECT_FALSE(absent.owns_lock());

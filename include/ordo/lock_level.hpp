@@ -154,8 +154,9 @@ struct cycle_partner_in {
 };
 template <class L, class First, class... Rest>
 struct cycle_partner_in<L, type_list<First, Rest...>> {
-  using type = std::conditional_t<std::is_same_v<First, L> || reaches<L, First, max_level_depth>::value,
-                                  First, typename cycle_partner_in<L, type_list<Rest...>>::type>;
+  using type =
+      std::conditional_t<std::is_same_v<First, L> || reaches<L, First, max_level_depth>::value,
+                         First, typename cycle_partner_in<L, type_list<Rest...>>::type>;
 };
 
 // The readable name of a type, taken from the compiler's pretty function

@@ -149,20 +149,6 @@ struct append<type_list<Ts...>, T> {
 template <class List, class T>
 using append_t = typename append<List, T>::type;
 
-template <class List, class T, std::size_t N>
-struct append_n {
-  using type = typename append_n<append_t<List, T>, T, N - 1>::type;
-};
-template <class List, class T>
-struct append_n<List, T, 0> {
-  using type = List;
-};
-
-template <class List>
-struct list_size;
-template <class... Ts>
-struct list_size<type_list<Ts...>> : std::integral_constant<std::size_t, sizeof...(Ts)> {};
-
 template <class List>
 struct last;
 template <class T>
@@ -172,17 +158,7 @@ struct last<type_list<T>> {
 template <class T, class U, class... Rest>
 struct last<type_list<T, U, Rest...>> : last<type_list<U, Rest...>> {};
 
-template <class List>
-struct drop_last;
-template <class T>
-struct drop_last<type_list<T>> {
-  using type = type_list<>;
-};
-template <class T, class U, class... Rest>
-struct drop_last<type_list<T, U, Rest...>> {
-  using type = typename append<typename drop_last<type_list<U, Rest...>>::type, T>::type;
-};
-// append puts T last; rebuild in order instead:
+// The list without its last element (the outer levels of a guard).
 template <class Out, class In>
 struct drop_last_in_order;
 template <class... Out, class T>
@@ -211,7 +187,8 @@ struct order_ok;
 template <class Level, class... H>
 struct order_ok<Level, type_list<H...>> {
   static constexpr bool value =
-      (true && ... && lock_order::taking<Level>::template while_holding<typename H::level>::check());
+      (true && ... &&
+       lock_order::taking<Level>::template while_holding<typename H::level>::check());
 };
 
 }  // namespace detail
@@ -252,7 +229,8 @@ concept lock_context = requires(const C& c) {
 /// ordo::exclusive<level>.
 template <class Ctx, class... L>
 concept holds = lock_context<std::remove_cvref_t<Ctx>> &&
-                (detail::satisfies<L, typename std::remove_cvref_t<Ctx>::held_levels>::value && ...);
+                (detail::satisfies<L, typename std::remove_cvref_t<Ctx>::held_levels>::value &&
+                 ...);
 
 namespace detail {
 template <class Required, class Ctx>
@@ -400,7 +378,11 @@ struct lock_ops {
     if constexpr (absl_shared_lockable<M>) m.ReaderUnlock(); else m.unlock_shared();
   }
   static bool try_lock_shared(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_shared_lockable<M>) return m.ReaderTryLock(); else return m.try_lock_shared();
+    if constexpr (absl_shared_lockable<M>) {
+      return m.ReaderTryLock();
+    } else {
+      return m.try_lock_shared();
+    }
   }
 };
 
@@ -623,7 +605,8 @@ class ABSL_LOCKABLE basic_ordered_mutex {
 
   template <class Ctx, bool S>
   using guard_for =
-      guard<basic_ordered_mutex, S, detail::append_t<typename Ctx::held_levels, detail::held<Level, S, false>>>;
+      guard<basic_ordered_mutex, S,
+            detail::append_t<typename Ctx::held_levels, detail::held<Level, S, false>>>;
 
  public:
   using level_type = Level;
@@ -638,7 +621,8 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   }
   /// An unlocked mutex of a nestable level with instance key `key`:
   /// instances are nested in ascending key order (validator).
-  explicit basic_ordered_mutex(nest_key key) noexcept(std::is_nothrow_default_constructible_v<Mutex>)
+  explicit basic_ordered_mutex(nest_key key) noexcept(
+      std::is_nothrow_default_constructible_v<Mutex>)
     requires(level_nestable_v<Level>)
       : state_(key) {
 #if ORDO_TSAN
@@ -661,7 +645,8 @@ class ABSL_LOCKABLE basic_ordered_mutex {
                                                          std::source_location::current())
       ABSL_EXCLUSIVE_LOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
-    const std::uint32_t depth = acquire(false, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
+    const std::uint32_t depth =
+        acquire(false, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
     return guard_for<Ctx, false>(this, {depth, where});
   }
 
@@ -673,7 +658,8 @@ class ABSL_LOCKABLE basic_ordered_mutex {
                                                                std::source_location::current())
       ABSL_SHARED_LOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
-    const std::uint32_t depth = acquire(true, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
+    const std::uint32_t depth =
+        acquire(true, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
     return guard_for<Ctx, true>(this, {depth, where});
   }
 
@@ -914,8 +900,8 @@ template <lock_context Ctx, class First, class... Rest>
   using Level = typename First::level_type;
   static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
   constexpr std::size_t n = 1 + sizeof...(Rest);
-  using held_list = typename detail::append_n<typename Ctx::held_levels,
-                                              detail::held<Level, false, false>, 1>::type;
+  // A batch holds one level, listed once.
+  using held_list = detail::append_t<typename Ctx::held_levels, detail::held<Level, false, false>>;
   std::array<First*, n> locks{&first, &rest...};
   std::sort(locks.begin(), locks.end(), std::less<First*>());
   const auto end = std::unique(locks.begin(), locks.end());
@@ -986,7 +972,8 @@ constexpr bool check_drop() {
     return (true && ... &&
             lock_order::dropping<typename inner::level>::template while_holding<
                 typename O::level, type_list<Allowed...>>::check()) &&
-           (true && ... && lock_order::allowed_level<Allowed>::template is_held_outside<outer>::check());
+           (true && ... &&
+            lock_order::allowed_level<Allowed>::template is_held_outside<outer>::check());
   }(outer{});
 }
 
@@ -1106,9 +1093,9 @@ bool wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where
 #else
   const unsigned tsan_flags = 0;
 #endif
-  condition_thunk<OM> thunk{&wait_access::mutex(g), tsan_flags,
-                            const_cast<void*>(static_cast<const void*>(&c)),
-                            [](void* p) -> bool { return static_cast<bool>((*static_cast<C*>(p))()); }};
+  condition_thunk<OM> thunk{
+      &wait_access::mutex(g), tsan_flags, const_cast<void*>(static_cast<const void*>(&c)),
+      [](void* p) -> bool { return static_cast<bool>((*static_cast<C*>(p))()); }};
   return wait_access::dropped<false>(g, outer_allowed, where, [&](absl::Mutex& raw) {
     const absl::Condition condition(&condition_thunk<OM>::run, &thunk);
     if (!timeout) {
@@ -1187,8 +1174,8 @@ template <class G, class Fn, class... Allowed>
 decltype(auto) unlocked_call(G& g, Fn&& fn, allow_held_t<Allowed...>,
                              std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
-  return detail::wait_access::dropped<true>(g, true, where,
-                                      [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
+  return detail::wait_access::dropped<true>(
+      g, true, where, [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
 }
 
 // ---------------------------------------------------------------------------
@@ -1265,11 +1252,13 @@ class guarded {
   /// Constructs a nestable level's mutex with `key` and the value from args.
   template <class... Args>
     requires std::is_constructible_v<T, Args&&...>
-  explicit guarded(nest_key key, Args&&... args) : mutex_(key), value_(std::forward<Args>(args)...) {}
+  explicit guarded(nest_key key, Args&&... args)
+      : mutex_(key), value_(std::forward<Args>(args)...) {}
 
   /// Locks exclusively (Mutex::lock order rules) and returns the view.
   template <lock_context Ctx>
-  [[nodiscard]] auto lock(Ctx& ctx, std::source_location where = std::source_location::current()) {
+  [[nodiscard]] auto lock(Ctx& ctx,
+                          std::source_location where = std::source_location::current()) {
     auto g = mutex_.lock(ctx, where);
     return locked_ptr<T, decltype(g)>(std::move(g), &value_);
   }
@@ -1284,7 +1273,8 @@ class guarded {
 
   /// try_lock: the view, or nullopt when the lock is busy.
   template <lock_context Ctx>
-  [[nodiscard]] auto try_lock(Ctx& ctx, std::source_location where = std::source_location::current()) {
+  [[nodiscard]] auto try_lock(Ctx& ctx,
+                              std::source_location where = std::source_location::current()) {
     auto g = mutex_.try_lock(ctx, where);
     using view = locked_ptr<T, typename decltype(g)::value_type>;
     return g ? std::optional<view>(std::in_place, std::move(*g), &value_) : std::optional<view>();
