@@ -82,7 +82,7 @@ BENCHMARK(BM_SharedPtr_CopyRelease)->Threads(1)->Threads(2)->UseRealTime();
 // ---- inc_not_zero: one fetch_add vs the CAS loop ---------------------------
 
 void BM_Refcount_IncNotZeroDec(benchmark::State& state) {
-  static ordo::refcount refs(1);  // the owner's reference keeps it alive
+  alignas(64) static ordo::refcount refs(1);  // the owner's reference keeps it alive
   for (auto _ : state) {
     const bool got = refs.inc_not_zero();
     benchmark::DoNotOptimize(got);
@@ -92,7 +92,7 @@ void BM_Refcount_IncNotZeroDec(benchmark::State& state) {
 BENCHMARK(BM_Refcount_IncNotZeroDec)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_Rcuref_IncNotZeroDec(benchmark::State& state) {
-  static ordo::rcuref refs(1);  // static storage: type-stable, as rcuref requires
+  alignas(64) static ordo::rcuref refs(1);  // static storage: type-stable, as rcuref requires
   for (auto _ : state) {
     const bool got = refs.inc_not_zero();
     benchmark::DoNotOptimize(got);
@@ -139,7 +139,7 @@ class cas_loop_refcount {
 };
 
 void BM_CasLoop_IncNotZeroDec(benchmark::State& state) {
-  static cas_loop_refcount refs(1);
+  alignas(64) static cas_loop_refcount refs(1);
   std::int64_t retries = 0;
   for (auto _ : state) {
     const bool got = refs.inc_not_zero(retries);

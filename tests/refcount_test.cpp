@@ -140,12 +140,17 @@ TYPED_TEST(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
   EXPECT_FALSE(r.inc_not_zero());
 }
 
-TYPED_TEST(Refcount, SubBelowZeroFromLiveIsUnderflowAndSaturates) {
+// More puts than references in one step: reported, and no later put may
+// free the object the other holders still point to (refcount parks it dead,
+// rcuref saturated: either way it leaks instead).
+TYPED_TEST(Refcount, SubBelowZeroFromLiveIsUnderflowAndNeverFrees) {
   TypeParam r(2);
   EXPECT_FALSE(r.sub_and_test(3));
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
-  EXPECT_TRUE(r.is_saturated());  // the other holders keep a never-freed object
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_FALSE(r.dec_if_one());
 }
 
 TYPED_TEST(Refcount, PlainDecToZeroIsAReportedLeak) {

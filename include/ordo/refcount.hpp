@@ -14,14 +14,17 @@
 //   referenced. Increment from zero, underflow, a plain dec() reaching zero
 //   and overflow are REPORTED to a settable handler.
 //
-//   ordo::refcount — refcount_t. Plain count; 0 is dead. inc_not_zero is a
-//   compare-and-swap loop that never writes a zero count, so the put that
-//   reaches zero is the only decision and the object may be freed at once.
+//   ordo::refcount — refcount_t. inc_not_zero is a compare-and-swap loop
+//   that never writes a dead counter, so the put that takes the last
+//   reference is the only decision and the object may be freed at once. The
+//   count is stored minus one, so that the last put and every error land on
+//   the sign bit: a put is one `lock sub` and a sign test.
 //
-//       0x00000000              dead (the final put happened)
-//       0x00000001..0x7FFFFFFF  live: count
-//       0x80000000..0xFFFFFFFF  saturated; parked at 0xC0000000, 2^30 away
-//                               from both 0 and the live range
+//       0x00000000..0x7FFFFFFF  live: count = stored + 1 (1 .. 2^31)
+//       0xFFFFFFFF              dead (the final put happened)
+//       0xC0000000..0xFFFFFFFE  dead, after puts it did not have (underflow)
+//       0x80000000..0xBFFFFFFF  saturated; parked at 0xA0000000, 2^29 away
+//                               from both the live and the dead range
 //
 //   ordo::rcuref — rcuref_t (lib/rcuref.c). inc_not_zero is ONE
 //   unconditional fetch_add: under contention it beats the CAS loop, whose
@@ -67,17 +70,20 @@
 //       everything a holder did to the object before its put happens-before
 //       the release function that runs after the final put.
 //   O3  The step that decides "this was the last reference" is acquire: in
-//       refcount an acquire load of the value the final fetch_sub wrote (it
+//       refcount an acquire load of the value the final decrement wrote (it
 //       is in the release sequence of every earlier put, so it
 //       synchronizes-with all of them, O2); in rcuref the NOREF → DEAD
 //       compare-and-swap; in dec_if_one the compare-and-swap itself.
+//       (refcount's decrement is written `-=`, seq_cst, a superset of
+//       release: see subtract().)
 //
 // Invariants
 //   I1  Exactly one call of dec_and_test/sub_and_test/dec_if_one returns true
 //       per object lifetime, after every put that came before it.
 //   I2  Once dead, the counter never returns to the live range: no getter
 //       succeeds, whatever the interleaving (refcount: getters never write a
-//       0; rcuref: late getters move it inside the dead zone and back).
+//       dead counter; rcuref: late getters move it inside the dead zone and
+//       back).
 //   I3  rcuref only: a get between NOREF and DEAD revives the object; the
 //       deciding compare-and-swap then fails and that put returns false.
 //   I4  A saturated counter stays saturated and is reported once, on entry:
@@ -89,8 +95,8 @@
 //                  a put below zero (underflow), a plain dec() that reaches
 //                  zero (dec_to_zero), more than max_count references
 //                  (overflow). After the report the counter is parked:
-//                  saturated (the object leaks) if it was live, dead if it
-//                  was dead. The default handler prints the report to stderr
+//                  saturated or dead, so that no later put frees the object
+//                  (it leaks instead). The default handler prints the report to stderr
 //                  and aborts when ORDO_REFCOUNT_REPORT_ABORT is 1, which it
 //                  is unless NDEBUG is defined and ORDO_LOCKDEP is off: debug,
 //                  lockdep and sanitizer builds abort, release builds
@@ -207,22 +213,22 @@ inline refcount_report_handler set_refcount_report_handler(
   return detail::refcount_handler.exchange(handler, std::memory_order_acq_rel);
 }
 
-/// A saturating reference count with Linux refcount_t semantics (plain
-/// count, compare-and-swap inc_not_zero). See the header comment for the
-/// values, orderings O1–O3 and invariants I1–I4.
+/// A saturating reference count with Linux refcount_t semantics
+/// (compare-and-swap inc_not_zero, so the final put may free at once). See
+/// the header comment for the values, orderings O1–O3 and invariants I1–I4.
 class refcount {
  public:
   /// The value read() returns for a saturated counter.
   static constexpr std::uint32_t saturated = 0xC0000000u;
   /// The largest count before saturation.
-  static constexpr std::uint32_t max_count = 0x7FFFFFFFu;
+  static constexpr std::uint32_t max_count = 0x80000000u;
   /// The largest n add()/add_not_zero()/sub_and_test() accept; a larger n is
   /// reported (overflow / underflow) and parks the counter.
   static constexpr unsigned max_step = 1u << 24;
 
   /// A counter holding `initial` references (0: dead; more than max_count:
   /// saturated). Not thread-safe (initialisation).
-  constexpr explicit refcount(std::uint32_t initial) noexcept : value_(encode(initial)) {}
+  constexpr explicit refcount(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
 
   refcount(const refcount&) = delete;
   refcount& operator=(const refcount&) = delete;
@@ -232,7 +238,7 @@ class refcount {
   /// orders it).
   void set(std::uint32_t count) noexcept {
     // relaxed: initialisation; the object's publication orders it (O1).
-    value_.store(encode(count), std::memory_order_relaxed);
+    stored_.store(encode(count), std::memory_order_relaxed);
   }
 
   /// The current count (refcount_read): 0 when dead, `saturated` when
@@ -240,23 +246,24 @@ class refcount {
   /// and tests, never a basis for freeing.
   [[nodiscard]] std::uint32_t read() const noexcept {
     // relaxed: a racy snapshot by design; orders nothing.
-    const std::int32_t v = value_.load(std::memory_order_relaxed);
-    return v >= 0 ? static_cast<std::uint32_t>(v) : saturated;
+    const std::int32_t s = stored_.load(std::memory_order_relaxed);
+    if (s >= 0) return static_cast<std::uint32_t>(s) + 1u;
+    return s < released_floor ? saturated : 0u;
   }
 
   /// True when saturated (the object will never be freed). Thread-safe.
   [[nodiscard]] bool is_saturated() const noexcept {
     // relaxed: a snapshot, as read().
-    return value_.load(std::memory_order_relaxed) < 0;
+    return stored_.load(std::memory_order_relaxed) < released_floor;
   }
 
   /// Takes a reference while the caller already holds one (refcount_inc).
-  /// Reports add_on_zero from 0, overflow on entering saturation.
-  /// Thread-safe. Ordering: relaxed (O1).
+  /// Reports add_on_zero on a dead counter, overflow on entering
+  /// saturation. Thread-safe. Ordering: relaxed (O1).
   void inc(std::source_location where = std::source_location::current()) noexcept {
     // relaxed: the caller's own reference keeps the object alive (O1).
-    const std::int32_t old = value_.fetch_add(1, std::memory_order_relaxed);
-    if (old <= 0 || old == INT32_MAX) [[unlikely]] add_slow(old, where);
+    const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
+    if (old < 0 || old == INT32_MAX) [[unlikely]] add_slow(old, where);
   }
 
   /// Takes n references at once (refcount_add); n == 0 does nothing.
@@ -269,15 +276,15 @@ class refcount {
     }
     const auto step = static_cast<std::int32_t>(n);
     // relaxed: as inc() (O1).
-    const std::int32_t old = value_.fetch_add(step, std::memory_order_relaxed);
-    if (old <= 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, where);
+    const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
+    if (old < 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, where);
   }
 
   /// Takes a reference unless the count is 0 (refcount_inc_not_zero,
-  /// kvm_get_kvm_safe). Never writes a 0 count, so a dead object is left
-  /// untouched (I2) and its final put may free it at once. Thread-safe.
-  /// Ordering: relaxed (O1): the object's memory and contents must be kept
-  /// valid and ordered by the structure the caller found it through.
+  /// kvm_get_kvm_safe). Never writes a dead counter, so the final put is the
+  /// only decision and may free at once (I2). Thread-safe. Ordering:
+  /// relaxed (O1): the object's memory and contents must be kept valid and
+  /// ordered by the structure the caller found it through.
   [[nodiscard]] bool inc_not_zero(
       std::source_location where = std::source_location::current()) noexcept {
     return add_not_zero_impl(1, where);
@@ -299,15 +306,7 @@ class refcount {
   /// dec_to_zero (and saturates: the object leaks) if it was the last,
   /// underflow if there was none. Thread-safe. Ordering: release (O2).
   void dec(std::source_location where = std::source_location::current()) noexcept {
-    // release: partner is the final put's acquire (O2, O3).
-    const std::int32_t old = value_.fetch_sub(1, std::memory_order_release);
-    if (old <= 1) [[unlikely]] {
-      if (old == 1) {
-        saturate_report(refcount_error::dec_to_zero, where);
-      } else {
-        sub_slow(old, 1, where);
-      }
-    }
+    if (subtract(1) < 0) [[unlikely]] dec_slow(where);
   }
 
   /// Drops a reference; true when it was the last and the caller must
@@ -315,7 +314,8 @@ class refcount {
   /// release on the decrement (O2), acquire when it returns true (O3).
   [[nodiscard]] bool dec_and_test(
       std::source_location where = std::source_location::current()) noexcept {
-    return sub_and_test_impl(1, where);
+    if (subtract(1) >= 0) [[likely]] return false;
+    return put_slow(where);
   }
 
   /// Drops n references; true when they were the last (refcount_sub_and_test).
@@ -327,7 +327,8 @@ class refcount {
       saturate_report(refcount_error::underflow, where);
       return false;
     }
-    return sub_and_test_impl(static_cast<std::int32_t>(n), where);
+    if (subtract(static_cast<std::int32_t>(n)) >= 0) [[likely]] return false;
+    return put_slow(where);
   }
 
   /// Kills the counter if it holds exactly one reference
@@ -335,99 +336,116 @@ class refcount {
   /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
   /// on success (O2, O3), relaxed on failure (nothing changed).
   [[nodiscard]] bool dec_if_one() noexcept {
-    std::int32_t expected = 1;
+    std::int32_t expected = 0;  // stored 0: one reference
     // acq_rel: release publishes this holder's work (O2), acquire pairs with
     // earlier puts' release (O3). relaxed on failure: nothing was written.
-    return value_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel,
-                                          std::memory_order_relaxed);
+    return stored_.compare_exchange_strong(expected, dead, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed);
   }
 
  private:
-  static constexpr std::int32_t saturated_value = static_cast<std::int32_t>(0xC0000000u);
+  // Stored value: count - 1, so that "the last reference went" and every
+  // error land on the sign bit: one `lock sub` and a sign test per put.
+  //   0 .. 0x7FFFFFFF           live, count = stored + 1
+  //   0xFFFFFFFF (-1)           dead
+  //   0xC0000000 .. 0xFFFFFFFE  dead, and puts below it (underflow)
+  //   0x80000000 .. 0xBFFFFFFF  saturated; parked at 0xA0000000
+  static constexpr std::int32_t dead = -1;
+  static constexpr std::int32_t saturated_stored = static_cast<std::int32_t>(0xA0000000u);
+  static constexpr std::int32_t released_floor = static_cast<std::int32_t>(0xC0000000u);
 
   static constexpr std::int32_t encode(std::uint32_t count) noexcept {
-    return count > max_count ? saturated_value : static_cast<std::int32_t>(count);
+    if (count == 0) return dead;
+    if (count > max_count) return saturated_stored;
+    return static_cast<std::int32_t>(count - 1u);
   }
+
+  // The decrement of every put: returns the new stored value. Written as a
+  // compound assignment because GCC turns `(a -= n) < 0` into `lock sub`
+  // plus a sign test, where fetch_sub needs `lock xadd` and a compare
+  // (measurably slower); `-=` is seq_cst, a superset of the release O2 needs.
+  std::int32_t subtract(std::int32_t step) noexcept { return stored_ -= step; }
 
   bool add_not_zero_impl(std::int32_t step, std::source_location where) noexcept {
     // relaxed: see O1; the loop only needs the value to be current.
-    std::int32_t old = value_.load(std::memory_order_relaxed);
+    std::int32_t old = stored_.load(std::memory_order_relaxed);
     do {
-      // One unsigned compare for the three rare cases: old <= 0 (dead or
-      // saturated) and old + step > max_count (overflow).
-      if (static_cast<std::uint32_t>(old) - 1u >= static_cast<std::uint32_t>(INT32_MAX - step))
+      // One compare for the rare cases: old < 0 (dead or saturated) and
+      // old + step past the live range (overflow).
+      if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(INT32_MAX - step))
           [[unlikely]] {
         return add_not_zero_slow(old, where);
       }
       // relaxed on both: O1; a failed exchange reloads `old` and retries.
-    } while (!value_.compare_exchange_weak(old, old + step, std::memory_order_relaxed,
-                                           std::memory_order_relaxed));
+    } while (!stored_.compare_exchange_weak(old, old + step, std::memory_order_relaxed,
+                                            std::memory_order_relaxed));
     return true;
   }
 
   [[gnu::cold]] [[gnu::noinline]] bool add_not_zero_slow(std::int32_t old,
                                                          std::source_location where) noexcept {
-    if (old == 0) return false;  // dead: never written (I2)
-    if (old < 0) return true;    // saturated: never freed (I4)
+    if (old >= released_floor && old < 0) return false;  // dead: never written (I2)
+    if (old < 0) return true;                              // saturated (I4)
     saturate_report(refcount_error::overflow, where);
     return true;
   }
 
-  bool sub_and_test_impl(std::int32_t step, std::source_location where) noexcept {
-    // release: partner is the acquire load below in whichever put is final (O3).
-    const std::int32_t old = value_.fetch_sub(step, std::memory_order_release);
-    if (old > step) [[likely]] return false;
-    if (old == step) {
-      // acquire: reads the value our fetch_sub wrote, which ends the release
-      // sequence of every earlier put, so all of them happen-before the
-      // release function (O3). A load, not a fence: GCC's TSan cannot see
-      // fences.
-      (void)value_.load(std::memory_order_acquire);
-      return true;
-    }
-    sub_slow(old, step, where);
-    return false;
-  }
-
   [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
     // relaxed: parking the value; the report publishes nothing.
-    value_.store(saturated_value, std::memory_order_relaxed);
+    stored_.store(saturated_stored, std::memory_order_relaxed);
     detail::refcount_report_now(error, this, where);
   }
 
   [[gnu::cold]] [[gnu::noinline]] void add_slow(std::int32_t old, std::source_location where) noexcept {
-    if (old == 0) {
+    if (old >= 0) {
+      saturate_report(refcount_error::overflow, where);  // left the live range
+    } else if (old < released_floor) {
+      // relaxed: already saturated (I4); keep it parked, reported before.
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+    } else {
       // Increment of a dead counter: saturate as the kernel does, a leak is
       // bounded, a second free is not.
       saturate_report(refcount_error::add_on_zero, where);
-    } else if (old > 0) {
-      saturate_report(refcount_error::overflow, where);  // left the live range
-    } else {
-      // relaxed: already saturated (I4); keep it parked, reported before.
-      value_.store(saturated_value, std::memory_order_relaxed);
     }
   }
 
-  // A put that found fewer references than it drops (old < step).
-  [[gnu::cold]] [[gnu::noinline]] void sub_slow(std::int32_t old, std::int32_t step,
-                                                std::source_location where) noexcept {
-    if (old < 0) {
-      // relaxed: already saturated (I4); keep it parked.
-      value_.store(saturated_value, std::memory_order_relaxed);
-    } else if (old == 0) {
-      // A put on a dead counter: put the 0 back if nobody moved it (I2).
-      std::int32_t now = -step;
-      // relaxed: restoring "dead" publishes nothing.
-      value_.compare_exchange_strong(now, 0, std::memory_order_relaxed, std::memory_order_relaxed);
-      detail::refcount_report_now(refcount_error::underflow, this, where);
+  // A put whose decrement made the stored value negative: the last
+  // reference, an underflow, or traffic on a saturated counter.
+  [[gnu::cold]] [[gnu::noinline]] bool put_slow(std::source_location where) noexcept {
+    // acquire: reads the value our decrement wrote (no correct put or get
+    // writes a dead counter), which ends the release sequence of every
+    // earlier put, so all of them happen-before the release function (O3).
+    // A load, not a fence: GCC's TSan cannot see fences.
+    const std::int32_t now = stored_.load(std::memory_order_acquire);
+    if (now == dead) return true;
+    settle_negative(now, where);
+    return false;
+  }
+
+  [[gnu::cold]] [[gnu::noinline]] void dec_slow(std::source_location where) noexcept {
+    // relaxed: only classifies the value our decrement wrote.
+    const std::int32_t now = stored_.load(std::memory_order_relaxed);
+    if (now == dead) {
+      saturate_report(refcount_error::dec_to_zero, where);
     } else {
-      // From live to below zero in one put: other holders remain, so leak
-      // rather than free under them.
-      saturate_report(refcount_error::underflow, where);
+      settle_negative(now, where);
     }
   }
 
-  std::atomic<std::int32_t> value_;
+  void settle_negative(std::int32_t now, std::source_location where) noexcept {
+    if (now < released_floor) {
+      // relaxed: saturated (I4); keep it parked.
+      stored_.store(saturated_stored, std::memory_order_relaxed);
+      return;
+    }
+    // Below dead: a put with no reference left. Put "dead" back if nobody
+    // moved it since (I2); relaxed: restoring publishes nothing.
+    stored_.compare_exchange_strong(now, dead, std::memory_order_relaxed,
+                                    std::memory_order_relaxed);
+    detail::refcount_report_now(refcount_error::underflow, this, where);
+  }
+
+  std::atomic<std::int32_t> stored_;
 };
 
 /// A saturating reference count with rcuref_t's representation: one
