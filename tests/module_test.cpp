@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -113,6 +114,38 @@ TEST(ModuleRegistry, ForeignModuleIsRejected) {
   EXPECT_EQ(b.export_symbol(m, "add_one", &add_one), einval);
   EXPECT_EQ(b.go_live(m), einval);
   EXPECT_FALSE(a.go_live(m));
+}
+
+int symbol_a(int) { return 1; }
+int symbol_b(int) { return 2; }
+
+// Many names that share prefixes, suffixes and lengths (the lookup hashes a
+// word at a time, with an overlapping last word): each resolves to its own
+// binding, and near-miss names do not resolve.
+TEST(SymbolGet, ManySimilarNamesResolveExactly) {
+  ordo::module_registry registry;
+  std::vector<std::string> names;
+  for (int len = 1; len <= 40; ++len) {
+    for (char c : {'a', 'b'}) {
+      std::string name(static_cast<std::size_t>(len), 'x');
+      name[static_cast<std::size_t>(len) / 2] = c;  // differ only in the middle
+      names.push_back(name);
+    }
+  }
+  ASSERT_FALSE(registry.load("many", [&](ordo::module_loader& loader) -> std::error_code {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (auto ec = loader.export_symbol(names[i], i % 2 == 0 ? &symbol_a : &symbol_b)) return ec;
+    }
+    return {};
+  }));
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto fn = ordo::symbol_get<int(int)>(registry, names[i]);
+    ASSERT_TRUE(fn) << names[i];
+    EXPECT_EQ(fn(0), i % 2 == 0 ? 1 : 2) << names[i];
+  }
+  EXPECT_EQ(ordo::symbol_get<int(int)>(registry, std::string(41, 'x')).error(), enoent);
+  EXPECT_EQ(ordo::symbol_get<int(int)>(registry, std::string(12, 'x')).error(), enoent);
+  EXPECT_EQ(ordo::symbol_get<int(int)>(registry, "").error(), enoent);
 }
 
 TEST(SymbolGet, MissingSymbolIsEnoent) {
