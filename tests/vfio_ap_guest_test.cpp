@@ -169,6 +169,21 @@ TEST_F(VfioApGuest, TheKvmModuleIsPinnedWhileADeviceHoldsAGuest) {
   EXPECT_EQ(refs("g"), 1u);
 }
 
+TEST_F(VfioApGuest, DeviceResetResetsEveryQueueAndReportsFailures) {
+  ASSERT_FALSE(h.kvm_create("g"));
+  EXPECT_EQ(h.vfio_reset(uuid_a), std::errc::bad_file_descriptor);
+  EXPECT_EQ(h.vfio_reset(uuid_c), std::errc::no_such_file_or_directory);
+  ASSERT_FALSE(h.vfio_open(uuid_a, "g"));
+  h.clear_zapq_log();
+  EXPECT_FALSE(h.vfio_reset(uuid_a));
+  EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 4}, {1, 5}})));
+  ASSERT_FALSE(h.zapq_fault(q(1, 5), 0x05));
+  EXPECT_EQ(h.vfio_reset(uuid_a), std::errc::io_error);
+  ASSERT_FALSE(h.zapq_fault(q(1, 5), 0));
+  EXPECT_FALSE(h.vfio_reset(uuid_a));
+  EXPECT_EQ(guest_matrix(uuid_a), "01.0004\n01.0005\n");  // a reset changes no APCB
+}
+
 TEST_F(VfioApGuest, HotPlugWhileAttachedUpdatesTheGuest) {
   ASSERT_FALSE(h.kvm_create("g"));
   ASSERT_FALSE(h.vfio_open(uuid_b, "g"));

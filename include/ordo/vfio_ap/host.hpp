@@ -11,8 +11,8 @@
 //                                bus rescans (on_cfg_changed, queue devices
 //                                removed and created, on_scan_complete)
 //     zapq_fault                 inject a ZAPQ/TAPQ response code
-//     kvm_* / vfio_* / pqap      guests, open/close of an mdev for a guest,
-//                                the PQAP(AQIC) intercept
+//     kvm_* / vfio_* / pqap      guests, open/close/reset of an mdev for a
+//                                guest, the PQAP(AQIC) intercept
 //     check_invariants           I1-I6 of §7
 //   Behaviour is [7.3]; the KVM reference is [6.16]'s (VFIO holds one
 //   reference per open device, obtained through symbol_get of the `kvm`
@@ -186,6 +186,11 @@ class host {
   /// Closes it: unset_kvm (hook cleared, masks cleared, queues reset), then
   /// kvm_put_kvm. ENOENT unknown mdev, EBADF not open (C3). Thread-safe.
   std::error_code vfio_close(std::string_view uuid);
+
+  /// VFIO_DEVICE_RESET on the open mdev `uuid`: every queue of its table is
+  /// reset (ZAPQ); EIO if a reset ended with a response code other than 0,
+  /// EBADF if the mdev is not open, ENOENT if unknown. Thread-safe.
+  std::error_code vfio_reset(std::string_view uuid);
 
   /// A vCPU of guest `kvm_name` executes PQAP(AQIC) with IR=0 for `queue`:
   /// through the guest's pqap_hook under pqap_hook_rwsem (read). `rc` gets
@@ -773,6 +778,17 @@ inline std::error_code host::vfio_close(std::string_view uuid) {
   if (!m->open) return errc(std::errc::bad_file_descriptor);
   close_device(v, *m);
   return {};
+}
+
+inline std::error_code host::vfio_reset(std::string_view uuid) {
+  const std::optional<std::string> id = canonical_uuid(uuid);
+  if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
+  ordo::unlocked ctx;
+  auto v = vfio_lock_.lock(ctx);
+  mdev* m = lookup_mdev(v, *id);
+  if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
+  if (!m->open) return errc(std::errc::bad_file_descriptor);
+  return matrix_.reset_device(v, *m);
 }
 
 inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, unsigned& rc) {

@@ -760,6 +760,20 @@ class matrix_dev {
     }
   }
 
+  /// VFIO_DEVICE_RESET (§4.8): vfio_ap_mdev_reset_queues under mdevs_lock;
+  /// EIO if any queue's reset ended with a response code other than 0.
+  template <class Ctx>
+    requires ordo::holds<Ctx, vfio_level>
+  std::error_code reset_device(Ctx& ctx, mdev& m) {
+    auto g = guests_lock.lock(ctx);
+    auto md = mdevs_lock.lock(g);
+    reset_queues(md, m);
+    for (const auto& [apqn, q] : m.qtable) {
+      if (q->reset_rc != ap_response_normal) return errc(std::errc::io_error);
+    }
+    return {};
+  }
+
   /// vfio_ap_mdev_request: clear the guest's masks, signal.
   template <class Ctx>
   void request(Ctx& ctx, mdev& m) {
