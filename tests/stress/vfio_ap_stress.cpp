@@ -25,6 +25,9 @@
 //     appears in the ZAPQ log (I3), checked over the intervals without a
 //     host configuration change (qci runs in every other interval);
 //   - each operation fails only with the errno the reference gives it;
+//   - a close or remove (outside the intervals with a host configuration
+//     change) reset every queue the mdev's guest had (its guest_matrix read
+//     just before), per the ZAPQ log (I6: detach resets all linked queues);
 //   - at the end, after closing every mdev: every guest holds exactly its
 //     creator's reference, and the `kvm` and `vfio_ap` modules' reference
 //     counts are back to their start values (no symbol_get or
@@ -286,6 +289,7 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
   std::atomic<bool> stop{false};
   std::atomic<unsigned long> qci_changes{0};
   std::atomic<bool> qci_allowed{false};
+  std::atomic<unsigned long> close_without_reset{0}, closes_checked{0};
   std::atomic<unsigned long> bad_pqap_rc{0};
   std::atomic<unsigned long> race_open_after_lose{0};
   quiescence q(kWorkers);
@@ -373,6 +377,35 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
     }
   };
 
+  // The shadow (guest_matrix) of mdev u, when no host configuration change
+  // can happen before the next quiescent point (qci only runs in every
+  // other interval); empty otherwise.
+  const auto stable_shadow = [&](const std::string& u) {
+    std::set<ap::apqn> out;
+    std::string gm;
+    if (!qci_allowed.load(std::memory_order_relaxed) && !h.sysfs_read(attr(u, "guest_matrix"), gm)) {
+      out = matrix_apqns(gm);
+    }
+    return out;
+  };
+  // Every queue of `shadow` was reset since the last quiescent point (the log
+  // is cleared only there, while this thread is parked).
+  const auto expect_reset = [&](const std::set<ap::apqn>& shadow, const char* what, const std::string& u) {
+    if (shadow.empty()) return;
+    const auto log = h.zapq_log();
+    const std::set<ap::apqn> reset(log.begin(), log.end());
+    for (const ap::apqn& a : shadow) {
+      if (!reset.contains(a)) {
+        close_without_reset.fetch_add(1, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> lock(unexpected_mutex);
+        if (unexpected.size() < 20) {
+          unexpected.push_back(std::string(what) + " of " + u + ": " + a.to_string() + " left the guest without a reset");
+        }
+      }
+    }
+    closes_checked.fetch_add(1, std::memory_order_relaxed);
+  };
+
   const auto guests = [&](std::uint64_t s) {
     std::mt19937 rng(static_cast<std::mt19937::result_type>(s));
     std::uniform_int_distribution<int> pick(0, 99), g(0, kGuests - 1), md(0, kMdevs - 1);
@@ -388,10 +421,18 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
       } else if (p < 60) {
         record(op_vfio_open, h.vfio_open(u, guest_name(gi)));
       } else if (p < 97) {
-        record(op_vfio_close, h.vfio_close(u));
+        // Close resets every queue of the mdev (unset_kvm, I6): what its
+        // guest had (= the shadow) must be in the ZAPQ log afterwards.
+        const auto shadow = stable_shadow(u);
+        const auto ec = h.vfio_close(u);
+        record(op_vfio_close, ec);
+        if (!ec) expect_reset(shadow, "vfio close", u);
       } else {
         // Remove (open or not: request, close, remove), then create again.
-        record(op_mdev_remove, h.sysfs_write(attr(u, "remove"), "1\n"));
+        const auto shadow = stable_shadow(u);
+        const auto ec = h.sysfs_write(attr(u, "remove"), "1\n");
+        record(op_mdev_remove, ec);
+        if (!ec) expect_reset(shadow, "mdev remove", u);
         record(op_mdev_create, h.sysfs_write(kCreate, u + "\n"));
       }
     }
@@ -575,16 +616,18 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
                 n.failed[static_cast<std::size_t>(k)].load());
     total += n.ok[static_cast<std::size_t>(k)].load() + n.failed[static_cast<std::size_t>(k)].load();
   }
-  std::printf("  pqap rc 0x00: %lu, rc 0x01: %lu; total operations: %lu\n", pqap_rc[0].load(), pqap_rc[1].load(),
-              total);
+  std::printf("  pqap rc 0x00: %lu, rc 0x01: %lu; closes/removes checked for resets: %lu; total operations: %lu\n",
+              pqap_rc[0].load(), pqap_rc[1].load(), closes_checked.load(), total);
   std::fflush(stdout);
 
   {
     std::lock_guard<std::mutex> lock(unexpected_mutex);
-    for (const auto& u : unexpected) ADD_FAILURE() << "unexpected error: " << u;
+    for (const auto& u : unexpected) ADD_FAILURE() << u;
   }
   EXPECT_EQ(bad_pqap_rc.load(), 0u) << "PQAP answered something else than 0x00 / 0x01";
   EXPECT_EQ(race_open_after_lose.load(), 0u) << "a lost open left the mdev open";
+  EXPECT_EQ(close_without_reset.load(), 0u) << "a close or remove left queues unreset (I6)";
+  EXPECT_GT(closes_checked.load(), 0u) << "no close of an mdev with queues was checked";
   // The mix must have exercised every kind (a run that did nothing proves nothing).
   for (int k = 0; k < op_count; ++k) {
     EXPECT_GT(n.ok[static_cast<std::size_t>(k)].load() + n.failed[static_cast<std::size_t>(k)].load(), 0u)
