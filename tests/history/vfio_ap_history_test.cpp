@@ -34,6 +34,15 @@ struct host_test_access {
     const ordo::module* m = h.modules_.find(name);
     return m == nullptr ? 0xffffffffu : m->refcount();
   }
+  // How many times the guest's APCB masks were written (set or clear).
+  static unsigned long apcb_updates(host& h, std::string_view name) {
+    ordo::unlocked ctx;
+    auto t = h.kvm_table_lock_.lock_shared(ctx);
+    kvm* guest = h.find_guest(t, name);
+    if (guest == nullptr) return ~0ul;
+    auto kl = guest->lock.lock(t);
+    return guest->apcb_updates(kl);
+  }
 };
 }  // namespace ordo::vfio_ap
 
@@ -655,29 +664,44 @@ TEST_F(History, Row13_RemovedControlDomainLeavesTheGuest) {
   ASSERT_FALSE(h.vfio_close(kA));
 }
 
-// do_remove |= accumulated across mdevs: a later mdev was treated as if the
-// earlier one's removed ids were its own. Here B holds adapter 2 only; the
-// removal of A's adapter 1 must leave B's guest and shadow as they are, and
-// reset nothing (removed queues are deconfigured).
+// do_remove |= accumulated across mdevs: once one mdev had something
+// removed, every later mdev went through hot_unplug_cfg, and with [6.16]'s
+// "result non-empty means changed" its guest got a spurious APCB update.
+// Here B holds adapter 2 only; the removal of A's ids must leave B's guest
+// untouched (no APCB write at all), its shadow as it was, and reset nothing
+// (removed queues are deconfigured). On its own the accumulation is masked by
+// [7.3]'s intersects() check; the APCB write count shows the [6.16] pair.
 TEST_F(History, Row13_RemovalIsPerMdev) {
-  host_config(apm(1, 2), aqm(1, 2), adm(1, 2));
-  create(kA);
+  // Bystanders B (created before A) and C (after A): whatever order the
+  // mdev list is walked in, one of them comes after A.
+  constexpr const char* kC = "a1a2a3a4-0000-4000-8000-00000000000c";
+  host_config(apm(1, 2, 3), aqm(1, 2, 3), adm(1, 2, 3));
   create(kB);
+  create(kA);
+  create(kC);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   ok(attr(kB, "ap_config"), ap::format_ap_config(apm(2), aqm(2), adm(2)));
-  ASSERT_FALSE(h.kvm_create("ga"));
-  ASSERT_FALSE(h.kvm_create("gb"));
-  ASSERT_FALSE(h.vfio_open(kB, "gb"));
+  ok(attr(kC, "ap_config"), ap::format_ap_config(apm(3), aqm(3), adm(3)));
+  for (const char* g : {"ga", "gb", "gc"}) ASSERT_FALSE(h.kvm_create(g));
   ASSERT_FALSE(h.vfio_open(kA, "ga"));
+  ASSERT_FALSE(h.vfio_open(kB, "gb"));
+  ASSERT_FALSE(h.vfio_open(kC, "gc"));
   h.clear_zapq_log();
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(2), .aqm = aqm(2), .adm = adm(2)}));
-  EXPECT_EQ(crycb("gb"), ap::format_ap_config(apm(2), aqm(2), adm(2)));
-  EXPECT_EQ(read(attr(kB, "guest_matrix")), "02.0002\n");
+  using access = ordo::vfio_ap::host_test_access;
+  const unsigned long ga = access::apcb_updates(h, "ga");
+  const unsigned long gb = access::apcb_updates(h, "gb");
+  const unsigned long gc = access::apcb_updates(h, "gc");
+  ASSERT_FALSE(h.qci(qci_update{.apm = apm(2, 3), .aqm = aqm(2, 3), .adm = adm(2, 3)}));
+  EXPECT_GT(access::apcb_updates(h, "ga"), ga);
+  EXPECT_EQ(access::apcb_updates(h, "gb"), gb) << "B lost nothing: its guest's APCB must not be rewritten";
+  EXPECT_EQ(access::apcb_updates(h, "gc"), gc) << "C lost nothing: its guest's APCB must not be rewritten";
   EXPECT_EQ(crycb("ga"), ap::format_ap_config({}, {}, {}));
+  EXPECT_EQ(crycb("gb"), ap::format_ap_config(apm(2), aqm(2), adm(2)));
+  EXPECT_EQ(crycb("gc"), ap::format_ap_config(apm(3), aqm(3), adm(3)));
+  EXPECT_EQ(read(attr(kB, "guest_matrix")), "02.0002\n");
   EXPECT_TRUE(h.zapq_log().empty());
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
-  ASSERT_FALSE(h.vfio_close(kB));
+  for (const char* u : {kA, kB, kC}) ASSERT_FALSE(h.vfio_close(u));
 }
 
 // set_kvm [6.16] overwrote kvm->arch.crypto.pqap_hook before the EPERM check:
