@@ -540,7 +540,10 @@ class rcu_domain {
   void reclaim();
   static void backoff(unsigned round);
 
-  // Immutable after construction; read by every reader.
+  // The line every read section reads: the epoch (I2; written once per
+  // grace period) and the serial the fast path compares, so a section
+  // touches one line of the domain. The rest is immutable after construction.
+  alignas(64) std::atomic<std::uint64_t> epoch_{detail::rcu_epoch_unit};
   std::uint64_t serial_ = 0;
   std::uint32_t slot_ = detail::rcu_no_slot;
   bool membarrier_ = false;
@@ -555,8 +558,6 @@ class rcu_domain {
   std::atomic<std::uint64_t> fence_word_{0};
 #endif
 
-  // I2: the epoch; readers load it, grace periods advance it.
-  alignas(64) std::atomic<std::uint64_t> epoch_{detail::rcu_epoch_unit};
 
   alignas(64) std::mutex gp_mutex_;  // I3
   std::atomic<std::uint64_t> completed_{0};
