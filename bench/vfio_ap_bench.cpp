@@ -88,7 +88,7 @@ void BM_FilterMatrix_Full(benchmark::State& state) {
     if (m.shadow.apm.weight() != 256) state.SkipWithError("filter dropped adapters");
   });
 }
-BENCHMARK(BM_FilterMatrix_Full);
+BENCHMARK(BM_FilterMatrix_Full)->Unit(benchmark::kMicrosecond);  // same unit as its anchors: the ratio script compares raw values
 
 // --- the kernel's loop, written plainly ------------------------------------
 
