@@ -262,6 +262,7 @@ struct late_reader {
 TEST(RcuDomain, ReadSectionsStillWorkInThreadLocalDestructorsAfterTeardown) {
   ordo::rcu_domain domain;
   late_domain = &domain;
+  late_sections = 0;
   std::thread reader([&] {
     thread_local late_reader late;  // constructed first, destroyed last
     (void)&late;
