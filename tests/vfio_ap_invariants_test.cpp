@@ -170,6 +170,7 @@ TEST(VfioApThreads, SixThreadsNeverBreakAnInvariant) {
     ops.fetch_add(1, std::memory_order_relaxed);
   };
   std::vector<std::thread> threads;
+  threads.reserve(6);
   threads.emplace_back([&] {  // hot plug / unplug on an attached mdev
     while (!stop.load(std::memory_order_relaxed)) {
       expect(!h.sysfs_write(a + "assign_adapter", "3\n"));

@@ -630,7 +630,6 @@ inline std::error_code host::qci(const qci_update& update) {
   }
   const ap::host_config prev = qci_;
   const bool changed = !(cur == prev);
-  hw_.set_config(b, cur.apm, cur.aqm);
   qci_ = cur;
   if (changed) matrix_.on_cfg_changed(b, cur, prev);
   // ap_scan_bus: queue devices for configured APQNs below the maxima.

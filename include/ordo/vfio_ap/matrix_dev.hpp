@@ -44,6 +44,12 @@
 //       at the busy code (not passable); the kernel polls forever.
 //   D4  matrix/guest_matrix/control_domains find the mdev under guests_lock
 //       first (the model's sysfs lookup), then take mdevs_lock.
+//   D5  The firmware configuration changes atomically with info (under
+//       guests_lock, in on_cfg_changed), and a reset skips a queue outside
+//       info. Such a queue can sit in a queue table only between
+//       on_cfg_changed and the AP bus removing its device; the kernel would
+//       ZAPQ it there (rc 0x01, WARN). So I3's "never reset outside the
+//       host configuration" holds under any interleaving.
 //
 // When not to use it
 //   Directly: go through ordo::vfio_ap::host (host.hpp), which adds the AP
@@ -377,10 +383,14 @@ class matrix_dev {
     hw_->note_departures(ctx, departed);
   }
 
-  /// vfio_ap_mdev_reset_queue + apq_reset_check (§4.4, D3).
+  /// vfio_ap_mdev_reset_queue + apq_reset_check (§4.4, D3, D5).
   template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
   void reset_queue(Ctx& ctx, vfio_ap_queue& q) {
+    // D5: a queue outside the host configuration is not reset (it would
+    // answer 0x01); only possible between on_cfg_changed and the removal of
+    // its device by the AP bus.
+    if (!info_.apm.test(q.apqn.card()) || !info_.aqm.test(q.apqn.queue())) return;
     unsigned rc = hw_->zapq(ctx, q.apqn);
     q.reset_rc = rc;
     const auto busy_code = [](unsigned code) {
@@ -428,7 +438,7 @@ class matrix_dev {
 
   /// vfio_ap_mdev_reset_queues: every queue of the table, ascending.
   template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
   void reset_queues(Ctx& ctx, mdev& m) {
     std::vector<vfio_ap_queue*> list;
     list.reserve(m.qtable.size());
@@ -440,7 +450,7 @@ class matrix_dev {
 
   /// reset_queues_for_apids: the table's queues in apids x shadow.aqm.
   template <class Ctx>
-    requires ordo::holds<Ctx, mdevs_level>
+    requires ordo::holds<Ctx, guests_level, mdevs_level>
   void reset_queues_for_apids(Ctx& ctx, mdev& m, const ap::adapter_mask& apids) {
     for (ap::apid a : apids) {
       for (ap::apqi q : m.shadow.aqm) {
@@ -897,6 +907,10 @@ class matrix_dev {
     requires ordo::holds<Ctx, ap_bus_level>
   void on_cfg_changed(Ctx& ctx, const ap::host_config& cur, const ap::host_config& prev) {
     auto g = guests_lock.lock(ctx);
+    // The firmware's configuration changes with guests_lock held, so no
+    // vfio_ap operation sees the hardware and matrix_dev->info disagree (the
+    // kernel has that window: a reset in it answers 0x01 and WARNs).
+    hw_->set_config(g, cur.apm, cur.aqm);
     const ap::adapter_mask aprem = prev.apm.andnot(cur.apm);
     const ap::domain_mask aqrem = prev.aqm.andnot(cur.aqm);
     const ap::control_domain_mask cdrem = prev.adm.andnot(cur.adm);
