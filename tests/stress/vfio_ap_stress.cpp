@@ -116,7 +116,7 @@ constexpr std::array<const char*, op_count> kOpNames = {
   "assign_control_domain", "unassign_control_domain", "ap_config write", "attribute read",
   "apmask", "aqmask", "bind", "unbind", "qci", "zapq_fault",
   "kvm create", "kvm destroy", "vfio open", "vfio close", "mdev remove", "mdev create",
-  "open vs destroy (won/lost)", "pqap (rc0/rc1+noguest)",
+  "open vs destroy (won/lost)", "pqap (answered/no guest)",
 };
 
 struct counts {
