@@ -48,9 +48,13 @@ muts = {
     # row 8: unbinding resets only the unbound queue, not its adapter's others
     'row08_unbind_resets_only_itself': (MD, [('reset_queues_for_apids(md, *m, ap::adapter_mask::of(apqn.card()));\n    } else if',
                                               'reset_queue(md, *q);\n    } else if')], '*Row08_Queues*'),
-    # row 8: a removed queue outside the host configuration is reset anyway
+    # row 8 ("do not reset queue removed from host config"): a removed queue
+    # outside the host configuration is reset anyway (both guards: remove_queue's
+    # and reset_queue's D5)
     'row08_reset_deconfigured': (MD, [('} else if (info_.apm.test(apqn.card()) && info_.aqm.test(apqn.queue())) {',
-                                       '} else if (true) {')], '*Row08_Queues*'),
+                                       '} else if (true) {'),
+                                      ('    if (!info_.apm.test(q.apqn.card()) || !info_.aqm.test(q.apqn.queue())) return;\n',
+                                       '')], '*Row08_Queues*'),
     # row 8: a queue whose reset failed counts as passable
     'row08_failed_reset_passable': (MD, [('return reset_rc == ap_response_normal ||', 'return true ||')],
                                     '*Row08_Failed*'),
