@@ -47,7 +47,9 @@
 //   O3  Unload stops new pins at once: the GOING flag is set by an RMW on the
 //       same counter try_module_get increments, so every get either comes
 //       before it in that counter's modification order (and is waited for)
-//       or sees the flag and fails.
+//       or sees the flag and fails. The flag is set before the state becomes
+//       going, so a thread that has seen state() == going fails every
+//       try_module_get it makes afterwards.
 //
 // Invariants
 //   I1  A module's exit function runs once, after every pin taken before the
@@ -426,8 +428,8 @@ class module_registry {
       std::lock_guard<std::mutex> lock(mutex_);
       if (m->state() != module_state::coming) return std::make_error_code(std::errc::invalid_argument);
       m->exit_ = nullptr;
-      m->set_state(module_state::going);
       pinned = block_pins(*m);
+      m->set_state(module_state::going);
     }
     if (pinned) wait_unpinned(*m);
     finish_unload(*m);
@@ -511,8 +513,10 @@ class module_registry {
       if (it == by_name_.end()) return std::make_error_code(std::errc::no_such_file_or_directory);
       m = it->second;
       if (m->state() != module_state::live) return std::make_error_code(std::errc::device_or_resource_busy);
-      m->set_state(module_state::going);
+      // Pins are blocked before the state says going, so whoever sees
+      // "going" also fails to pin (the flag is earlier in refs_'s order).
       pinned = block_pins(*m);  // O3: from here on every try_module_get fails
+      m->set_state(module_state::going);
     }
     if (pinned) wait_unpinned(*m);
     finish_unload(*m);
