@@ -6,7 +6,6 @@
 #include <ordo/vfio_ap/host.hpp>
 
 #include <array>
-#include <bitset>
 #include <cerrno>
 #include <cstdint>
 #include <istream>
@@ -87,11 +86,11 @@ std::error_code parse_number(std::string_view text, unsigned long max, unsigned 
 }
 
 // LIST: comma-separated ids and A-B ranges, each id 0..255. Empty = no ids.
-std::error_code parse_id_list(std::string_view text, std::bitset<256>& ids) {
-  ids.reset();
-  if (text.empty()) return {};
+template <class Id>
+std::error_code parse_id_list(std::string_view text, ap::id_mask<Id>& ids) {
+  ap::id_mask<Id> parsed{};
   std::size_t start = 0;
-  while (true) {
+  while (!text.empty()) {
     const std::size_t comma = text.find(',', start);
     const std::string_view item =
         text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
@@ -105,18 +104,12 @@ std::error_code parse_id_list(std::string_view text, std::bitset<256>& ids) {
       if (auto ec = parse_number(item.substr(dash + 1), 255, last)) return ec;
       if (last < first) return errc(std::errc::invalid_argument);
     }
-    for (unsigned long id = first; id <= last; ++id) ids.set(id);
-    if (comma == std::string_view::npos) return {};
+    for (unsigned long id = first; id <= last; ++id) parsed.set(Id(static_cast<std::uint8_t>(id)));
+    if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
-}
-
-template <class Id>
-ap::id_mask<Id> to_mask(const std::bitset<256>& ids) {
-  ap::id_mask<Id> mask{};
-  for (unsigned id = 0; id < 256; ++id)
-    if (ids.test(id)) mask.set(Id(static_cast<std::uint8_t>(id)));
-  return mask;
+  ids = parsed;
+  return {};
 }
 
 // An APQN as the kernel names queue devices, "xx.yyyy" (ap::parse_apqn).
@@ -462,11 +455,9 @@ void shell::cmd_qci(const std::vector<word>& words) {
       else if (!ec && key == "na") update.na = static_cast<unsigned>(number);
       else if (!ec) update.nd = static_cast<unsigned>(number);
     } else if (key == "apm" || key == "aqm" || key == "adm") {
-      std::bitset<256> ids;
-      ec = parse_id_list(value, ids);
-      if (!ec && key == "apm") update.apm = to_mask<ap::apid>(ids);
-      else if (!ec && key == "aqm") update.aqm = to_mask<ap::apqi>(ids);
-      else if (!ec) update.adm = to_mask<ap::cdom>(ids);
+      if (key == "apm") ec = parse_id_list(value, update.apm.emplace());
+      else if (key == "aqm") ec = parse_id_list(value, update.aqm.emplace());
+      else ec = parse_id_list(value, update.adm.emplace());
     } else {
       script_error("qci: unknown key " + std::string(key));
       return;
