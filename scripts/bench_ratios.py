@@ -61,7 +61,9 @@ def main() -> int:
             # machine disturbs less.
             if counter:
                 return run[counter]
-            return run["real_time"] if "/real_time" in run["name"] else run["cpu_time"]
+            scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[run.get("time_unit", "ns")]
+            key = "real_time" if "/real_time" in run["name"] else "cpu_time"
+            return run[key] * scale  # both sides in ns, whatever unit each printed
         ratio = value(runs[ours]) / value(runs[anchor])
         ok = ratio <= target if op == "<=" else ratio >= target
         missed += 0 if ok else 1
