@@ -6,7 +6,9 @@ The pairs come from bench/<binary>.ratios, one per line:
     OURS  ANCHOR  OP TARGET  [counter]
 
 OURS and ANCHOR are benchmark run names as the binary prints them (for
-example BM_HookCall_Rcu/threads:2/real_time); OP is <= or >=; TARGET is the
+example BM_HookCall_Rcu/real_time/threads:2); ANCHOR may be `-` for an
+absolute target (then the line needs a counter, compared to TARGET as it is,
+e.g. `BM_HookSwap_Rcu/real_time - <= 20 p50_us`); OP is <= or >=; TARGET is the
 ratio goal; counter (optional) compares a user counter instead of time per
 iteration. Time is wall time for runs that use UseRealTime() (their names end
 in /real_time) and CPU time otherwise. Both sides come from the same run of the same binary.
@@ -50,6 +52,17 @@ def main() -> int:
             continue
         ours, anchor, op, target = line[0], line[1], line[2], float(line[3])
         counter = line[4] if len(line) > 4 else None
+        if anchor == "-":
+            if ours not in runs or counter is None or counter not in runs[ours]:
+                print(f"  {ours:46s} {'-':46s}  (missing from this run)")
+                missed += 1
+                continue
+            got = runs[ours][counter]
+            ok = got <= target if op == "<=" else got >= target
+            missed += 0 if ok else 1
+            print(f"  {ours + ' [' + counter + ']':46s} {'(absolute)':46s} {got:7.3f}  {op}{target:<5g} "
+                  f"{'met' if ok else 'MISSED'}")
+            continue
         if ours not in runs or anchor not in runs:
             print(f"  {ours:46s} {anchor:46s}  (missing from this run)")
             missed += 1
