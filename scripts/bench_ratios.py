@@ -39,7 +39,7 @@ def main() -> int:
             if b.get("run_type", "iteration") == "iteration"}
     ctx = report["context"]
     print(f"\n{name}: {ctx.get('num_cpus')} cpus @ {ctx.get('mhz_per_cpu')} MHz, "
-          f"build {ctx.get('library_build_type')}")
+          f"Google Benchmark library built as {ctx.get('library_build_type')}; ordo built by the release preset")
     if not os.path.exists(spec):
         for run_name, run in runs.items():
             print(f"  {run_name:60s} {run['real_time']:10.2f} {run['time_unit']}")
