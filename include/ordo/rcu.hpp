@@ -139,6 +139,7 @@
 #ifndef ORDO_RCU_HPP
 #define ORDO_RCU_HPP
 
+#include <ordo/detail/asymmetric_fence.hpp>
 #include <ordo/detail/sanitizer.hpp>
 
 #include <atomic>
@@ -155,12 +156,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#if defined(__linux__)
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace ordo {
 
@@ -232,54 +227,6 @@ inline void rcu_report_misuse(rcu_report_kind kind, const rcu_domain* domain,
   // acquire: pairs with the release in set_rcu_report_handler, so a handler
   // installed by another thread is seen fully constructed.
   rcu_handler().load(std::memory_order_acquire)(rcu_report{kind, domain, message});
-}
-
-// ---------------------------------------------------------------------------
-// membarrier(2) probe.
-
-/// The system-call shape the probe uses; tests pass a fake to force each
-/// failure (ENOSYS, EINVAL, EPERM) through the same code.
-using membarrier_call = long (*)(int cmd, unsigned flags, int cpu_id) noexcept;
-
-inline long sys_membarrier(int cmd, unsigned flags, int cpu_id) noexcept {
-#if defined(__linux__) && defined(__NR_membarrier)
-  return ::syscall(__NR_membarrier, cmd, flags, cpu_id);
-#else
-  (void)cmd, (void)flags, (void)cpu_id;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
-struct membarrier_probe {
-  bool available = false;  ///< private expedited is registered and usable
-  int error = 0;           ///< errno of the failing step, 0 when available
-};
-
-/// Queries and registers private expedited membarrier through `call`.
-inline membarrier_probe probe_membarrier(membarrier_call call) noexcept {
-#if defined(__linux__) && defined(__NR_membarrier)
-  errno = 0;
-  const long commands = call(MEMBARRIER_CMD_QUERY, 0, 0);
-  if (commands < 0) return {false, errno != 0 ? errno : ENOSYS};
-  if ((commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 ||
-      (commands & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
-    return {false, EINVAL};
-  }
-  errno = 0;
-  if (call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
-    return {false, errno != 0 ? errno : EPERM};
-  }
-  return {true, 0};
-#else
-  (void)call;
-  return {false, ENOSYS};
-#endif
-}
-
-inline const membarrier_probe& process_membarrier() noexcept {
-  static const membarrier_probe probe = probe_membarrier(&sys_membarrier);
-  return probe;
 }
 
 // ---------------------------------------------------------------------------
@@ -554,9 +501,7 @@ class rcu_domain {
   // The record of anonymous sections' tokens: never registered, its counter
   // is never equal to a token's, so leave() takes the slow path for them.
   detail::rcu_reader_record anonymous_record_;
-#if ORDO_TSAN
-  std::atomic<std::uint64_t> fence_word_{0};
-#endif
+  detail::fallback_fence_word fence_word_;  // heavy_fence() in fallback mode
 
 
   alignas(64) std::mutex gp_mutex_;  // I3
@@ -815,27 +760,14 @@ inline detail::rcu_reader_record* rcu_domain::register_reader(
 }
 
 inline void rcu_domain::heavy_fence() noexcept {
-#if defined(__linux__) && defined(__NR_membarrier)
   if (membarrier_) {
-    for (unsigned round = 0;; ++round) {
-      if (detail::sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) [[likely]] return;
-      // ENOMEM (the kernel could not allocate its cpumask) and EINTR are
-      // transient: retry. Anything else means readers can no longer be
-      // fenced, which no fallback can repair (their fast path has no fence).
-      if (errno != ENOMEM && errno != EINTR && errno != EAGAIN) break;
-      backoff(round);
-    }
+    if (detail::membarrier_heavy_fence()) [[likely]] return;
     detail::rcu_report_misuse(rcu_report_kind::membarrier_failed, this,
                               "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after "
                               "registration; readers can no longer be fenced");
     return;
   }
-#endif
-#if ORDO_TSAN
-  fence_word_.fetch_add(1, std::memory_order_seq_cst);
-#else
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
+  detail::fallback_heavy_fence(fence_word_);
 }
 
 inline void rcu_domain::backoff(unsigned round) {
