@@ -225,22 +225,18 @@ TEST(RefcountReportText, NamesEveryError) {
             "ordo::refcount: overflow, saturated; leaking memory");
 }
 
-// The default handler: abort with the message in debug, lockdep and
-// sanitizer builds; silent saturation in release (NDEBUG without lockdep).
-TEST(RefcountDeathTest, DefaultHandlerMatchesTheBuild) {
-  ordo::set_refcount_report_handler(nullptr);  // the default
-#if ORDO_REFCOUNT_REPORT_ABORT
+// The default handler prints and aborts in every build (no NDEBUG
+// dependency, so translation units cannot disagree), and nullptr restores it.
+TEST(RefcountDeathTest, DefaultHandlerPrintsAndAbortsInEveryBuild) {
+  auto previous = ordo::set_refcount_report_handler(nullptr);
+  EXPECT_EQ(ordo::set_refcount_report_handler(nullptr), &ordo::refcount_report_abort);
   EXPECT_DEATH(
       {
         ordo::refcount r(0);
         r.inc();
       },
       "ordo::refcount: increment from zero; use-after-free \\(counter 0x[0-9a-f]+\\) at .*refcount_test.cpp");
-#else
-  ordo::refcount r(0);
-  r.inc();
-  EXPECT_TRUE(r.is_saturated());
-#endif
+  ordo::set_refcount_report_handler(previous);
 }
 
 TEST(RefcountDeathTest, AbortHandlerPrintsEachKind) {

@@ -106,6 +106,7 @@
 #ifndef ORDO_HOOK_HPP
 #define ORDO_HOOK_HPP
 
+#include <ordo/detail/report.hpp>
 #include <ordo/module.hpp>
 #include <ordo/once.hpp>
 #include <ordo/rcu.hpp>
@@ -153,18 +154,18 @@ using hook_report_handler = void (*)(const hook_report&);
 
 namespace detail {
 
+// The default policy (detail/report.hpp): every hook report is a notice,
+// since the operation also returns EDEADLK (or refuses the call).
 inline void hook_default_report(const hook_report& report) {
   std::fprintf(stderr, "ordo: hook_ptr %p: %s\n", report.hook_ptr, report.message);
+  end_default_report(report_severity::notice);
 }
 
-inline std::atomic<hook_report_handler>& hook_handler() noexcept {
-  static std::atomic<hook_report_handler> handler{&hook_default_report};
-  return handler;
-}
+inline constinit report_registry<hook_report, &hook_default_report> hook_reports;
 
 inline void hook_report_misuse(hook_report_kind kind, const void* ptr, const char* message) {
-  // acquire: pairs with the exchange in set_hook_report_handler.
-  hook_handler().load(std::memory_order_acquire)(hook_report{kind, ptr, message});
+  // acquire (in report()): pairs with the exchange in set_hook_report_handler.
+  hook_reports.report(hook_report{kind, ptr, message});
 }
 
 // The calls through rw_protect hooks this thread is inside (I3): a list of
@@ -230,9 +231,9 @@ class rw_hook_lock {
 /// Installs a handler for hook reports; returns the previous one (nullptr
 /// restores the default). Thread-safe.
 inline hook_report_handler set_hook_report_handler(hook_report_handler handler) noexcept {
-  // acq_rel: release publishes the handler to rcu_report_misuse's acquire.
-  return detail::hook_handler().exchange(handler ? handler : &detail::hook_default_report,
-                                         std::memory_order_acq_rel);
+  // acq_rel (in install()): release publishes the handler to
+  // hook_report_misuse's acquire.
+  return detail::hook_reports.install(handler);
 }
 
 template <class Sig>

@@ -81,6 +81,7 @@
 #ifndef ORDO_LOCKDEP_HPP
 #define ORDO_LOCKDEP_HPP
 
+#include <ordo/detail/report.hpp>
 #include <ordo/lock_level.hpp>
 
 #include <atomic>
@@ -166,8 +167,9 @@ inline void default_report_handler(const report& r) noexcept {
 
 namespace detail {
 
-// O2: release/acquire pair between set_report_handler and dispatch.
-inline constinit std::atomic<report_handler> handler{nullptr};
+// O2: release/acquire pair between set_report_handler and dispatch
+// (detail/report.hpp O1).
+inline constinit ordo::detail::report_registry<report, &default_report_handler> reports;
 
 enum entry_flags : std::uint32_t {
   entry_shared = 1u << 0,
@@ -347,9 +349,7 @@ inline void dispatch(report_kind kind, std::string title, std::string body, lock
   r.text += body;
   append_all(r.text, "\n", held_list_text());
   r.text += "======================================================\n";
-  // acquire: O2.
-  report_handler h = handler.load(std::memory_order_acquire);
-  (h ? h : &default_report_handler)(r);
+  reports.report(r);  // acquire: O2
 }
 
 inline lock_site site_of(const held_entry& e) { return lock_site{e.name, e.lock, e.where}; }
@@ -607,8 +607,7 @@ inline void on_wait(const void* lock, std::string_view name, std::uint32_t depth
 /// Installs `h` as the report handler (nullptr restores the default) and
 /// returns the previous one. Thread-safe; release (O2).
 inline report_handler set_report_handler(report_handler h) noexcept {
-  report_handler previous = detail::handler.exchange(h, std::memory_order_acq_rel);  // O2
-  return previous ? previous : &default_report_handler;
+  return detail::reports.install(h);  // acq_rel: O2
 }
 
 /// Number of validated locks the calling thread holds now. Thread-safe.

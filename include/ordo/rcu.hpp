@@ -140,6 +140,7 @@
 #define ORDO_RCU_HPP
 
 #include <ordo/detail/asymmetric_fence.hpp>
+#include <ordo/detail/report.hpp>
 #include <ordo/detail/sanitizer.hpp>
 
 #include <atomic>
@@ -209,24 +210,21 @@ using rcu_report_handler = void (*)(const rcu_report&);
 
 namespace detail {
 
+// The default policy (detail/report.hpp): the two warnings are notices.
 inline void rcu_default_report(const rcu_report& report) {
   std::fprintf(stderr, "ordo: rcu: %s\n", report.message);
-  if (report.kind != rcu_report_kind::thread_exit_in_read_section &&
-      report.kind != rcu_report_kind::unlock_without_lock) {
-    std::abort();
-  }
+  const bool notice = report.kind == rcu_report_kind::thread_exit_in_read_section ||
+                      report.kind == rcu_report_kind::unlock_without_lock;
+  end_default_report(notice ? report_severity::notice : report_severity::fatal);
 }
 
-inline std::atomic<rcu_report_handler>& rcu_handler() noexcept {
-  static std::atomic<rcu_report_handler> handler{&rcu_default_report};
-  return handler;
-}
+inline constinit report_registry<rcu_report, &rcu_default_report> rcu_reports;
 
 inline void rcu_report_misuse(rcu_report_kind kind, const rcu_domain* domain,
                               const char* message) {
-  // acquire: pairs with the release in set_rcu_report_handler, so a handler
-  // installed by another thread is seen fully constructed.
-  rcu_handler().load(std::memory_order_acquire)(rcu_report{kind, domain, message});
+  // acquire (in report()): pairs with the release in set_rcu_report_handler,
+  // so a handler installed by another thread is seen fully constructed.
+  rcu_reports.report(rcu_report{kind, domain, message});
 }
 
 // ---------------------------------------------------------------------------
@@ -367,9 +365,8 @@ inline void rcu_cpu_relax() noexcept {
 /// Installs `handler` for runtime reports and returns the previous one.
 /// nullptr restores the default. Thread-safe.
 inline rcu_report_handler set_rcu_report_handler(rcu_report_handler handler) noexcept {
-  // release: pairs with the acquire in rcu_report_misuse.
-  return detail::rcu_handler().exchange(handler ? handler : &detail::rcu_default_report,
-                                        std::memory_order_acq_rel);
+  // acq_rel (in install()): release pairs with the acquire in rcu_report_misuse.
+  return detail::rcu_reports.install(handler);
 }
 
 inline bool rcu_membarrier_available() noexcept {

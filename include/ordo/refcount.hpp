@@ -96,12 +96,13 @@
 //                  zero (dec_to_zero), more than max_count references
 //                  (overflow). After the report the counter is parked:
 //                  saturated or dead, so that no later put frees the object
-//                  (it leaks instead). The default handler prints the report to stderr
-//                  and aborts when ORDO_REFCOUNT_REPORT_ABORT is 1, which it
-//                  is unless NDEBUG is defined and ORDO_LOCKDEP is off: debug,
-//                  lockdep and sanitizer builds abort, release builds
-//                  saturate silently. Define ORDO_REFCOUNT_REPORT_ABORT to 0
-//                  or 1 to choose; every translation unit must agree.
+//                  (it leaks instead). The default handler
+//                  (refcount_report_abort) prints the report to stderr and
+//                  aborts, in every build: the same default whatever NDEBUG
+//                  or ORDO_LOCKDEP say, so translation units cannot disagree
+//                  on it. To saturate silently, as the kernel does after its
+//                  WARN, install refcount_report_ignore (or a logging
+//                  handler) with set_refcount_report_handler.
 //   undefined      any access after the release function freed the memory;
 //                  set() while other threads use the counter; an rcuref
 //                  whose memory is freed without a grace period.
@@ -112,6 +113,8 @@
 #ifndef ORDO_REFCOUNT_HPP
 #define ORDO_REFCOUNT_HPP
 
+#include "ordo/detail/report.hpp"
+
 #include <atomic>
 #include <climits>
 #include <cstdint>
@@ -120,12 +123,9 @@
 #include <source_location>
 #include <string_view>
 
-#ifndef ORDO_REFCOUNT_REPORT_ABORT
-#if !defined(NDEBUG) || (defined(ORDO_LOCKDEP) && ORDO_LOCKDEP)
-#define ORDO_REFCOUNT_REPORT_ABORT 1
-#else
-#define ORDO_REFCOUNT_REPORT_ABORT 0
-#endif
+
+#ifdef ORDO_REFCOUNT_REPORT_ABORT
+#error "ordo: ORDO_REFCOUNT_REPORT_ABORT is gone: the default refcount handler always prints and aborts; install ordo::refcount_report_ignore (or your own handler) with ordo::set_refcount_report_handler to saturate silently"
 #endif
 
 namespace ordo {
@@ -179,38 +179,28 @@ using refcount_report_handler = void (*)(const refcount_report& report);
 inline void refcount_report_ignore(const refcount_report&) {}
 
 namespace detail {
-inline std::atomic<refcount_report_handler> refcount_handler{
-#if ORDO_REFCOUNT_REPORT_ABORT
-    &refcount_report_abort
-#else
-    &refcount_report_ignore
-#endif
-};
+// The default is refcount_report_abort in every build (detail/report.hpp's
+// policy: no refcount report is a notice).
+inline constinit report_registry<refcount_report, &refcount_report_abort> refcount_reports;
 
 [[gnu::cold]] [[gnu::noinline]] inline void refcount_report_now(
     refcount_error error, const void* counter, std::source_location where) {
-  // acquire: pairs with the release in set_refcount_report_handler, so a
-  // handler sees whatever its installer prepared before installing it.
-  refcount_report_handler handler = refcount_handler.load(std::memory_order_acquire);
-  handler(refcount_report{error, counter, where});
+  // acquire (in report()): pairs with the release in
+  // set_refcount_report_handler, so a handler sees whatever its installer
+  // prepared before installing it.
+  refcount_reports.report(refcount_report{error, counter, where});
 }
 }  // namespace detail
 
 /// Installs the handler every later report goes to; returns the previous one.
-/// nullptr restores the default. Thread-safe. Ordering: release (see
-/// refcount_report_now's acquire).
+/// nullptr restores the default (refcount_report_abort). Thread-safe.
+/// Ordering: release (see refcount_report_now's acquire).
 inline refcount_report_handler set_refcount_report_handler(
     refcount_report_handler handler) noexcept {
-  if (handler == nullptr) {
-#if ORDO_REFCOUNT_REPORT_ABORT
-    handler = &refcount_report_abort;
-#else
-    handler = &refcount_report_ignore;
-#endif
-  }
-  // acq_rel: release publishes the handler's setup (partner: the acquire in
-  // refcount_report_now); acquire makes the returned old handler usable.
-  return detail::refcount_handler.exchange(handler, std::memory_order_acq_rel);
+  // acq_rel (in install()): release publishes the handler's setup (partner:
+  // the acquire in refcount_report_now); acquire makes the returned old
+  // handler usable.
+  return detail::refcount_reports.install(handler);
 }
 
 /// A saturating reference count with Linux refcount_t semantics
