@@ -285,4 +285,27 @@ TYPED_TEST(Refcount, ConcurrentGetPutThenFinalPutIsExactlyOnce) {
   EXPECT_EQ(reports(), 0);
 }
 
+// refcount_dec_not_one (the fast path of put_locked / kref_put_mutex):
+// drops every reference but the last, which it leaves to the caller.
+TEST_F(RefcountReports, DecNotOneDropsAllButTheLastReference) {
+  ordo::refcount r(3);
+  EXPECT_TRUE(r.dec_not_one());
+  EXPECT_TRUE(r.dec_not_one());
+  EXPECT_EQ(r.read(), 1u);
+  EXPECT_FALSE(r.dec_not_one());  // the last: unchanged
+  EXPECT_EQ(r.read(), 1u);
+  EXPECT_TRUE(r.dec_and_test());
+  EXPECT_EQ(reports(), 0);
+  EXPECT_TRUE(r.dec_not_one());  // dead: nothing to release, reported
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
+  EXPECT_EQ(r.read(), 0u);
+
+  ordo::refcount saturated(ordo::refcount::max_count + 1);
+  ASSERT_TRUE(saturated.is_saturated());
+  EXPECT_TRUE(saturated.dec_not_one());  // parked: never released (I4)
+  EXPECT_TRUE(saturated.is_saturated());
+  EXPECT_EQ(reports(), 1);
+}
+
 }  // namespace

@@ -333,6 +333,28 @@ class refcount {
                                            std::memory_order_relaxed);
   }
 
+  /// Drops a reference unless it is the last (refcount_dec_not_one): false,
+  /// changing nothing, when the count is exactly one (the caller then takes
+  /// its lock and puts with dec_and_test, as refcount_dec_and_mutex_lock
+  /// does). A saturated counter stays parked (true); a dead one is reported
+  /// as underflow (true: there is nothing to release). Thread-safe.
+  /// Ordering: release on the decrement (O2), relaxed otherwise.
+  [[nodiscard]] bool dec_not_one(std::source_location where = std::source_location::current()) noexcept {
+    // relaxed: the loop only needs a current value; the exchange orders.
+    std::int32_t old = stored_.load(std::memory_order_relaxed);
+    do {
+      if (old == 0) return false;  // one reference: the caller's is the last
+      if (old < 0) {
+        if (old >= released_floor) detail::refcount_report_now(refcount_error::underflow, this, where);
+        return true;  // dead (reported) or saturated (I4): never released here
+      }
+      // release: this put's work happens-before the release function (O2),
+      // through the final put's acquire (O3). relaxed on failure: retry.
+    } while (!stored_.compare_exchange_weak(old, old - 1, std::memory_order_release,
+                                            std::memory_order_relaxed));
+    return true;
+  }
+
  private:
   // Stored value: count - 1, so that "the last reference went" and every
   // error land on the sign bit: one `lock sub` and a sign test per put.
