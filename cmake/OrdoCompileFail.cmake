@@ -44,15 +44,18 @@ function(ordo_add_compile_fail_test NAME SOURCE REGEX)
     LABELS "compile_fail;${ARG_LABELS}")
 endfunction()
 
-# ordo_add_compile_fail_dir(DIR [LABELS label...])
+# ordo_add_compile_fail_dir(DIR [LABELS label...] [FLAGS flag...])
 #
 # Adds one compile-fail test for every DIR/*.cpp. Each file states what it
 # expects in comment lines at its top:
 #   // ordo-compile-fail: REGEX          (required)
 #   // ordo-compile-fail-flags: -Wfoo    (optional, space separated)
 #   // ordo-compile-fail-compiler: clang (optional: skip on other compilers)
+#
+# FLAGS adds flags for every case of DIR (the vfio-ap model's cases add its
+# include directory).
 function(ordo_add_compile_fail_dir DIR)
-  cmake_parse_arguments(ARG "" "" "LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "LABELS;FLAGS" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${DIR}/*.cpp)
   foreach(source IN LISTS sources)
     get_filename_component(name ${source} NAME_WE)
@@ -74,6 +77,6 @@ function(ordo_add_compile_fail_dir DIR)
         continue()
       endif()
     endif()
-    ordo_add_compile_fail_test(${name} ${source} "${regex}" FLAGS ${flags} LABELS ${ARG_LABELS})
+    ordo_add_compile_fail_test(${name} ${source} "${regex}" FLAGS ${ARG_FLAGS} ${flags} LABELS ${ARG_LABELS})
   endforeach()
 endfunction()

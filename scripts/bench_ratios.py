@@ -29,7 +29,9 @@ def main() -> int:
     binary = sys.argv[1]
     extra = sys.argv[2:] or ["--benchmark_min_time=0.2"]
     name = os.path.basename(binary)
-    spec = os.path.join(os.path.dirname(__file__), "..", "bench", name + ".ratios")
+    root = os.path.join(os.path.dirname(__file__), "..")
+    spec = next((p for p in (os.path.join(root, d, name + ".ratios") for d in ("bench", "vfio_ap/bench"))
+                 if os.path.exists(p)), os.path.join(root, "bench", name + ".ratios"))
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run([binary, "--benchmark_out=" + out.name,
                         "--benchmark_out_format=json"] + extra,

@@ -21,7 +21,7 @@ fi
 
 echo
 echo "=== benchmarks (release preset; ratio = ours / anchor, same run)"
-for bench in build/release/bench/*_bench; do
+for bench in build/release/bench/*_bench build/release/vfio_ap/bench/*_bench; do
   [ -x "$bench" ] || continue
   python3 scripts/bench_ratios.py "$bench"
 done

@@ -14,14 +14,14 @@ corpus_root=build/fuzz/corpus
 artifacts=build/fuzz/artifacts
 mkdir -p "$artifacts"
 status=0
-for fuzzer in build/fuzz/tests/fuzz/*_fuzz; do
+for fuzzer in build/fuzz/tests/fuzz/*_fuzz build/fuzz/vfio_ap/fuzz/*_fuzz; do
   [ -x "$fuzzer" ] || continue
   name=$(basename "$fuzzer")
   corpus="$corpus_root/$name"
   mkdir -p "$corpus"
   # Seeds: the script tests (whole scripts for the script fuzzer; the sysfs
   # fuzzer reads the first byte as the attribute selector, so any bytes do).
-  for seed in tests/scripts/*.sim examples/vfio_ap_sim/*.sim tests/fuzz/seeds/"$name"/*; do
+  for seed in vfio_ap/tests/scripts/*.sim vfio_ap/sim/*.sim tests/fuzz/seeds/"$name"/* vfio_ap/fuzz/seeds/"$name"/*; do
     [ -f "$seed" ] && cp -f "$seed" "$corpus/" 2>/dev/null || true
   done
   echo "--- $name: ${seconds}s"

@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 cmake --preset tsan -Wno-dev >/dev/null
 cmake --build --preset tsan --target vfio_ap_sim
 echo
-echo "=== vfio-ap walk-through (examples/vfio_ap_sim/walkthrough.sim, tsan build)"
+echo "=== vfio-ap walk-through (vfio_ap/sim/walkthrough.sim, tsan build)"
 TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" \
-  build/tsan/examples/vfio_ap_sim/vfio-ap-sim examples/vfio_ap_sim/walkthrough.sim
+  build/tsan/vfio_ap/sim/vfio-ap-sim vfio_ap/sim/walkthrough.sim

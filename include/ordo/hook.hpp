@@ -418,6 +418,7 @@ class hook_ptr<R(Args...), Protection> {
         return call_result{};
       }
       // Not an RAII guard: the result then stays in registers across leave().
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
       try {
         call_result result = invoke(*h, std::forward<Args>(args)...);
         domain.leave(token);
@@ -426,6 +427,11 @@ class hook_ptr<R(Args...), Protection> {
         domain.leave(token);
         throw;
       }
+#else  // -fno-exceptions: nothing can leave the call but its return
+      call_result result = invoke(*h, std::forward<Args>(args)...);
+      domain.leave(token);
+      return result;
+#endif
     } else if constexpr (is_rw) {
       if (detail::inside_call_through(this)) [[unlikely]] {
         detail::hook_report_misuse(hook_report_kind::recursive_call, this,

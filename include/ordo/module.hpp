@@ -109,7 +109,6 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
-#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -269,12 +268,23 @@ struct remove_fn_noexcept<R(A..., ...) noexcept> {
 
 using erased_fn = void (*)();
 
+// A type's identity without RTTI (the library builds with -fno-rtti): the
+// address of an inline variable, one object per type in the whole program
+// (vague linkage, like typeid's type_info objects).
+using type_identity_tag = const void*;
+template <class T>
+inline constexpr char type_tag_object = 0;
+template <class T>
+[[nodiscard]] constexpr type_identity_tag type_tag() noexcept {
+  return &type_tag_object<T>;
+}
+
 // One exported symbol's binding to a module. Immutable once published;
 // lives as long as the registry.
 struct symbol_binding {
   module* owner;
-  const std::type_info* exact_type;      // typeid(F*)
-  const std::type_info* callable_type;   // typeid(F* without noexcept)
+  type_identity_tag exact_type;      // type_tag<F*>()
+  type_identity_tag callable_type;   // type_tag<F* without noexcept>()
   erased_fn fn;                          // F* through reinterpret_cast
 };
 
@@ -401,7 +411,7 @@ class module_registry {
       head.store(entry, std::memory_order_release);
     }
     bindings_.push_back(std::make_unique<detail::symbol_binding>(detail::symbol_binding{
-        owner, &typeid(F*), &typeid(typename detail::remove_fn_noexcept<F>::type*),
+        owner, detail::type_tag<F*>(), detail::type_tag<typename detail::remove_fn_noexcept<F>::type*>(),
         reinterpret_cast<detail::erased_fn>(fn)}));
     // release: partner is symbol_get's acquire load of the binding (O1).
     entry->binding.store(bindings_.back().get(), std::memory_order_release);
@@ -709,7 +719,8 @@ template <class Sig>
   // acquire: partner is export_symbol's release store (O1).
   const detail::symbol_binding* binding = entry->binding.load(std::memory_order_acquire);
   if (binding == nullptr) return symbol_ref<Sig>(std::make_error_code(std::errc::no_such_file_or_directory));
-  if (typeid(Sig*) != *binding->exact_type && typeid(Sig*) != *binding->callable_type) {
+  if (detail::type_tag<Sig*>() != binding->exact_type &&
+      detail::type_tag<Sig*>() != binding->callable_type) {
     return symbol_ref<Sig>(std::make_error_code(std::errc::invalid_argument));
   }
   switch (binding->owner->state()) {  // acquire (O1)

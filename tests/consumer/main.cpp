@@ -12,7 +12,6 @@
 #include <ordo/rcu.hpp>
 #include <ordo/ref.hpp>
 #include <ordo/refcount.hpp>
-#include <ordo/vfio_ap/host.hpp>
 
 #include <cstdio>
 #include <string>
@@ -58,10 +57,6 @@ int main() {
   if (hook.call(21).value_or(0) != 42) return 5;
   hook.clear();
 
-  ordo::vfio_ap::host host;
-  std::string features;
-  if (host.sysfs_read("/sys/devices/vfio_ap/matrix/features", features)) return 6;
-
-  std::printf("ordo consumer: ok (%s)", features.c_str());
+  std::printf("ordo consumer: ok");
   return 0;
 }

@@ -1,0 +1,16 @@
+# Test helpers shared by the library's tests (tests/) and the vfio-ap model's
+# (vfio_ap/tests/).
+find_package(GTest CONFIG REQUIRED)
+include(GoogleTest)
+
+# ordo_add_gtest(NAME LABEL SOURCE...): one test binary, one CTest test per
+# GoogleTest case, labelled LABEL. Links ordo::ordo and the dev flags; add
+# more with target_link_libraries(NAME PRIVATE ...).
+function(ordo_add_gtest name label)
+  add_executable(${name} ${ARGN})
+  target_link_libraries(${name} PRIVATE ordo::ordo ordo_dev_flags
+                        GTest::gtest GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name}
+    DISCOVERY_TIMEOUT 120
+    PROPERTIES LABELS ${label})
+endfunction()

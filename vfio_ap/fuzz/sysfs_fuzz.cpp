@@ -1,0 +1,141 @@
+// libFuzzer target: hostile bytes into every sysfs store function and parser
+// of the reference matrix.
+//
+// The input is a sequence of records. A record's first byte selects the
+// operation (an attribute of two mdevs, the AP bus masks, bind/unbind, the
+// mdev create/remove files, a host event, or one of ap.hpp's parsers); the
+// second byte is the value's length; the value follows. After every record
+// the invariants I1–I6 must hold: a broken invariant is a crash, as is any
+// sanitizer report or leak. Several records per input let the fuzzer reach
+// states (assigned, attached, hot-unplugged) that single writes cannot.
+#include <ordo/ap.hpp>
+#include <vfio_ap/host.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr std::string_view mdev_a = "/sys/devices/vfio_ap/matrix/11111111-2222-3333-4444-555555555555/";
+constexpr std::string_view mdev_b = "/sys/devices/vfio_ap/matrix/66666666-7777-8888-9999-000000000000/";
+constexpr std::string_view mdev_attrs[] = {
+    "assign_adapter", "unassign_adapter", "assign_domain", "unassign_domain",
+    "assign_control_domain", "unassign_control_domain", "ap_config",
+    "matrix", "guest_matrix", "control_domains", "remove"};
+constexpr std::string_view bus_paths[] = {
+    "/sys/bus/ap/apmask",
+    "/sys/bus/ap/aqmask",
+    "/sys/bus/ap/drivers/vfio_ap/bind",
+    "/sys/bus/ap/drivers/vfio_ap/unbind",
+    "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create",
+    "/sys/devices/vfio_ap/matrix/features",
+};
+
+// A small host with something in it: 8 adapters, 8 domains, half of the
+// adapters released to vfio_ap, two mdevs and a guest.
+void boot(ordo::vfio_ap::host& h) {
+  ordo::vfio_ap::qci_update config;
+  ordo::ap::adapter_mask apm;
+  ordo::ap::domain_mask aqm;
+  ordo::ap::control_domain_mask adm;
+  for (std::uint8_t i = 0; i < 8; ++i) {
+    apm.set(ordo::ap::apid(i));
+    aqm.set(ordo::ap::apqi(i));
+    adm.set(ordo::ap::cdom(i));
+  }
+  config.apm = apm;
+  config.aqm = aqm;
+  config.adm = adm;
+  (void)h.qci(config);
+  (void)h.sysfs_write("/sys/bus/ap/apmask", "-0-3\n");
+  (void)h.sysfs_write("/sys/bus/ap/aqmask", "-0-3\n");
+  const std::string types = "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create";
+  (void)h.sysfs_write(types, std::string(mdev_a.substr(28, 36)) + "\n");
+  (void)h.sysfs_write(types, std::string(mdev_b.substr(28, 36)) + "\n");
+  (void)h.kvm_create("guest");
+}
+
+void check(const ordo::vfio_ap::host& h, unsigned selector, std::string_view value) {
+  const auto broken = h.check_invariants();
+  if (broken.empty()) return;
+  std::fprintf(stderr, "invariant broken after op %u with value of %zu bytes:\n", selector,
+               value.size());
+  for (const auto& line : broken) std::fprintf(stderr, "  %s\n", line.c_str());
+  std::abort();
+}
+
+void apply(ordo::vfio_ap::host& h, unsigned selector, std::string_view value) {
+  constexpr unsigned n_mdev = sizeof(mdev_attrs) / sizeof(mdev_attrs[0]);
+  constexpr unsigned n_bus = sizeof(bus_paths) / sizeof(bus_paths[0]);
+  std::string out;
+  if (selector < 2 * n_mdev) {
+    const std::string path = std::string(selector < n_mdev ? mdev_a : mdev_b) +
+                             std::string(mdev_attrs[selector % n_mdev]);
+    (void)h.sysfs_write(path, value);
+    (void)h.sysfs_read(path, out);
+    return;
+  }
+  selector -= 2 * n_mdev;
+  if (selector < n_bus) {
+    (void)h.sysfs_write(bus_paths[selector], value);
+    (void)h.sysfs_read(bus_paths[selector], out);
+    return;
+  }
+  selector -= n_bus;
+  const std::uint8_t first = value.empty() ? 0 : static_cast<std::uint8_t>(value[0]);
+  switch (selector) {
+    case 0: (void)h.vfio_open(mdev_a.substr(28, 36), "guest"); break;
+    case 1: (void)h.vfio_open(mdev_b.substr(28, 36), "guest"); break;
+    case 2: (void)h.vfio_close(mdev_a.substr(28, 36)); break;
+    case 3: (void)h.vfio_close(mdev_b.substr(28, 36)); break;
+    case 4: {  // a host configuration change whose masks come from the value
+      const auto masks = ordo::ap::parse_ap_config(value);
+      if (masks) {
+        ordo::vfio_ap::qci_update config;
+        config.apm = masks.value.apm;
+        config.aqm = masks.value.aqm;
+        config.adm = masks.value.adm;
+        if (first & 1) config.apxa = (first & 2) != 0;
+        (void)h.qci(config);
+      }
+      break;
+    }
+    case 5: {
+      unsigned rc = 0;
+      (void)h.pqap("guest", ordo::ap::apqn(ordo::ap::apid(first & 7),
+                                           ordo::ap::apqi(value.size() & 7)), rc);
+      break;
+    }
+    case 6:
+      (void)h.zapq_fault(ordo::ap::apqn(ordo::ap::apid(first & 7), ordo::ap::apqi((first >> 3) & 7)),
+                         value.size() > 1 ? static_cast<std::uint8_t>(value[1]) : 0);
+      break;
+    case 7: (void)ordo::ap::parse_ulong(value); break;
+    case 8: (void)ordo::ap::parse_apqn(value); break;
+    case 9: (void)ordo::ap::parse_ap_config(value); break;
+    case 10: (void)h.kvm_crycb("guest", out); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  ordo::vfio_ap::host h;
+  boot(h);
+  std::size_t at = 0;
+  int records = 0;
+  while (at + 2 <= size && records++ < 64) {
+    const unsigned selector = data[at];
+    const std::size_t length = std::min<std::size_t>(data[at + 1], size - at - 2);
+    const std::string_view value(reinterpret_cast<const char*>(data + at + 2), length);
+    at += 2 + length;
+    apply(h, selector % 40, value);
+    check(h, selector % 40, value);
+  }
+  return 0;
+}

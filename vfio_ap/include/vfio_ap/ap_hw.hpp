@@ -1,0 +1,192 @@
+// vfio_ap/ap_hw.hpp — the simulated AP firmware (ZAPQ, TAPQ, the
+// configured queues, injected response codes), the ZAPQ log with the I3
+// ledger, the kernel log, and the AP bus permission masks (apmask/aqmask).
+//
+// What it is
+//   The parts of the model that are not vfio_ap code but that vfio_ap calls
+//   or reads:
+//     ap_hw     PQAP(ZAPQ) and PQAP(TAPQ) answers for each APQN. A queue
+//               outside the configured apm x aqm answers 0x01
+//               (Q_NOT_AVAIL); zapq_fault(apqn, rc) makes every later ZAPQ
+//               and TAPQ of that queue answer rc (rc 0 clears it). Every
+//               ZAPQ is logged, so tests check exactly which queues were
+//               reset. The I3 ledger: vfio_ap reports every APQN that leaves
+//               a shadow APCB (note_departures); the firmware remembers those
+//               still configured until a ZAPQ reaches them, and records any
+//               ZAPQ of an unconfigured queue. check_invariants reads both.
+//               It also keeps the kernel log (dev_warn lines).
+//     ap_perms  ap_perms.apm/aqm: the host reservation masks, guarded by
+//               ap_attr_mutex (ordered_mutex<ap_attr_level>).
+//
+// When not to use it
+//   Outside the vfio_ap model.
+//
+// Thread-safety contract
+//   ap_hw: every member is thread-safe; it takes its own leaf lock
+//   (ap_hw_level), so a caller may hold any vfio_ap lock (the ctx argument
+//   orders it). ap_perms: apm/aqm only with `mutex` held (holds<ap_attr>).
+//
+// Memory ordering (happens-before)
+//   O1  Everything done under the ap_hw lock is visible to the next holder
+//       (ordered_mutex O1); snapshots returned by value.
+//
+// Invariants
+//   H1  pending (the ledger) holds exactly the configured APQNs that left a
+//       shadow APCB and were not ZAPQ'ed since.
+//   H2  zapq_log lists every ZAPQ in issue order.
+//
+// Misuse
+//   compile error  taking the hw lock from a context that holds a level not
+//                  before ap_hw_level (ordered_mutex rules).
+//
+// Example
+//   hw.set_fault(ctx, q, 0x05);      // the queue stays busy
+//   unsigned rc = hw.zapq(ctx, q);   // 0x05
+#ifndef ORDO_VFIO_AP_AP_HW_HPP
+#define ORDO_VFIO_AP_AP_HW_HPP
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include "ordo/ap.hpp"
+#include "ordo/ordered_mutex.hpp"
+#include "vfio_ap/levels.hpp"
+
+namespace ordo::vfio_ap {
+
+/// ap_perms: the queues reserved for the host's default drivers. Default:
+/// every APQN (all-ones masks). Guarded by `mutex` (ap_attr_mutex).
+struct ap_perms {
+  mutable ordo::ordered_mutex<ap_attr_level> mutex;
+  ap::adapter_mask apm = ap::adapter_mask::all();
+  ap::domain_mask aqm = ap::domain_mask::all();
+
+  /// Is the APQN reserved for the host? Needs ap_attr_mutex.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ap_attr_level>
+  [[nodiscard]] bool reserved(Ctx&, ap::apqn q) const noexcept {
+    return apm.test(q.card()) && aqm.test(q.queue());
+  }
+};
+
+class ap_hw {
+ public:
+  /// Configured queues change (the hardware side of a QCI change).
+  template <class Ctx>
+  void set_config(Ctx& ctx, const ap::adapter_mask& apm, const ap::domain_mask& aqm) {
+    auto hw = lock_.lock(ctx);
+    apm_ = apm;
+    aqm_ = aqm;
+  }
+
+  /// Later ZAPQs/TAPQs of `q` answer `rc`; rc 0 clears.
+  template <class Ctx>
+  void set_fault(Ctx& ctx, ap::apqn q, unsigned rc) {
+    auto hw = lock_.lock(ctx);
+    if (rc == 0) {
+      faults_.erase(q);
+    } else {
+      faults_[q] = rc;
+    }
+  }
+
+  /// PQAP(ZAPQ): logged; clears q from the I3 ledger; 0x01 outside the
+  /// configuration (and recorded as an I3 violation), else the fault or 0.
+  template <class Ctx>
+  [[nodiscard]] unsigned zapq(Ctx& ctx, ap::apqn q) {
+    auto hw = lock_.lock(ctx);
+    zapq_log_.push_back(q);
+    pending_.erase(q);
+    if (!configured(q)) {
+      zapq_outside_.push_back(q);
+      return 0x01;
+    }
+    const auto fault = faults_.find(q);
+    return fault == faults_.end() ? 0u : fault->second;
+  }
+
+  /// PQAP(TAPQ): 0x01 outside the configuration, else the fault or 0.
+  template <class Ctx>
+  [[nodiscard]] unsigned tapq(Ctx& ctx, ap::apqn q) {
+    auto hw = lock_.lock(ctx);
+    if (!configured(q)) return 0x01;
+    const auto fault = faults_.find(q);
+    return fault == faults_.end() ? 0u : fault->second;
+  }
+
+  /// I3 ledger: these APQNs left a shadow APCB. The configured ones must be
+  /// ZAPQ'ed before the operation ends.
+  template <class Ctx>
+  void note_departures(Ctx& ctx, const std::vector<ap::apqn>& departed) {
+    if (departed.empty()) return;
+    auto hw = lock_.lock(ctx);
+    for (ap::apqn q : departed) {
+      if (configured(q)) pending_.insert(q);
+    }
+  }
+
+  /// Appends a kernel log line.
+  template <class Ctx>
+  void log(Ctx& ctx, std::string line) {
+    auto hw = lock_.lock(ctx);
+    log_.push_back(std::move(line));
+  }
+
+  struct snapshot {
+    std::vector<ap::apqn> zapq_log;
+    std::vector<ap::apqn> pending;       // left a guest, configured, not reset
+    std::vector<ap::apqn> zapq_outside;  // ZAPQ'ed while not configured
+  };
+  template <class Ctx>
+  [[nodiscard]] snapshot state(Ctx& ctx) const {
+    auto hw = lock_.lock(ctx);
+    snapshot s{zapq_log_, {pending_.begin(), pending_.end()}, zapq_outside_};
+    std::sort(s.pending.begin(), s.pending.end());
+    return s;
+  }
+  template <class Ctx>
+  [[nodiscard]] std::vector<ap::apqn> zapq_log(Ctx& ctx) const {
+    auto hw = lock_.lock(ctx);
+    return zapq_log_;
+  }
+  template <class Ctx>
+  void clear_zapq_log(Ctx& ctx) {
+    auto hw = lock_.lock(ctx);
+    zapq_log_.clear();
+  }
+  template <class Ctx>
+  [[nodiscard]] std::vector<std::string> kernel_log(Ctx& ctx) const {
+    auto hw = lock_.lock(ctx);
+    return log_;
+  }
+
+  /// Test-only (host_test_access): forget a pending departure without a
+  /// ZAPQ, or invent one.
+  template <class Ctx>
+  void corrupt_ledger(Ctx& ctx, ap::apqn q) {
+    auto hw = lock_.lock(ctx);
+    pending_.insert(q);
+  }
+
+ private:
+  [[nodiscard]] bool configured(ap::apqn q) const noexcept {
+    return apm_.test(q.card()) && aqm_.test(q.queue());
+  }
+
+  mutable ordo::ordered_mutex<ap_hw_level> lock_;
+  ap::adapter_mask apm_;
+  ap::domain_mask aqm_;
+  absl::flat_hash_map<ap::apqn, unsigned> faults_;
+  std::vector<ap::apqn> zapq_log_;
+  absl::flat_hash_set<ap::apqn> pending_;
+  std::vector<ap::apqn> zapq_outside_;
+  std::vector<std::string> log_;
+};
+
+}  // namespace ordo::vfio_ap
+
+#endif  // ORDO_VFIO_AP_AP_HW_HPP

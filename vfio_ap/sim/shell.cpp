@@ -1,0 +1,556 @@
+// vfio_ap_sim/shell.cpp — the interpreter behind `vfio-ap-sim` (see shell.hpp
+// and shared/vfio-ap-sim.md).
+#include "shell.hpp"
+
+#include <ordo/ap.hpp>
+#include <vfio_ap/host.hpp>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <utility>
+
+namespace ordo::vfio_ap::sim {
+namespace {
+
+struct errno_entry {
+  int value;
+  const char* name;
+  const char* text;
+};
+
+// The errno values a sysfs write or a host command can answer, with glibc's
+// wording. Names are what the kernel documentation uses.
+constexpr std::array<errno_entry, 30> kErrnoNames{{
+    {EPERM, "EPERM", "Operation not permitted"},
+    {ENOENT, "ENOENT", "No such file or directory"},
+    {EIO, "EIO", "Input/output error"},
+    {ENXIO, "ENXIO", "No such device or address"},
+    {E2BIG, "E2BIG", "Argument list too long"},
+    {EBADF, "EBADF", "Bad file descriptor"},
+    {EAGAIN, "EAGAIN", "Resource temporarily unavailable"},
+    {ENOMEM, "ENOMEM", "Cannot allocate memory"},
+    {EACCES, "EACCES", "Permission denied"},
+    {EFAULT, "EFAULT", "Bad address"},
+    {EBUSY, "EBUSY", "Device or resource busy"},
+    {EEXIST, "EEXIST", "File exists"},
+    {ENODEV, "ENODEV", "No such device"},
+    {ENOTDIR, "ENOTDIR", "Not a directory"},
+    {EISDIR, "EISDIR", "Is a directory"},
+    {EINVAL, "EINVAL", "Invalid argument"},
+    {ENOSPC, "ENOSPC", "No space left on device"},
+    {EROFS, "EROFS", "Read-only file system"},
+    {EDOM, "EDOM", "Numerical argument out of domain"},
+    {ERANGE, "ERANGE", "Numerical result out of range"},
+    {EDEADLK, "EDEADLK", "Resource deadlock avoided"},
+    {ENAMETOOLONG, "ENAMETOOLONG", "File name too long"},
+    {ENOSYS, "ENOSYS", "Function not implemented"},
+    {ENOTEMPTY, "ENOTEMPTY", "Directory not empty"},
+    {EOVERFLOW, "EOVERFLOW", "Value too large for defined data type"},
+    {EOPNOTSUPP, "EOPNOTSUPP", "Operation not supported"},
+    {EADDRINUSE, "EADDRINUSE", "Address already in use"},
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL", "Cannot assign requested address"},
+    {ETIMEDOUT, "ETIMEDOUT", "Connection timed out"},
+    {ECANCELED, "ECANCELED", "Operation canceled"},
+}};
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+
+// Length of the variable name at the start of `s` (0 if none).
+std::size_t name_length(std::string_view s) {
+  if (s.empty() || !is_name_start(s[0])) return 0;
+  std::size_t n = 1;
+  while (n < s.size() && is_name_char(s[n])) ++n;
+  return n;
+}
+
+std::error_code errc(std::errc e) { return std::make_error_code(e); }
+
+// A number as kstrtoul(text, 0, ...) reads it (ap::parse_ulong), for host
+// command words: no trailing newline, and ERANGE above `max` (as kstrtou8
+// answers for a byte).
+std::error_code parse_number(std::string_view text, unsigned long max, unsigned long& value) {
+  if (!text.empty() && text.back() == '\n') return errc(std::errc::invalid_argument);
+  const auto parsed = ap::parse_ulong(text);
+  if (!parsed) return parsed.error;
+  if (parsed.value > max) return errc(std::errc::result_out_of_range);
+  value = static_cast<unsigned long>(parsed.value);
+  return {};
+}
+
+// LIST: comma-separated ids and A-B ranges, each id 0..255. Empty = no ids.
+template <class Id>
+std::error_code parse_id_list(std::string_view text, ap::id_mask<Id>& ids) {
+  ap::id_mask<Id> parsed{};
+  std::size_t start = 0;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item =
+        text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    if (item.empty()) return errc(std::errc::invalid_argument);
+    const std::size_t dash = item.find('-');
+    unsigned long first = 0;
+    unsigned long last = 0;
+    if (auto ec = parse_number(item.substr(0, dash), 255, first)) return ec;
+    last = first;
+    if (dash != std::string_view::npos) {
+      if (auto ec = parse_number(item.substr(dash + 1), 255, last)) return ec;
+      if (last < first) return errc(std::errc::invalid_argument);
+    }
+    for (unsigned long id = first; id <= last; ++id) parsed.set(Id(static_cast<std::uint8_t>(id)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  ids = parsed;
+  return {};
+}
+
+// An APQN as the kernel names queue devices, "xx.yyyy" (ap::parse_apqn).
+std::error_code parse_apqn_word(std::string_view text, ap::apqn& out) {
+  if (!text.empty() && text.back() == '\n') return errc(std::errc::invalid_argument);
+  const auto parsed = ap::parse_apqn(text);
+  if (!parsed) return parsed.error;
+  out = parsed.value;
+  return {};
+}
+
+}  // namespace
+
+std::string describe_error(std::error_code ec) {
+  if (ec.category() == std::generic_category()) {
+    for (const auto& e : kErrnoNames)
+      if (e.value == ec.value()) return std::string(e.name) + ": " + e.text;
+    // An errno this table does not name: its number (GCC 12 warns falsely on
+    // `"literal" + std::string`, hence append).
+    std::string unnamed("errno ");
+    unnamed.append(std::to_string(ec.value())).append(": unknown error");
+    return unnamed;
+  }
+  return std::string(ec.category().name()) + ": " + ec.message();
+}
+
+shell::shell(std::ostream& out, std::ostream& err)
+    : host_(std::make_unique<host>()), out_(out), err_(err) {}
+
+shell::~shell() = default;
+
+int shell::run(std::istream& in) {
+  std::string line;
+  bool too_long = false;
+  bool pending = false;  // bytes read since the last newline
+  char c = 0;
+  auto finish = [&] {
+    if (too_long) {
+      ++line_;
+      script_error("line longer than " + std::to_string(kMaxLine) + " bytes");
+    } else {
+      run_line(line);
+    }
+    line.clear();
+    too_long = false;
+    pending = false;
+  };
+  while (in.get(c)) {
+    if (c == '\n') {
+      finish();
+      continue;
+    }
+    pending = true;
+    if (line.size() < kMaxLine) line.push_back(c);
+    else too_long = true;
+  }
+  if (pending) finish();
+  return status_;
+}
+
+void shell::run_line(std::string_view line) {
+  ++line_;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.find('\0') != std::string_view::npos) {
+    script_error("NUL byte in line");
+    return;
+  }
+  std::size_t first = 0;
+  while (first < line.size() && is_blank(line[first])) ++first;
+  if (first == line.size() || line[first] == '#') return;
+  execute(line.substr(first));
+  check_after_command();
+}
+
+void shell::script_error(std::string_view what) {
+  err_ << "sim: line " << line_ << ": " << what << '\n';
+  if (status_ < 1) status_ = 1;
+}
+
+void shell::failed(std::error_code ec) { out_ << "error: " << describe_error(ec) << '\n'; }
+
+void shell::check_after_command() {
+  if constexpr (kCheckEveryCommand) {
+    for (const auto& broken : host_->check_invariants()) {
+      err_ << "sim: line " << line_ << ": invariant: " << broken << '\n';
+      status_ = 2;
+    }
+  }
+}
+
+// Appends the expansion of the `$...` at text[i] to `into`, advancing i past
+// it. Returns false (after reporting) on an undefined variable or an
+// unterminated `${`.
+bool shell::expand(std::string_view text, std::size_t& i, std::string& into) {
+  // text[i] == '$'
+  std::string_view name;
+  if (i + 1 < text.size() && text[i + 1] == '{') {
+    const std::size_t close = text.find('}', i + 2);
+    if (close == std::string_view::npos) {
+      script_error("unterminated ${");
+      return false;
+    }
+    name = text.substr(i + 2, close - i - 2);
+    if (name.empty() || name_length(name) != name.size()) {
+      script_error("bad variable name in ${...}");
+      return false;
+    }
+    i = close + 1;
+  } else {
+    const std::size_t n = name_length(text.substr(i + 1));
+    if (n == 0) {  // a lone `$` is literal
+      into.push_back('$');
+      ++i;
+      return true;
+    }
+    name = text.substr(i + 1, n);
+    i += 1 + n;
+  }
+  auto it = variables_.find(name);
+  if (it == variables_.end()) {
+    script_error("undefined variable " + std::string(name));
+    return false;
+  }
+  into += it->second;
+  return true;
+}
+
+bool shell::split(std::string_view text, std::vector<word>& words) {
+  std::size_t i = 0;
+  std::size_t expanded = 0;
+  while (true) {
+    while (i < text.size() && is_blank(text[i])) ++i;
+    if (i == text.size()) return true;
+    if (text[i] == '>') {
+      ++i;
+      if (i < text.size() && text[i] == '>') ++i;
+      words.push_back({">", true});
+      continue;
+    }
+    word w;
+    while (i < text.size() && !is_blank(text[i]) && text[i] != '>') {
+      const char c = text[i];
+      if (c == '\'') {
+        const std::size_t close = text.find('\'', i + 1);
+        if (close == std::string_view::npos) {
+          script_error("unterminated '");
+          return false;
+        }
+        w.text += text.substr(i + 1, close - i - 1);
+        i = close + 1;
+      } else if (c == '"') {
+        ++i;
+        while (true) {
+          if (i == text.size()) {
+            script_error("unterminated \"");
+            return false;
+          }
+          const char q = text[i];
+          if (q == '"') {
+            ++i;
+            break;
+          }
+          if (q == '\\' && i + 1 < text.size() &&
+              (text[i + 1] == '"' || text[i + 1] == '\\' || text[i + 1] == '$')) {
+            w.text.push_back(text[i + 1]);
+            i += 2;
+          } else if (q == '$') {
+            if (!expand(text, i, w.text)) return false;
+          } else {
+            w.text.push_back(q);
+            ++i;
+          }
+        }
+      } else if (c == '\\') {
+        if (i + 1 < text.size()) {
+          w.text.push_back(text[i + 1]);
+          i += 2;
+        } else {
+          w.text.push_back('\\');
+          ++i;
+        }
+      } else if (c == '$') {
+        if (!expand(text, i, w.text)) return false;
+      } else {
+        w.text.push_back(c);
+        ++i;
+      }
+      if (w.text.size() > kMaxLine) {
+        script_error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
+        return false;
+      }
+    }
+    expanded += w.text.size();
+    if (expanded > kMaxLine) {
+      script_error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
+      return false;
+    }
+    words.push_back(std::move(w));
+  }
+}
+
+std::string shell::resolve(std::string_view path) const {
+  std::vector<std::string_view> parts;
+  auto walk = [&parts](std::string_view p) {
+    std::size_t i = 0;
+    while (i <= p.size()) {
+      std::size_t slash = p.find('/', i);
+      if (slash == std::string_view::npos) slash = p.size();
+      const std::string_view part = p.substr(i, slash - i);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+      i = slash + 1;
+    }
+  };
+  if (path.empty() || path[0] != '/') walk(cwd_);
+  walk(path);
+  std::string resolved;
+  for (auto part : parts) {
+    resolved.push_back('/');
+    resolved += part;
+  }
+  if (resolved.empty()) resolved.push_back('/');
+  return resolved;
+}
+
+void shell::execute(std::string_view line) {
+  // NAME=VALUE: the name is unquoted text up to the first `=`.
+  if (const std::size_t n = name_length(line); n > 0 && n < line.size() && line[n] == '=') {
+    std::vector<word> value;
+    if (!split(line.substr(n + 1), value)) return;
+    if (value.size() > 1 || (value.size() == 1 && value[0].redirect)) {
+      script_error("an assignment takes one word (quote spaces)");
+      return;
+    }
+    const std::string name(line.substr(0, n));
+    std::string text = value.empty() ? std::string() : std::move(value[0].text);
+    const auto old = variables_.find(name);
+    const std::size_t replaced = old == variables_.end() ? 0 : old->first.size() + old->second.size();
+    const std::size_t total = variable_bytes_ - replaced + name.size() + text.size();
+    if (total > kMaxVariableBytes) {
+      script_error("variables larger than " + std::to_string(kMaxVariableBytes) + " bytes");
+      return;
+    }
+    variable_bytes_ = total;
+    variables_[name] = std::move(text);
+    return;
+  }
+  std::vector<word> words;
+  if (!split(line, words)) return;
+  if (words.empty()) return;  // only possible for an all-blank expansion
+  const word& command = words[0];
+  if (command.redirect) {
+    script_error("missing command before >");
+    return;
+  }
+  if (command.text != "echo") {
+    for (const auto& w : words) {
+      if (w.redirect) {
+        script_error("only echo can redirect its output");
+        return;
+      }
+    }
+  }
+  const std::string& name = command.text;
+  if (name == "echo") cmd_echo(words);
+  else if (name == "cat") cmd_cat(words);
+  else if (name == "cd") cmd_cd(words);
+  else if (name == "qci") cmd_qci(words);
+  else if (name == "zapq-fault") cmd_zapq_fault(words);
+  else if (name == "kvm") cmd_kvm(words);
+  else if (name == "vfio") cmd_vfio(words);
+  else if (name == "pqap") cmd_pqap(words);
+  else if (name == "check") cmd_check(words);
+  else script_error("unknown command: " + name);
+}
+
+void shell::cmd_echo(const std::vector<word>& words) {
+  std::size_t i = 1;
+  bool newline = true;
+  while (i < words.size() && !words[i].redirect && words[i].text == "-n") {
+    newline = false;
+    ++i;
+  }
+  std::string value;
+  bool first = true;
+  for (; i < words.size() && !words[i].redirect; ++i) {
+    if (!first) value.push_back(' ');
+    value += words[i].text;
+    first = false;
+  }
+  if (newline) value.push_back('\n');
+  if (i == words.size()) {  // no redirection: print it
+    out_ << value;
+    return;
+  }
+  if (i + 2 != words.size() || words[i + 1].redirect) {
+    script_error("usage: echo [-n] VALUE > PATH");
+    return;
+  }
+  if (auto ec = host_->sysfs_write(resolve(words[i + 1].text), value)) failed(ec);
+}
+
+void shell::cmd_cat(const std::vector<word>& words) {
+  if (words.size() < 2) {
+    script_error("usage: cat PATH...");
+    return;
+  }
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    std::string content;
+    if (auto ec = host_->sysfs_read(resolve(words[i].text), content)) failed(ec);
+    else out_ << content;
+  }
+}
+
+void shell::cmd_cd(const std::vector<word>& words) {
+  if (words.size() > 2) {
+    script_error("usage: cd [DIR]");
+    return;
+  }
+  cwd_ = words.size() == 2 ? resolve(words[1].text) : std::string("/");
+}
+
+void shell::cmd_qci(const std::vector<word>& words) {
+  qci_update update;
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    const std::string_view arg = words[i].text;
+    const std::size_t eq = arg.find('=');
+    if (eq == std::string_view::npos) {
+      script_error("usage: qci [apxa=0|1] [na=N] [nd=N] [apm=LIST] [aqm=LIST] [adm=LIST]");
+      return;
+    }
+    const std::string_view key = arg.substr(0, eq);
+    const std::string_view value = arg.substr(eq + 1);
+    std::error_code ec;
+    if (key == "apxa" || key == "na" || key == "nd") {
+      unsigned long number = 0;
+      ec = parse_number(value, key == "apxa" ? ~0UL : 255, number);
+      if (!ec && key == "apxa" && number > 1) ec = errc(std::errc::invalid_argument);
+      if (!ec && key == "apxa") update.apxa = number != 0;
+      else if (!ec && key == "na") update.na = static_cast<unsigned>(number);
+      else if (!ec) update.nd = static_cast<unsigned>(number);
+    } else if (key == "apm" || key == "aqm" || key == "adm") {
+      if (key == "apm") ec = parse_id_list(value, update.apm.emplace());
+      else if (key == "aqm") ec = parse_id_list(value, update.aqm.emplace());
+      else ec = parse_id_list(value, update.adm.emplace());
+    } else {
+      script_error("qci: unknown key " + std::string(key));
+      return;
+    }
+    if (ec) {
+      failed(ec);
+      return;
+    }
+  }
+  if (auto ec = host_->qci(update)) failed(ec);
+}
+
+void shell::cmd_zapq_fault(const std::vector<word>& words) {
+  if (words.size() != 3) {
+    script_error("usage: zapq-fault APQN RC");
+    return;
+  }
+  ap::apqn queue{};
+  unsigned long rc = 0;
+  std::error_code ec = parse_apqn_word(words[1].text, queue);
+  if (!ec) ec = parse_number(words[2].text, 0xff, rc);
+  if (!ec) ec = host_->zapq_fault(queue, static_cast<unsigned>(rc));
+  if (ec) failed(ec);
+}
+
+void shell::cmd_kvm(const std::vector<word>& words) {
+  if (words.size() != 3) {
+    script_error("usage: kvm create|destroy|refs|crycb NAME");
+    return;
+  }
+  const std::string& op = words[1].text;
+  const std::string& name = words[2].text;
+  std::error_code ec;
+  if (op == "create") {
+    ec = host_->kvm_create(name);
+  } else if (op == "destroy") {
+    ec = host_->kvm_destroy(name);
+  } else if (op == "refs") {
+    unsigned refs = 0;
+    ec = host_->kvm_refs(name, refs);
+    if (!ec) out_ << refs << '\n';
+  } else if (op == "crycb") {
+    std::string masks;
+    ec = host_->kvm_crycb(name, masks);
+    if (!ec) {
+      out_ << masks;
+      if (masks.empty() || masks.back() != '\n') out_ << '\n';
+    }
+  } else {
+    script_error("usage: kvm create|destroy|refs|crycb NAME");
+    return;
+  }
+  if (ec) failed(ec);
+}
+
+void shell::cmd_vfio(const std::vector<word>& words) {
+  std::error_code ec;
+  if (words.size() == 4 && words[1].text == "open") {
+    ec = host_->vfio_open(words[2].text, words[3].text);
+  } else if (words.size() == 3 && words[1].text == "close") {
+    ec = host_->vfio_close(words[2].text);
+  } else {
+    script_error("usage: vfio open UUID NAME | vfio close UUID");
+    return;
+  }
+  if (ec) failed(ec);
+}
+
+void shell::cmd_pqap(const std::vector<word>& words) {
+  if (words.size() != 3) {
+    script_error("usage: pqap NAME APQN");
+    return;
+  }
+  ap::apqn queue{};
+  unsigned rc = 0;
+  std::error_code ec = parse_apqn_word(words[2].text, queue);
+  if (!ec) ec = host_->pqap(words[1].text, queue, rc);
+  if (ec) {
+    failed(ec);
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out_ << "rc=0x" << kHex[(rc >> 4) & 0xf] << kHex[rc & 0xf] << '\n';
+}
+
+void shell::cmd_check(const std::vector<word>& words) {
+  if (words.size() != 1) {
+    script_error("usage: check");
+    return;
+  }
+  const auto broken = host_->check_invariants();
+  if (broken.empty()) out_ << "ok\n";
+  for (const auto& b : broken) out_ << b << '\n';
+}
+
+}  // namespace ordo::vfio_ap::sim
