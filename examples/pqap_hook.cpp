@@ -1,4 +1,4 @@
-// The PQAP intercept hook of vfio-ap (vfio-ap-reference.md §1.7, §4.2, §4.3,
+// The PQAP intercept hook of vfio-ap (docs/vfio-ap-model.md §1.7, §4.2, §4.3,
 // §4.9), written with ordo::hook_ptr<..., ordo::rcu_protect>.
 //
 // KVM owns kvm->arch.crypto.pqap_hook; the vfio_ap mdev embeds the hook (its

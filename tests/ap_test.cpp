@@ -1,6 +1,6 @@
 // Tests for ordo/ap.hpp: IDs and APQNs, typed masks (against std::bitset in
 // MSB-0 ID order), the host configuration and matrix, and every parsing and
-// formatting rule of vfio-ap-reference.md §2.0, §2.7, §2.8, §2.9 and the AP
+// formatting rule of docs/vfio-ap-model.md §2.0, §2.7, §2.8, §2.9 and the AP
 // bus apmask/aqmask syntax, table-driven with the kernel's edge strings.
 #include "ordo/ap.hpp"
 

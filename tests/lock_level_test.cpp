@@ -8,7 +8,7 @@
 
 namespace lvl {
 
-// The vfio-ap order (vfio-ap-reference.md §4.1).
+// The vfio-ap order (docs/vfio-ap-model.md §4.1).
 struct ap_attr_level : ordo::level<> {};
 struct guests_level : ordo::level<ap_attr_level> {};
 struct kvm_level : ordo::level<guests_level> {};

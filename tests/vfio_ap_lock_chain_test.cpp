@@ -1,5 +1,5 @@
 // The proof of ordered_mutex.hpp on the vfio-ap lock chain
-// (vfio-ap-reference.md §4.1):
+// (docs/vfio-ap-model.md §4.1):
 //
 //   ap_attr_mutex -> guests_lock -> kvm->lock (only if a guest is attached)
 //     -> pqap_hook rwsem (write) -> mdevs_lock

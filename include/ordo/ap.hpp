@@ -37,7 +37,7 @@
 //   Errors are std::error_code values of std::errc whose value is the
 //   kernel's errno: EINVAL (invalid_argument), ERANGE (result_out_of_range),
 //   ENODEV (no_such_device). The "section" references are to
-//   vfio-ap-reference.md.
+//   docs/vfio-ap-model.md.
 //
 // When not to use it
 //   For generic bit sets use ordo::bitmap<N> (bitmap.hpp); these types exist

@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: assert_held: a required level is not .definitely. held.*required_level<mdevs_level
 //
-// vfio-ap-reference.md §4.1: vfio_ap_mdev_update_guest_apcb runs under the
+// docs/vfio-ap-model.md §4.1: vfio_ap_mdev_update_guest_apcb runs under the
 // update locks (guests_lock, kvm->lock if attached, mdevs_lock). Calling it
 // without mdevs_lock does not compile. The twin takes the full set.
 #include <ordo/ordered_mutex.hpp>

@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: wait/unlocked_call drops only the innermost lock.*dropping<mdevs_level>::while_holding<guests_level
 //
-// vfio-ap-reference.md §5 rows 3 and 6: the kvm_busy flag and wait_for_kvm
+// docs/vfio-ap-model.md §5 rows 3 and 6: the kvm_busy flag and wait_for_kvm
 // wait queue: sleeping on the innermost lock (mdevs) until "kvm not busy"
 // while guests_lock stays held hid an inversion from lockdep. With ordo the
 // wait does not compile unless the permission is spelled out (the twin).

@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: the level being taken is declared before a level already held.*taking<ap_attr_level>::while_holding<guests_level>
 //
-// vfio-ap-reference.md §4.1, §5 row 7: ap_attr_mutex (ap_perms_mutex) is
+// docs/vfio-ap-model.md §4.1, §5 row 7: ap_attr_mutex (ap_perms_mutex) is
 // taken FIRST by assign_adapter; taking it while holding guests_lock was the
 // ABBA deadlock with apmask_store -> in_use. The twin is the fixed order.
 #include <ordo/ordered_mutex.hpp>

@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: the level being taken is declared before a level already held.*taking<guests_level>::while_holding<mdevs_level>
 //
-// vfio-ap-reference.md §7: "Never take guests_lock while holding
+// docs/vfio-ap-model.md §7: "Never take guests_lock while holding
 // mdevs_lock." The twin takes guests_lock first.
 #include <ordo/ordered_mutex.hpp>
 #include "lock_vfio_ap_levels.hpp"

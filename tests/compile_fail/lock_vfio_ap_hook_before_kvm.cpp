@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: the level being taken is declared before a level already held.*taking<kvm_level>::while_holding<pqap_hook_level>
 //
-// vfio-ap-reference.md §4.1 [7.3]: kvm->lock, then the pqap_hook rwsem
+// docs/vfio-ap-model.md §4.1 [7.3]: kvm->lock, then the pqap_hook rwsem
 // (write). Taking kvm->lock under the rwsem inverts the order. The twin
 // follows get_update_locks_for_kvm.
 #include <ordo/ordered_mutex.hpp>

@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: the level being taken is declared before a level already held.*taking<kvm_level>::while_holding<mdevs_level>
 //
-// vfio-ap-reference.md §5 rows 3 and 6: the masks were set under
+// docs/vfio-ap-model.md §5 rows 3 and 6: the masks were set under
 // matrix_dev->lock while kvm_arch_crypto_set_masks took kvm->lock inside: a
 // circular dependency. kvm->lock (even conditional, lock_if) after
 // mdevs_lock is rejected. The twin is the fixed order.

@@ -1,4 +1,4 @@
-// The vfio-ap lock chain (vfio-ap-reference.md §4.1) as ordo levels, shared
+// The vfio-ap lock chain (docs/vfio-ap-model.md §4.1) as ordo levels, shared
 // by the lock_vfio_ap_*.cpp compile-fail cases and
 // tests/vfio_ap_lock_chain_test.cpp. Not a compile-fail case itself (.hpp).
 //

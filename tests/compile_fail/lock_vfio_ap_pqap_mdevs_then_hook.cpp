@@ -1,6 +1,6 @@
 // ordo-compile-fail: ordo: lock order violation: the level being taken is declared before a level already held.*taking<pqap_hook_level>::while_holding<mdevs_level>
 //
-// vfio-ap-reference.md §4.1: the PQAP intercept takes the pqap_hook rwsem
+// docs/vfio-ap-model.md §4.1: the PQAP intercept takes the pqap_hook rwsem
 // (read) and then mdevs_lock (handle_pqap). Reading the hook under
 // mdevs_lock inverts it. The twin is the intercept's order.
 #include <ordo/ordered_mutex.hpp>

@@ -1,6 +1,6 @@
 // vfio-ap-sim [SCRIPT] — runs a vfio-ap script against one simulated s390 host
 // (the AP bus, the vfio_ap matrix device, mediated devices, KVM guests) and
-// prints what the kernel would show. The language is shared/vfio-ap-sim.md;
+// prints what the kernel would show. The language is docs/vfio-ap-sim.md;
 // shell.hpp has the details. Without SCRIPT it reads standard input.
 //
 //   $ vfio-ap-sim vfio_ap/sim/walkthrough.sim

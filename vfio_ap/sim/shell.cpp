@@ -1,5 +1,5 @@
 // vfio_ap_sim/shell.cpp — the interpreter behind `vfio-ap-sim` (see shell.hpp
-// and shared/vfio-ap-sim.md).
+// and docs/vfio-ap-sim.md).
 #include "shell.hpp"
 
 #include <ordo/ap.hpp>

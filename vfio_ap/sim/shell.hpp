@@ -5,7 +5,7 @@
 // KVM guests) with the commands of the kernel's vfio-ap documentation:
 // `echo VALUE > /sys/...`, `cat /sys/...`, plus a few host-side commands
 // (qci, zapq-fault, kvm, vfio, pqap, check). The language is specified in
-// shared/vfio-ap-sim.md; this header is the entry point the program and the
+// docs/vfio-ap-sim.md; this header is the entry point the program and the
 // fuzzers share.
 //
 // When not to use it: it is a test and teaching tool, not a shell. There are
@@ -13,7 +13,7 @@
 //
 // Thread-safety: a `shell` is used by one thread. It owns its host.
 //
-// Language (beyond vfio-ap-sim.md, which is authoritative):
+// Language (beyond docs/vfio-ap-sim.md, which is authoritative):
 //   * A line is split into words at blanks (space, tab). `'...'` keeps its
 //     text literally; `"..."` keeps spaces but expands variables, and `\"`,
 //     `\\`, `\$` inside it stand for the character. Outside quotes `\c` is a

@@ -1,6 +1,6 @@
 // Guests, open/close (set_kvm/unset_kvm), the KVM reference taken through
 // symbol_get, the PQAP intercept and mdev removal of the vfio_ap model
-// (vfio-ap-reference.md §1.7, §4.2, §4.3, §4.7, §4.9, §5 rows 1-6, 13).
+// (docs/vfio-ap-model.md §1.7, §4.2, §4.3, §4.7, §4.9, §5 rows 1-6, 13).
 #include "vfio_ap_test_util.hpp"
 
 #include <string>

@@ -1,5 +1,5 @@
 // Filtering, hot plug and unplug, queue resets, queue probe/remove and host
-// configuration changes of the vfio_ap model (vfio-ap-reference.md §3.3-3.5,
+// configuration changes of the vfio_ap model (docs/vfio-ap-model.md §3.3-3.5,
 // §4.4-4.6) and the §5 regressions that are runtime behaviour. ZAPQs are
 // checked exactly through the firmware's log.
 #include "vfio_ap_test_util.hpp"

@@ -1,4 +1,4 @@
-// check_invariants() is honest: each invariant of vfio-ap-reference.md §7 is
+// check_invariants() is honest: each invariant of docs/vfio-ap-model.md §7 is
 // broken on purpose through a test-only back door and the checker names it;
 // and six threads hammering one host never see a broken invariant.
 #include "vfio_ap_test_util.hpp"

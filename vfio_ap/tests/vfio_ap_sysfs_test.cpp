@@ -1,4 +1,4 @@
-// The sysfs attributes of the vfio_ap model (vfio-ap-reference.md §1.8, §2,
+// The sysfs attributes of the vfio_ap model (docs/vfio-ap-model.md §1.8, §2,
 // §3.1, §3.2): outputs byte for byte and every error, and "a failed write
 // changes nothing".
 #include "vfio_ap_test_util.hpp"

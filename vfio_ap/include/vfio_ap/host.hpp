@@ -3,8 +3,8 @@
 // sysfs files and events the Linux kernel offers.
 //
 // What it is
-//   The reference model of drivers/s390/crypto/vfio_ap (vfio-ap-reference.md)
-//   behind the interface the simulator (vfio_ap/sim, vfio-ap-sim.md)
+//   The reference model of drivers/s390/crypto/vfio_ap (docs/vfio-ap-model.md)
+//   behind the interface the simulator (vfio_ap/sim, docs/vfio-ap-sim.md)
 //   drives:
 //     sysfs_write / sysfs_read   every attribute of §2 by absolute path
 //     qci                        the host AP configuration changes; the AP

@@ -5,7 +5,7 @@
 //
 // What it is
 //   struct kvm (include/linux/kvm_host.h) reduced to what vfio-ap touches
-//   (vfio-ap-reference.md §1.7):
+//   (docs/vfio-ap-model.md §1.7):
 //     - a kref: the creator holds one reference, and VFIO holds one for
 //       every device opened for the guest (vfio_device_get_kvm_safe, §4.2
 //       [6.16] reference behaviour);

@@ -2,7 +2,7 @@
 //
 // What it is
 //   The kernel's lock order for vfio_ap (vfio_ap_ops.c header comment,
-//   vfio-ap-reference.md §4.1) written as ordo lock levels, so that taking
+//   docs/vfio-ap-model.md §4.1) written as ordo lock levels, so that taking
 //   them in any other order is a compile error:
 //
 //     kvm_table_level   the host's guest-name table (shared: a vCPU's PQAP,

@@ -1,7 +1,7 @@
 // vfio_ap/matrix_dev.hpp — the vfio_ap driver: the matrix device, its
 // mediated devices (ap_matrix_mdev), the queues bound to vfio_ap
 // (vfio_ap_queue) and every operation of drivers/s390/crypto/vfio_ap_ops.c
-// that vfio-ap-reference.md describes.
+// that docs/vfio-ap-model.md describes.
 //
 // What it is
 //   The [7.3] driver written with ordo's locks:

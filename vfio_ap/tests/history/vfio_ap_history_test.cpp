@@ -1,4 +1,4 @@
-// The vfio-ap history suite: one test per row of vfio-ap-reference.md §5
+// The vfio-ap history suite: one test per row of docs/vfio-ap-model.md §5
 // (rows 1-13) and the virtio-ccw teardown lesson (seeds/004), each showing
 // what the ordo model (vfio_ap/include/vfio_ap/host.hpp) does with that bug.
 //
@@ -196,7 +196,7 @@ TEST_F(History, Row01_02_CloseDropsTheKvmReferenceAndReversesAttach) {
 
 // Rows 1 and 2, continued: the VFIO reference alone keeps the guest alive.
 // The creator lets go while the mdev is open: the guest lives on (refs 1,
-// vfio-ap-sim.md "kvm destroy": freed when no reference is left;
+// docs/vfio-ap-sim.md "kvm destroy": freed when no reference is left;
 // tests/scripts/kvm.sim) and dies with the close.
 TEST_F(History, Row01_02_GuestOutlivesItsCreatorWhileOpen) {
   host_config(apm(1), aqm(1), adm(1));

@@ -1,4 +1,4 @@
-"""A second, independent reading of vfio-ap-reference.md and vfio-ap-sim.md.
+"""A second, independent reading of docs/vfio-ap-model.md and docs/vfio-ap-sim.md.
 
 The script tests (tests/scripts/*.expected) pin hand-derived scenarios; this
 oracle derives the expected output of any script in the subset differential.py
@@ -7,7 +7,7 @@ with the C++ model. It follows the reference section by section: kstrtoul
 (section 2.0), ap_hex2bitmap and ap_config's strsep fields (2.9), validation
 (3.1), the in_use veto (3.2), filtering (3.3), hot unplug (2.2, 2.4), queue
 probe/remove (4.5), configuration changes (4.6), set/unset_kvm (4.2, 4.3) and
-the reference counts of vfio-ap-sim.md.
+the reference counts of docs/vfio-ap-sim.md.
 
 Where neither document decides, it follows the model's documented choice
 (vfio_ap/host.hpp), marked "model choice" below:
