@@ -12,6 +12,7 @@
 #include <ordo/rcu.hpp>
 #include <ordo/ref.hpp>
 #include <ordo/refcount.hpp>
+#include <ordo/ordo.hpp>  // the umbrella header, after every header it includes
 
 #include <cstdio>
 #include <string>
