@@ -123,8 +123,11 @@ inline constexpr std::size_t max_ids = 256;
 class apid {
  public:
   constexpr apid() noexcept = default;
+  /// The ID `value`.
   constexpr explicit apid(std::uint8_t value) noexcept : value_(value) {}
+  /// The ID as a number.
   [[nodiscard]] constexpr std::uint8_t value() const noexcept { return value_; }
+  /// IDs order by number.
   friend constexpr auto operator<=>(const apid&, const apid&) noexcept = default;
 
  private:
@@ -135,8 +138,11 @@ class apid {
 class apqi {
  public:
   constexpr apqi() noexcept = default;
+  /// The ID `value`.
   constexpr explicit apqi(std::uint8_t value) noexcept : value_(value) {}
+  /// The ID as a number.
   [[nodiscard]] constexpr std::uint8_t value() const noexcept { return value_; }
+  /// IDs order by number.
   friend constexpr auto operator<=>(const apqi&, const apqi&) noexcept = default;
 
  private:
@@ -150,8 +156,11 @@ class apqi {
 class cdom {
  public:
   constexpr cdom() noexcept = default;
+  /// The ID `value`.
   constexpr explicit cdom(std::uint8_t value) noexcept : value_(value) {}
+  /// The ID as a number.
   [[nodiscard]] constexpr std::uint8_t value() const noexcept { return value_; }
+  /// IDs order by number.
   friend constexpr auto operator<=>(const cdom&, const cdom&) noexcept = default;
 
  private:
@@ -168,6 +177,7 @@ class cdom {
 class apqn {
  public:
   constexpr apqn() noexcept = default;
+  /// The queue `queue` of adapter `card`: AP_MKQID(card, queue).
   constexpr apqn(apid card, apqi queue) noexcept
       : qid_(static_cast<std::uint16_t>(mkqid(card.value(), queue.value()))) {}
   /// From an ap_qid_t: AP_QID_CARD / AP_QID_QUEUE keep 8 bits each.
@@ -187,6 +197,7 @@ class apqn {
   }
   /// "%02x.%04x": "05.00ab", the queue device name.
   [[nodiscard]] std::string to_string() const;
+  /// Orders by qid: adapter first, then domain.
   friend constexpr auto operator<=>(const apqn&, const apqn&) noexcept = default;
 
  private:
@@ -201,10 +212,14 @@ class apqn {
 /// `auto [value, error] = parse...(text)` unpacks it.
 template <class T>
 struct parse_result {
+  /// The parsed value; the default value when `error` is set.
   T value{};
+  /// Empty on success; the kernel's errno otherwise.
   std::error_code error;
 
+  /// True when the parse succeeded.
   [[nodiscard]] constexpr bool ok() const noexcept { return !error; }
+  /// True when the parse succeeded.
   constexpr explicit operator bool() const noexcept { return !error; }
 };
 
@@ -403,30 +418,40 @@ using control_domain_mask = id_mask<cdom>;
 template <class Id>
 class id_iterator {
  public:
+  /// An AP ID type.
   using value_type = Id;
+  /// Iterators of one mask are ptrdiff_t apart.
   using difference_type = std::ptrdiff_t;
+  /// A forward iterator.
   using iterator_concept = std::forward_iterator_tag;
+  /// A forward iterator.
   using iterator_category = std::forward_iterator_tag;
 
   constexpr id_iterator() noexcept = default;
+  /// An iterator at the set bit `it` points to.
   constexpr explicit id_iterator(ordo::detail::set_bit_iterator<bit_numbering::msb0> it) noexcept
       : it_(it) {}
+  /// The ID at the current position.
   [[nodiscard]] constexpr Id operator*() const noexcept {
     return Id(static_cast<std::uint8_t>(*it_));
   }
+  /// Moves to the next larger ID.
   constexpr id_iterator& operator++() noexcept {
     ++it_;
     return *this;
   }
+  /// Moves to the next larger ID; returns the position before.
   constexpr id_iterator operator++(int) noexcept {
     id_iterator before = *this;
     ++it_;
     return before;
   }
+  /// True when past the last ID.
   [[nodiscard]] friend constexpr bool operator==(const id_iterator& a,
                                                  std::default_sentinel_t s) noexcept {
     return a.it_ == s;
   }
+  /// Two iterators are equal at the same position of the same mask.
   [[nodiscard]] friend constexpr bool operator==(const id_iterator&,
                                                  const id_iterator&) noexcept = default;
 
@@ -439,11 +464,14 @@ class id_iterator {
 template <class Id>
 class id_range {
  public:
+  /// The IDs of `bits` below `limit`.
   constexpr id_range(const bitmap<max_ids>& bits, std::size_t limit) noexcept
       : bits_(&bits), limit_(limit) {}
+  /// The smallest ID in the range.
   [[nodiscard]] constexpr id_iterator<Id> begin() const noexcept {
     return id_iterator<Id>(bits_->ones_inv(limit_).begin());
   }
+  /// The end of the range.
   [[nodiscard]] constexpr std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
@@ -460,8 +488,11 @@ class id_mask {
   static_assert(detail::is_ap_id_v<Id>, "ordo: ap: id_mask<Id> needs Id = apid, apqi or cdom");
 
  public:
+  /// The ID type that indexes the mask.
   using id_type = Id;
+  /// The bitmap underneath (MSB-0).
   using bits_type = bitmap<max_ids>;
+  /// The mask as four 64-bit words.
   using words_type = bits_type::words_type;
 
   /// The empty mask.
@@ -475,7 +506,9 @@ class id_mask {
   constexpr id_mask(const id_mask<Other>&) noexcept {  // NOLINT: implicit on purpose
     detail::require_same_kind<Id, Other>();
   }
+  /// Copies a mask of the same kind.
   constexpr id_mask(const id_mask&) noexcept = default;
+  /// Assigns a mask of the same kind.
   constexpr id_mask& operator=(const id_mask&) noexcept = default;
   /// Assigning another kind of mask (I2): compile error.
   template <class Other>
@@ -620,6 +653,7 @@ class id_mask {
   [[nodiscard]] constexpr id_iterator<Id> begin() const noexcept {
     return id_iterator<Id>(bits_.ones_inv().begin());
   }
+  /// The end of the iteration.
   [[nodiscard]] constexpr std::default_sentinel_t end() const noexcept { return {}; }
   /// The IDs <= max, ascending: for_each_set_bit_inv(id, mask, max + 1).
   template <class I>
@@ -655,18 +689,21 @@ class id_mask {
     return bits_.intersects(other.bits());
   }
 
+  /// Keeps only the IDs that are also in `other` (same kind only, I2).
   template <class Other>
   constexpr id_mask& operator&=(const id_mask<Other>& other) noexcept {
     detail::require_same_kind<Id, Other>();
     bits_ &= other.bits();
     return *this;
   }
+  /// Adds the IDs of `other` (same kind only, I2).
   template <class Other>
   constexpr id_mask& operator|=(const id_mask<Other>& other) noexcept {
     detail::require_same_kind<Id, Other>();
     bits_ |= other.bits();
     return *this;
   }
+  /// Keeps the IDs that are in exactly one of the two masks (same kind only, I2).
   template <class Other>
   constexpr id_mask& operator^=(const id_mask<Other>& other) noexcept {
     detail::require_same_kind<Id, Other>();
@@ -763,17 +800,24 @@ template <class A, class B>
 /// (the order of the kernel's nested for_each_set_bit_inv loops).
 class apqn_iterator {
  public:
+  /// An APQN.
   using value_type = apqn;
+  /// Iterators of one range are ptrdiff_t apart.
   using difference_type = std::ptrdiff_t;
+  /// A forward iterator.
   using iterator_concept = std::forward_iterator_tag;
+  /// A forward iterator.
   using iterator_category = std::forward_iterator_tag;
 
   constexpr apqn_iterator() noexcept = default;
+  /// The first APQN of apm x aqm (at the end when either is empty).
   constexpr apqn_iterator(const adapter_mask& apm, const domain_mask& aqm) noexcept
       : aqm_(&aqm), card_(apm.begin()), queue_(aqm.begin()) {
     if (queue_ == std::default_sentinel) card_ = id_iterator<apid>();  // no domains: no APQN
   }
+  /// The current APQN.
   [[nodiscard]] constexpr apqn operator*() const noexcept { return apqn(*card_, *queue_); }
+  /// Moves to the next APQN, adapter-major.
   constexpr apqn_iterator& operator++() noexcept {
     if (++queue_ == std::default_sentinel) {
       ++card_;
@@ -781,15 +825,18 @@ class apqn_iterator {
     }
     return *this;
   }
+  /// Moves to the next APQN; returns the position before.
   constexpr apqn_iterator operator++(int) noexcept {
     apqn_iterator before = *this;
     ++*this;
     return before;
   }
+  /// True when past the last APQN.
   [[nodiscard]] friend constexpr bool operator==(const apqn_iterator& it,
                                                  std::default_sentinel_t s) noexcept {
     return it.card_ == s;
   }
+  /// Two iterators are equal at the same position.
   [[nodiscard]] friend constexpr bool operator==(const apqn_iterator&,
                                                  const apqn_iterator&) noexcept = default;
 
@@ -803,9 +850,12 @@ class apqn_iterator {
 /// Points into both masks.
 class apqn_range {
  public:
+  /// The APQNs of `apm` x `aqm`; points into both.
   constexpr apqn_range(const adapter_mask& apm, const domain_mask& aqm) noexcept
       : apm_(&apm), aqm_(&aqm) {}
+  /// The first APQN.
   [[nodiscard]] constexpr apqn_iterator begin() const noexcept { return {*apm_, *aqm_}; }
+  /// The end of the range.
   [[nodiscard]] constexpr std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
@@ -828,17 +878,25 @@ void apqns(const adapter_mask&, domain_mask&&) = delete;
 /// flags, the maximum adapter and domain IDs, and the configured masks.
 /// All zero when QCI is not available.
 struct ap_config_info {
+  /// APSC facility bit.
   bool apsc = false;
   bool apxa = false;  ///< N bit: na/nd are valid, 256-ID masks
+  /// QACT facility bit.
   bool qact = false;
+  /// RC8A facility bit.
   bool rc8a = false;
+  /// APSB facility bit.
   bool apsb = false;
   std::uint8_t na = 0;  ///< maximum adapter ID
   std::uint8_t nd = 0;  ///< maximum domain ID
+  /// The configured adapters.
   adapter_mask apm;
+  /// The configured usage domains.
   domain_mask aqm;
+  /// The configured control domains.
   control_domain_mask adm;
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const ap_config_info&, const ap_config_info&) noexcept = default;
 };
 /// The host's AP configuration (the model's name for ap_config_info).
@@ -848,11 +906,17 @@ using host_config = ap_config_info;
 /// mdev (or of its shadow APCB), each with its maximum ID. Default: the
 /// maxima of a host without APXA (63, 15, 15) and empty masks.
 struct ap_matrix {
+  /// The largest assignable adapter ID.
   apid apm_max{63};
+  /// The adapters.
   adapter_mask apm;
+  /// The largest assignable usage domain ID.
   apqi aqm_max{15};
+  /// The usage domains.
   domain_mask aqm;
+  /// The largest assignable control domain ID.
   cdom adm_max{15};
+  /// The control domains.
   control_domain_mask adm;
 
   constexpr ap_matrix() noexcept = default;
@@ -880,14 +944,19 @@ struct ap_matrix {
     return {};
   }
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const ap_matrix&, const ap_matrix&) noexcept = default;
 };
 
 /// The three masks of an ap_config write.
 struct ap_config_masks {
+  /// The adapter mask.
   adapter_mask apm;
+  /// The usage-domain mask.
   domain_mask aqm;
+  /// The control-domain mask.
   control_domain_mask adm;
+  /// Member-wise equality.
   friend constexpr bool operator==(const ap_config_masks&,
                                    const ap_config_masks&) noexcept = default;
 };
@@ -1105,20 +1174,28 @@ H AbslHashValue(H h, cdom d) {
 
 }  // namespace ordo::ap
 
+/// Hashes an APQN by its qid.
 template <>
 struct std::hash<ordo::ap::apqn> {
+  /// The qid.
   std::size_t operator()(ordo::ap::apqn q) const noexcept { return q.qid(); }
 };
+/// Hashes an adapter ID by its value.
 template <>
 struct std::hash<ordo::ap::apid> {
+  /// The ID's value.
   std::size_t operator()(ordo::ap::apid a) const noexcept { return a.value(); }
 };
+/// Hashes a usage-domain ID by its value.
 template <>
 struct std::hash<ordo::ap::apqi> {
+  /// The ID's value.
   std::size_t operator()(ordo::ap::apqi q) const noexcept { return q.value(); }
 };
+/// Hashes a control-domain ID by its value.
 template <>
 struct std::hash<ordo::ap::cdom> {
+  /// The ID's value.
   std::size_t operator()(ordo::ap::cdom d) const noexcept { return d.value(); }
 };
 

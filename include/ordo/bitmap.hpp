@@ -303,9 +303,13 @@ class bitmap {
                 "address whole 64-bit words)");
 
  public:
+  /// One storage word.
   using word_type = std::uint64_t;
+  /// Bits per word.
   static constexpr std::size_t word_bits = 64;
+  /// Words in the map.
   static constexpr std::size_t word_count = N / 64;
+  /// The storage: word_count words.
   using words_type = std::array<word_type, word_count>;
 
   /// The empty bitmap.
@@ -484,24 +488,30 @@ class bitmap {
     return result;
   }
 
+  /// Keeps the bits also set in `other`.
   constexpr bitmap& operator&=(const bitmap& other) noexcept {
     for (std::size_t i = 0; i < word_count; ++i) words_[i] &= other.words_[i];
     return *this;
   }
+  /// Adds the bits of `other`.
   constexpr bitmap& operator|=(const bitmap& other) noexcept {
     for (std::size_t i = 0; i < word_count; ++i) words_[i] |= other.words_[i];
     return *this;
   }
+  /// Flips the bits set in `other`.
   constexpr bitmap& operator^=(const bitmap& other) noexcept {
     for (std::size_t i = 0; i < word_count; ++i) words_[i] ^= other.words_[i];
     return *this;
   }
+  /// The bits set in both.
   [[nodiscard]] friend constexpr bitmap operator&(bitmap a, const bitmap& b) noexcept {
     return a &= b;
   }
+  /// The bits set in either.
   [[nodiscard]] friend constexpr bitmap operator|(bitmap a, const bitmap& b) noexcept {
     return a |= b;
   }
+  /// The bits set in exactly one.
   [[nodiscard]] friend constexpr bitmap operator^(bitmap a, const bitmap& b) noexcept {
     return a ^= b;
   }
