@@ -379,7 +379,10 @@ TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
   ASSERT_NE(owner, nullptr);
   std::uint32_t pins_during_call = 0;
   std::atomic<bool> inside{false}, release{false};
+  std::atomic<int> calls{0};
   auto body = [&](int x) {
+    calls.fetch_add(1);
+    if (x != 9) return x;  // only the first call waits
     pins_during_call = owner->refcount();
     inside = true;
     while (!release.load()) std::this_thread::yield();
@@ -399,8 +402,11 @@ TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
   });
   EXPECT_FALSE(becomes_true_within([&] { return unloaded.load(); }, 100ms));
   // While the owner is going, new calls fail (try_module_get fails).
-  EXPECT_TRUE(becomes_true_within(
+  ASSERT_TRUE(becomes_true_within(
       [&] { return owner->state() == ordo::module_state::going; }, 5000ms));
+  EXPECT_FALSE(ptr.call(2).has_value());  // made while going: not called
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(owner->refcount(), 1u);  // the failed call left no pin
   release = true;
   caller.join();
   unloader.join();
@@ -408,6 +414,30 @@ TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
   EXPECT_FALSE(ptr.call(1).has_value());  // owner gone: the call fails
   EXPECT_TRUE(ptr.is_set());              // the pointer itself is untouched
   EXPECT_EQ(owner->refcount(), 0u);
+}
+
+// issue 10, RCU edge 6: unload() from inside a call through an owner_ref
+// hook of the module would wait for the call's own pin.
+TEST(HookPtr, OwnerRefUnloadFromInsideTheCallIsRefusedNotADeadlock) {
+  ordo::module_registry modules;
+  ASSERT_FALSE(modules.load("vfio_ap", [](ordo::module_loader&) {}));
+  ordo::module* owner = modules.find("vfio_ap");
+  ASSERT_NE(owner, nullptr);
+  std::error_code inside_result;
+  auto body = [&](int x) {
+    inside_result = modules.unload("vfio_ap");
+    return x;
+  };
+  auto h = ordo::hook<int(int)>::from_callable(body, owner);
+  ordo::hook_ptr<int(int), ordo::owner_ref> ptr;
+  ASSERT_FALSE(ptr.publish(h));
+  EXPECT_EQ(ptr.call(3), 3);
+  EXPECT_EQ(inside_result, std::errc::device_or_resource_busy);
+  EXPECT_EQ(owner->state(), ordo::module_state::live);  // nothing changed
+  EXPECT_EQ(owner->refcount(), 0u);
+  // Outside the call the same unload goes through.
+  EXPECT_FALSE(modules.unload("vfio_ap"));
+  EXPECT_EQ(owner->state(), ordo::module_state::gone);
 }
 
 TEST(HookPtr, OwnerRefWithBuiltInOwnerAlwaysCalls) {

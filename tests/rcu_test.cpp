@@ -1,14 +1,22 @@
 // Tests for ordo/rcu.hpp: read sections, grace periods, retire, thread exit,
 // membarrier fallback, domain independence and sanitizer visibility.
+#include <ordo/hook.hpp>
 #include <ordo/rcu.hpp>
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -60,6 +68,18 @@ bool becomes_true_within(Pred done, std::chrono::milliseconds limit) {
     std::this_thread::sleep_for(1ms);
   }
   return done();
+}
+
+// Runs `work` on a detached thread; true if it finished within `limit`.
+// On false the thread (and whatever it uses) is leaked on purpose: that is
+// how a test reports a hang instead of becoming one.
+bool completes_within(std::function<void()> work, std::chrono::milliseconds limit) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread([work = std::move(work), done] {
+    work();
+    done->store(true);
+  }).detach();
+  return becomes_true_within([&] { return done->load(); }, limit);
 }
 
 struct config {
@@ -247,14 +267,14 @@ TEST(RcuDomain, ThreadExitInsideSectionIsReportedAndEndsTheSection) {
 }
 
 // A thread_local constructed before the thread's first read section is
-// destroyed after the thread's RCU state: its destructor still gets working
-// (anonymous, counted) read sections, and writers still wait for them.
+// destroyed after... nothing of RCU: the thread's RCU state is freed after
+// every thread_local destructor (I9), so its sections are ordinary ones.
 ordo::rcu_domain* late_domain = nullptr;
 std::atomic<int> late_sections{0};
 struct late_reader {
   ~late_reader() {
     ordo::rcu_read_guard guard(*late_domain);
-    EXPECT_FALSE(late_domain->in_read_section());  // anonymous: not tracked
+    EXPECT_TRUE(late_domain->in_read_section());
     late_sections.fetch_add(1);
   }
 };
@@ -395,6 +415,260 @@ TEST(RcuDomain, DeletersRunOldestFirstAndMayRetireMore) {
   domain.barrier();  // runs 3
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
   EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_callback, &domain), 1u);
+}
+
+// issue 10, RCU edge 1: a deleter that retires into the same domain (freeing
+// a node retires its children) still runs before the domain is gone.
+struct tree_node {
+  int depth;
+  ordo::rcu_domain* domain;
+  int* freed;
+};
+void free_tree_node(tree_node* node) {
+  if (node->depth < 3) {
+    node->domain->retire(new tree_node{node->depth + 1, node->domain, node->freed},
+                         &free_tree_node);
+    node->domain->retire(new tree_node{node->depth + 1, node->domain, node->freed},
+                         &free_tree_node);
+  }
+  ++*node->freed;
+  delete node;
+}
+
+TEST(RcuDomain, DestructorRunsDeletersRetiredByDeleters) {
+  int freed = 0;
+  {
+    ordo::rcu_domain domain;
+    domain.retire(new tree_node{0, &domain, &freed}, &free_tree_node);
+  }
+  EXPECT_EQ(freed, 1 + 2 + 4 + 8);  // every level of the tree
+}
+
+// issue 10, RCU edge 2: waits from inside a section opened by a thread_local
+// destructor (after the thread's other state is gone) are reported, not
+// waits for themselves.
+struct waits_in_destructor {
+  ordo::rcu_domain* domain = nullptr;
+  ordo::hook_ptr<int(int), ordo::rcu_protect>* hook = nullptr;
+  std::error_code* clear_error = nullptr;
+  bool* in_section = nullptr;
+  ~waits_in_destructor() {
+    if (domain == nullptr) return;
+    ordo::rcu_read_guard guard(*domain);
+    *in_section = domain->in_read_section();
+    domain->synchronize();
+    domain->barrier();
+    domain->retire(new int(1));  // backlog full (limit 1): deferred, no wait
+    *clear_error = hook->clear().error;
+  }
+};
+
+int twice(int x) { return 2 * x; }
+
+TEST(RcuDomain, WaitsInsideThreadLocalDestructorSectionsAreReported) {
+  capture_reports capture;
+  auto* domain = new ordo::rcu_domain(ordo::rcu_domain_options{.backlog_limit = 1});
+  auto* hook = new ordo::hook_ptr<int(int), ordo::rcu_protect>(*domain);
+  ordo::hook<int(int)> h(&twice);
+  ASSERT_FALSE(hook->publish(h));
+  std::error_code clear_error;
+  bool in_section = false;
+  const bool finished = completes_within(
+      [&] {
+        std::thread([&] {
+          thread_local waits_in_destructor late;  // constructed first, destroyed last
+          late.hook = hook;
+          late.clear_error = &clear_error;
+          late.in_section = &in_section;
+          late.domain = domain;
+          ordo::rcu_read_guard guard(*domain);  // creates the thread's RCU state
+        }).join();
+      },
+      5000ms);
+  ASSERT_TRUE(finished) << "a wait inside the destructor's section waited for itself";
+  EXPECT_TRUE(in_section);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, domain), 2u);
+  EXPECT_EQ(clear_error, std::errc::resource_deadlock_would_occur);
+  EXPECT_TRUE(hook->is_set());
+  (void)hook->clear();
+  delete hook;
+  delete domain;  // runs the deferred deleter
+}
+
+// A POSIX thread-specific-data key whose destructor runs after the RCU
+// state's (glibc runs them in key order).
+pthread_key_t key_after_rcu(void (*destructor)(void*)) {
+  std::vector<pthread_key_t> lower;
+  pthread_key_t key;
+  for (;;) {
+    if (pthread_key_create(&key, destructor) != 0) std::abort();
+    if (key > ordo::detail::rcu_thread_key()) break;
+    lower.push_back(key);
+  }
+  for (pthread_key_t k : lower) pthread_key_delete(k);
+  return key;
+}
+
+// The same from a POSIX thread-specific-data destructor that runs after the
+// thread's RCU state is freed: the section is anonymous (I9), counted for
+// grace periods and still known to in_read_section().
+struct tsd_context {
+  ordo::rcu_domain* domain;
+  bool in_section = false;
+  std::atomic<bool> inside{false};
+  std::atomic<bool> release{false};
+};
+void tsd_reader(void* arg) {
+  auto* context = static_cast<tsd_context*>(arg);
+  ordo::rcu_read_guard guard(*context->domain);
+  context->in_section = context->domain->in_read_section();
+  context->domain->synchronize();  // reported: would wait for itself
+  context->inside = true;
+  while (!context->release.load()) std::this_thread::yield();
+}
+
+TEST(RcuDomain, AnonymousSectionsAreKnownAndWaitedFor) {
+  capture_reports capture;
+  auto* domain = new ordo::rcu_domain;
+  const pthread_key_t key = key_after_rcu(&tsd_reader);
+  tsd_context context{domain};
+  std::thread reader([&] {
+    { ordo::rcu_read_guard guard(*domain); }  // this thread has RCU state
+    pthread_setspecific(key, &context);
+  });
+  while (!context.inside.load()) std::this_thread::yield();
+  EXPECT_TRUE(context.in_section);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, domain), 1u);
+  // The anonymous section holds grace periods back until it ends.
+  std::atomic<bool> synchronized{false};
+  std::thread writer([&] {
+    domain->synchronize();
+    synchronized = true;
+  });
+  EXPECT_FALSE(becomes_true_within([&] { return synchronized.load(); }, 100ms));
+  context.release = true;
+  writer.join();
+  reader.join();
+  EXPECT_TRUE(synchronized.load());
+  pthread_key_delete(key);
+  delete domain;
+}
+
+// issue 10, RCU edge 3: a section opened in the thread body and closed by a
+// thread_local destructor: no underflow, no freed record touched (ASan).
+ordo::rcu_domain* closing_domain = nullptr;
+struct closes_in_destructor {
+  bool armed = false;
+  ~closes_in_destructor() {
+    if (armed) closing_domain->read_unlock();
+  }
+};
+
+TEST(RcuDomain, SectionClosedByThreadLocalDestructor) {
+  capture_reports capture;
+  auto* domain = new ordo::rcu_domain;
+  closing_domain = domain;
+  std::thread([&] {
+    thread_local closes_in_destructor closer;
+    thread_local std::optional<ordo::rcu_read_guard> guard;
+    closer.armed = true;
+    domain->read_lock();    // closed by closer's destructor
+    guard.emplace(*domain);  // closed by the optional's destructor
+  }).join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, domain), 0u);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::thread_exit_in_read_section, domain), 0u);
+  EXPECT_EQ(domain->reader_threads(), 0u);
+  const bool finished = completes_within([domain] { domain->synchronize(); }, 5000ms);
+  ASSERT_TRUE(finished) << "a grace period waits for a section that ended";
+  delete domain;
+}
+
+// A section still open when the thread's RCU state goes (closed by a later
+// thread-specific-data destructor): ended and reported at teardown, and the
+// late unlock is reported, not applied to freed or anonymous state (I10).
+struct late_guard_context {
+  ordo::rcu_domain* domain;
+  std::optional<ordo::rcu_read_guard> guard;
+};
+void close_late_guard(void* arg) { static_cast<late_guard_context*>(arg)->guard.reset(); }
+
+TEST(RcuDomain, SectionOutlivingTheThreadStateIsEndedAndItsUnlockReported) {
+  capture_reports capture;
+  auto* domain = new ordo::rcu_domain;
+  const pthread_key_t key = key_after_rcu(&close_late_guard);
+  late_guard_context context{domain, std::nullopt};
+  std::thread([&] {
+    context.guard.emplace(*domain);
+    pthread_setspecific(key, &context);
+  }).join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::thread_exit_in_read_section, domain), 1u);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, domain), 1u);
+  const bool finished = completes_within([domain] { domain->synchronize(); }, 5000ms);
+  ASSERT_TRUE(finished);
+  pthread_key_delete(key);
+  delete domain;
+}
+
+// issue 10, RCU edge 4: the ignored 65536th read_lock() has an ignored
+// read_unlock(), so the outermost section does not end one unlock early.
+TEST(RcuDomain, NestingOverflowUnlockIsIgnoredToo) {
+  capture_reports capture;
+  ordo::rcu_domain domain;
+  constexpr int limit = 65535;
+  for (int i = 0; i < limit; ++i) domain.read_lock();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::nesting_overflow, &domain), 0u);
+  domain.read_lock();                 // reported, ignored
+  const auto token = domain.enter();  // the token form (guards, hooks): alike
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::nesting_overflow, &domain), 2u);
+  domain.leave(token);
+  domain.read_unlock();
+  for (int i = 0; i < limit - 1; ++i) domain.read_unlock();
+  EXPECT_TRUE(domain.in_read_section());  // the outermost section is still open
+  domain.read_unlock();
+  EXPECT_FALSE(domain.in_read_section());
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, &domain), 0u);
+  domain.synchronize();
+}
+
+// issue 10, RCU edge 5: fork() while another thread is inside a read
+// section. The child has no such thread: its grace periods must not wait.
+TEST(RcuDomain, ForkChildDoesNotWaitForTheParentsReaders) {
+  ordo::rcu_domain domain;
+  std::atomic<bool> inside{false}, release{false};
+  std::thread reader([&] {
+    ordo::rcu_read_guard guard(domain);
+    ordo::rcu_read_guard default_guard;  // and in the default domain
+    inside = true;
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (!inside.load()) std::this_thread::yield();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    domain.synchronize();
+    ordo::rcu_default_domain().synchronize();
+    int freed = 0;
+    domain.retire(&freed, [](int* p) { *p = 1; });
+    domain.barrier();
+    { ordo::rcu_read_guard guard(domain); }
+    _exit(freed == 1 && !domain.in_read_section() ? 0 : 2);
+  }
+  int status = 0;
+  pid_t waited = 0;
+  for (int i = 0; i < 5000 && waited == 0; ++i) {
+    waited = waitpid(child, &status, WNOHANG);
+    if (waited == 0) std::this_thread::sleep_for(1ms);
+  }
+  if (waited == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  release = true;
+  reader.join();
+  ASSERT_NE(waited, 0) << "the fork child's grace period waited for a thread it does not have";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  domain.synchronize();  // the parent's reader is still known and has left
 }
 
 TEST(RcuDomain, DestructorRunsPendingDeleters) {
@@ -568,6 +842,55 @@ TEST(RcuDomain, AutomaticModeIsCorrect) {
   ordo::rcu_domain domain(ordo::rcu_domain_options{.backlog_limit = 16});
   run_replace_and_poison(domain, /*use_retire=*/false, 200ms);
   run_replace_and_poison(domain, /*use_retire=*/true, 200ms);
+}
+
+// --- the heavy fence ----------------------------------------------------------
+
+// Each grace period of a membarrier-mode domain issues
+// MEMBARRIER_CMD_PRIVATE_EXPEDITED after advancing the epoch and before it
+// finishes scanning the readers (O2): the fence that orders every reader's
+// counter store before that reader's loads. Without it a reader's store can
+// sit in its store buffer while it loads the old pointer, the scan reads the
+// stale counter and the grace period ends too early: a race no test can
+// provoke reliably on a loaded machine, so this test checks the call itself
+// through the system-call seam (detail::membarrier_syscall).
+std::atomic<int> fence_calls{0};
+std::atomic<std::uint64_t> grace_periods_at_fence{0};
+ordo::rcu_domain* fenced_domain = nullptr;
+long counting_membarrier(int cmd, unsigned flags, int cpu_id) noexcept {
+  if (cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED && fenced_domain != nullptr) {
+    fence_calls.fetch_add(1);
+    grace_periods_at_fence.store(fenced_domain->grace_periods());
+  }
+  return ordo::detail::sys_membarrier(cmd, flags, cpu_id);
+}
+
+TEST(RcuDomain, EveryGracePeriodIssuesTheHeavyFenceBeforeItEnds) {
+  ordo::rcu_domain domain;
+  if (domain.fence_mode() != ordo::rcu_fence_mode::membarrier) {
+    GTEST_SKIP() << "membarrier(2) unavailable: the fallback fences are seq_cst fences";
+  }
+  std::atomic<bool> stop{false}, registered{false};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      ordo::rcu_read_guard guard(domain);
+      registered = true;
+    }
+  });
+  while (!registered.load()) std::this_thread::yield();
+  fence_calls = 0;
+  fenced_domain = &domain;
+  const auto previous = ordo::detail::membarrier_syscall.exchange(&counting_membarrier);
+  for (int i = 0; i < 4; ++i) {
+    const std::uint64_t before = domain.grace_periods();
+    domain.synchronize();
+    EXPECT_EQ(fence_calls.load(), i + 1);
+    EXPECT_EQ(grace_periods_at_fence.load(), before);  // issued before the period ended
+  }
+  ordo::detail::membarrier_syscall.store(previous);
+  fenced_domain = nullptr;
+  stop = true;
+  reader.join();
 }
 
 // --- sanitizers see the grace period ------------------------------------------

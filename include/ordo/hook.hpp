@@ -454,6 +454,7 @@ class hook_ptr<R(Args...), Protection> {
       module* owner = h->owner();
       if (!try_module_get(owner)) return call_result{};
       module_pin pin{owner};
+      detail::module_call_scope scope(owner);  // unload() from inside: EBUSY (module.hpp I6)
       return invoke(*h, std::forward<Args>(args)...);
     } else {
       // acquire: pairs with publish()/exchange()'s release (O1).

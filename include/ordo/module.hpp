@@ -62,6 +62,9 @@
 //       conversion allows); a mismatch is EINVAL, not a call.
 //   I5  A symbol_ref is either empty (with error() set) or holds exactly one
 //       pin on its module, dropped exactly once.
+//   I6  unload() never waits for a pin the calling thread holds through a
+//       call into the module (detail::module_call_scope, entered by
+//       hook_ptr<owner_ref> calls): it reports and returns EBUSY instead.
 //
 // Errors (std::errc, kernel errno)
 //   symbol_get    ENOENT no such symbol, or its module is going or gone;
@@ -72,14 +75,16 @@
 //   export_symbol EEXIST name exported by another module; EINVAL not coming,
 //                 null function, empty name, module of another registry.
 //   try_unload    ENOENT no such module; EBUSY coming, going, or pinned.
-//   unload        ENOENT no such module; EBUSY coming or already going.
+//   unload        ENOENT no such module; EBUSY coming or already going, or
+//                 called from inside a call into the module (I6).
 //
 // Misuse
 //   compile error  symbol_get/export_symbol with a Sig that is not a
 //                  function type: "ordo: symbol_get: Sig must be a function
 //                  type".
 //   runtime report module_put without a pin (the refcount report handler,
-//                  underflow); calling an empty symbol_ref (message, abort);
+//                  underflow); unload() from inside an owner_ref hook call
+//                  into the module (message, EBUSY, I6); calling an empty symbol_ref (message, abort);
 //                  destroying a registry while a module is pinned (message,
 //                  abort).
 //   undefined      using a module pointer after its registry was destroyed.
@@ -252,6 +257,31 @@ inline void module_get(module* owner) noexcept {
 }
 
 namespace detail {
+
+// The modules this thread pins for the duration of a call into them (a call
+// through an owner_ref hook): a stack of scopes on the caller's stack. unload()
+// consults it so it refuses to wait for the caller's own pin (I6).
+struct module_call_scope {
+  module* pinned;
+  module_call_scope* outer;
+  static module_call_scope*& innermost() noexcept {
+    static constinit thread_local module_call_scope* top = nullptr;
+    return top;
+  }
+  explicit module_call_scope(module* m) noexcept : pinned(m), outer(innermost()) {
+    innermost() = this;
+  }
+  ~module_call_scope() { innermost() = outer; }
+  module_call_scope(const module_call_scope&) = delete;
+  module_call_scope& operator=(const module_call_scope&) = delete;
+
+  [[nodiscard]] static bool inside_call_into(const module* m) noexcept {
+    for (const module_call_scope* s = innermost(); s != nullptr; s = s->outer) {
+      if (s->pinned == m) return true;
+    }
+    return false;
+  }
+};
 
 template <class F>
 struct remove_fn_noexcept {
@@ -512,8 +542,11 @@ class module_registry {
   /// Unloads `name`, waiting for pins to drop (delete_module without
   /// O_NONBLOCK): new pins fail at once (O3), and the call returns once the
   /// last pin is dropped and the exit function ran (I1). ENOENT no such
-  /// module; EBUSY coming or already going. Thread-safe; blocks. Must not be
-  /// called while the caller itself pins the module (it would wait forever).
+  /// module; EBUSY coming or already going, or called from inside a call
+  /// into the module through an owner_ref hook (it would wait for its own
+  /// pin: reported on stderr, nothing changed, I6). Thread-safe; blocks.
+  /// Must not be called while the caller holds another pin of the module
+  /// (a symbol_ref, try_module_get): that waits forever.
   [[nodiscard]] std::error_code unload(std::string_view name) {
     module* m = nullptr;
     bool pinned = false;
@@ -523,6 +556,13 @@ class module_registry {
       if (it == by_name_.end()) return std::make_error_code(std::errc::no_such_file_or_directory);
       m = it->second;
       if (m->state() != module_state::live) return std::make_error_code(std::errc::device_or_resource_busy);
+      if (detail::module_call_scope::inside_call_into(m)) {
+        std::fprintf(stderr,
+                     "ordo: module %s: unload() from inside a call into the module would "
+                     "wait for its own pin; not unloaded (EBUSY)\n",
+                     m->name_.c_str());
+        return std::make_error_code(std::errc::device_or_resource_busy);
+      }
       // Pins are blocked before the state says going, so whoever sees
       // "going" also fails to pin (the flag is earlier in refs_'s order).
       pinned = block_pins(*m);  // O3: from here on every try_module_get fails

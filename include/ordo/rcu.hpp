@@ -17,8 +17,9 @@
 //     ordo::rcu_read_guard          an RAII read section (nesting allowed)
 //
 //   Readers register nothing: the first read section of a thread in a domain
-//   creates the thread's reader record (a cache line of its own), and thread
-//   exit unlinks and frees it. A read section, in the common case, is a
+//   creates the thread's reader record (its counter on a cache line of its
+//   own), and thread exit unlinks and frees it, after every thread_local
+//   destructor of the thread (I9). A read section, in the common case, is a
 //   thread-local lookup, a load of the domain's epoch, and one store at each
 //   end to a word in the thread's own record: no atomic read-modify-write,
 //   no write to a cache line another thread writes (about 0.6 ns over a
@@ -92,6 +93,23 @@
 //       thread-local slot (the first 31 live domains), then its record list.
 //       Domain serials are never reused, so a stale cache or slot entry
 //       never matches.
+//   I7  A read section stores only to its record's counter line; the list
+//       links that grace periods rewrite are on another line.
+//   I8  A read_lock() past the depth limit is reported and ignored, and so
+//       is its read_unlock() (the record counts the ignored locks).
+//   I9  A thread's records are freed by a POSIX thread-specific-data
+//       destructor, which glibc runs after the thread's C++ thread_local
+//       destructors, so those see the thread's ordinary records. Sections
+//       opened later (from other thread-specific-data destructors) are
+//       anonymous: counted in the domain's anonymous_readers_ (grace periods
+//       wait for them) and in the thread's own depth table (so
+//       in_read_section() knows them and the waits below report).
+//   I10 A record still inside a section at teardown is ended (reported) and
+//       kept, unlinked, for the process's life: a guard whose destructor
+//       runs later finds it ended and its unlock is reported, it never
+//       touches freed memory nor the anonymous count.
+//   I11 ~rcu_domain runs deleter batches until none is pending (deleters may
+//       retire more).
 //
 // Fallback (membarrier unavailable)
 //   The first domain probes membarrier(2) (QUERY, then
@@ -107,18 +125,36 @@
 //   fallback reader uses a seq_cst exchange on its record instead of
 //   store + fence, and the writer a seq_cst read-modify-write.
 //
+// Fork
+//   fork() in a process with several threads: the child has only the forking
+//   thread, and the other threads' sections died with them. A pthread_atfork
+//   handler takes the registry locks around fork (they are never held while
+//   waiting), and in the child every domain forgets the other threads'
+//   records, the waiting list of a grace period another thread was running,
+//   and their anonymous sections, and gets fresh grace-period and reclaim
+//   locks. So the child's grace periods, retire() and barrier() work; the
+//   forking thread's own open sections stay open. Undefined as ever: a
+//   fork() from inside a deleter, or a child that uses objects the parent's
+//   other threads were modifying.
+//
 // Misuse
 //   compile error  retire() of a pointer the deleter cannot take.
 //   runtime report (set_rcu_report_handler; the default prints, and aborts
 //                  except where noted)
 //                  - synchronize()/barrier() inside a read section of the same
-//                    domain (it would wait for itself);
+//                    domain (it would wait for itself), including sections
+//                    opened by thread_local or thread-specific-data
+//                    destructors (I9); a retire() with a full backlog there
+//                    defers instead of waiting;
 //                  - barrier() from a deleter of the same domain;
 //                  - read_unlock() without a matching read_lock() (warning
 //                    only; ignored);
-//                  - read sections nested more than 65535 deep;
+//                  - read sections nested more than 65535 deep (that lock and
+//                    its unlock are ignored, I8);
 //                  - a thread exits inside a read section (warning only: the
-//                    section is ended, as the kernel's exit_rcu() does);
+//                    section is ended, as the kernel's exit_rcu() does; a
+//                    later unlock of it is reported as unlock_without_lock,
+//                    I10);
 //                  - a domain destroyed while a reader is inside a section;
 //                  - membarrier(2) failing after a successful registration.
 //   undefined      using an object from a read section after the section
@@ -157,6 +193,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <pthread.h>
 
 namespace ordo {
 
@@ -252,13 +290,22 @@ struct rcu_list_node {
   }
 };
 
-// One per (thread, domain). Aligned to a cache line so that a reader's
-// stores never share a line with another thread's record (see the header).
+struct rcu_thread_state;
+
+// One per (thread, domain). The list links (rewritten by every grace period
+// that moves the record between readers_ and waiting_) and the counter (the
+// only word a read section stores to) live on different cache lines, so a
+// reader never stores to a line another thread writes (I7).
 struct alignas(64) rcu_reader_record : rcu_list_node {
-  // I1: epoch of the outermost section | nesting depth.
-  std::atomic<std::uint64_t> counter{0};
   std::uint64_t serial = 0;   // the domain's serial; immutable
   rcu_domain* domain = nullptr;  // I4: guarded by the global registry mutex
+  const rcu_thread_state* owner = nullptr;  // the owning thread's state; immutable
+  // I1: epoch of the outermost section | nesting depth. Its own line (I7).
+  alignas(64) std::atomic<std::uint64_t> counter{0};
+  // read_lock() calls past the 65535th that were reported and ignored; only
+  // the owning thread touches it, and only while the depth is at its limit,
+  // so the matching read_unlock() calls are ignored too (I8).
+  std::uint32_t overflow = 0;
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
@@ -293,28 +340,57 @@ struct rcu_tls_slot {
 // one-entry cache of the membarrier-mode domain this thread entered last
 // (fallback-mode domains are never cached, so the fast path needs no mode
 // check); the second level is one slot per domain.
+// Sections a thread opens after its RCU state was torn down (I9): per
+// domain serial, the depth; `untracked` counts sections of domains beyond the
+// table (then in_read_section() answers true for every domain: a false
+// "inside" costs an EDEADLK, a false "outside" a hang).
+inline constexpr std::size_t rcu_anonymous_slots = 8;
+struct rcu_anonymous_depth {
+  std::uint64_t serial;
+  std::uint64_t depth;
+};
+
 struct rcu_tls_fast_state {
   std::uint64_t cached_serial;
   rcu_reader_record* cached_record;
   rcu_tls_slot slots[rcu_tls_slot_count];
+  rcu_thread_state* state;  // created on first use, freed at thread exit
   bool torn_down;  // the thread's rcu_thread_state was destroyed
+  std::uint64_t untracked;
+  rcu_anonymous_depth anonymous[rcu_anonymous_slots];
 };
 inline constinit thread_local rcu_tls_fast_state rcu_tls{};
 
-// The global registry: slot and serial allocation, and I4. Leaked on purpose
-// so threads that exit after static destruction can still unlink.
+// The global registry: slot and serial allocation, I4, the list of live
+// domains (for fork) and the records of threads that exited inside a
+// section (I10). Leaked on purpose so threads that exit after static
+// destruction can still unlink.
 struct rcu_global_state {
   std::mutex mutex;
   std::uint64_t next_serial = 1;
   std::uint32_t used_slots = 0;  // bit i: slot i is taken
+  std::vector<rcu_domain*> domains;              // guarded by mutex
+  std::vector<rcu_reader_record*> exited_inside;  // guarded by mutex (I10)
 };
+void rcu_atfork_prepare() noexcept;
+void rcu_atfork_parent() noexcept;
+void rcu_atfork_child() noexcept;
 inline rcu_global_state& rcu_globals() {
-  static rcu_global_state* const state = new rcu_global_state;
+  static rcu_global_state* const state = [] {
+    auto* created = new rcu_global_state;
+#if defined(__unix__)
+    // fork(): see "Fork" in the header.
+    ::pthread_atfork(&rcu_atfork_prepare, &rcu_atfork_parent, &rcu_atfork_child);
+#endif
+    return created;
+  }();
   return *state;
 }
 
-// Owns every record this thread created; its destructor (thread exit)
-// unlinks them (I4).
+// Owns every record this thread created. Freed by a POSIX thread-specific
+// data destructor, which glibc runs after every C++ thread_local destructor
+// of the thread: so thread_local destructors still have the thread's records
+// (I9); its destructor unlinks them (I4).
 struct rcu_thread_state {
   std::vector<rcu_reader_record*> records;
 
@@ -324,8 +400,33 @@ struct rcu_thread_state {
   ~rcu_thread_state();
 };
 
-inline rcu_thread_state& rcu_thread() {
-  thread_local rcu_thread_state state;
+inline void rcu_thread_state_exit(void* state) noexcept {
+  delete static_cast<rcu_thread_state*>(state);
+}
+
+inline pthread_key_t rcu_thread_key() noexcept {
+  static const pthread_key_t key = [] {
+    pthread_key_t created;
+    if (::pthread_key_create(&created, &rcu_thread_state_exit) != 0) {
+      std::fputs("ordo: rcu: pthread_key_create failed\n", stderr);
+      std::abort();
+    }
+    return created;
+  }();
+  return key;
+}
+
+// Null after the thread's teardown (then sections are anonymous, I9).
+inline rcu_thread_state* rcu_thread() noexcept {
+  rcu_tls_fast_state& tls = rcu_tls;
+  if (tls.state != nullptr || tls.torn_down) return tls.state;
+  const pthread_key_t key = rcu_thread_key();
+  auto* state = new rcu_thread_state;
+  if (::pthread_setspecific(key, state) != 0) {
+    std::fputs("ordo: rcu: pthread_setspecific failed\n", stderr);
+    std::abort();
+  }
+  tls.state = state;
   return state;
 }
 
@@ -396,14 +497,24 @@ class rcu_domain {
 
   /// Closes the innermost read section (rcu_read_unlock). Thread-safe.
   /// Ordering: the outermost unlock is a release store (O1).
+  /// Same fast path as leave(): a thread-local compare, a load and a store
+  /// to the thread's own counter line.
   void read_unlock() noexcept {
-    detail::rcu_reader_record* record = find_record();
-    if (record == nullptr && !detail::rcu_tls.torn_down) [[unlikely]] {
-      detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
-                                "read_unlock() without a matching read_lock()");
-      return;
+    const detail::rcu_tls_fast_state& tls = detail::rcu_tls;
+    if (tls.cached_serial == serial_) [[likely]] {
+      detail::rcu_reader_record* record = tls.cached_record;
+      // relaxed: only this thread writes its counter (I1).
+      const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
+      const std::uint64_t depth = counter & detail::rcu_nesting_mask;
+      // Depth 0 (misuse) and the depth limit (I8) go to the slow path.
+      if (depth - 1 < detail::rcu_nesting_mask - 1) [[likely]] {
+        // release: everything the section did happens-before the writer's
+        // acquire load that reads this value or a later one (O1).
+        record->counter.store(counter - 1, std::memory_order_release);
+        return;
+      }
     }
-    leave_slow(record);
+    read_unlock_slow();
   }
 
   /// True when the calling thread is inside a read section of this domain.
@@ -475,13 +586,20 @@ class rcu_domain {
   [[gnu::cold]] detail::rcu_section_token enter_slow() noexcept;
   [[gnu::cold]] void leave_slow(detail::rcu_reader_record* record) noexcept;
   [[gnu::cold]] void leave_slow(detail::rcu_section_token token) noexcept;
+  [[gnu::cold]] void read_unlock_slow() noexcept;
+  friend void detail::rcu_atfork_prepare() noexcept;
+  friend void detail::rcu_atfork_parent() noexcept;
+  friend void detail::rcu_atfork_child() noexcept;
+  void forget_dead_threads() noexcept;
   void enter_anonymous() noexcept;
+  detail::rcu_anonymous_depth* anonymous_entry(bool create) const noexcept;
   void leave_anonymous() noexcept;
   void heavy_fence() noexcept;
   void run_grace_period_locked();
   void wait_for_readers(std::uint64_t target);
   void enqueue(detail::rcu_retired* node);
   void reclaim();
+  bool checked_barrier();
   static void backoff(unsigned round);
 
   // The line every read section reads: the epoch (I2; written once per
@@ -548,6 +666,7 @@ inline rcu_domain::rcu_domain(rcu_domain_options options)
   membarrier_ = options.fence == rcu_fence::automatic && rcu_membarrier_available();
   auto& globals = detail::rcu_globals();
   std::lock_guard lock(globals.mutex);
+  globals.domains.push_back(this);
   serial_ = globals.next_serial++;
   for (std::uint32_t i = 0; i < detail::rcu_no_slot; ++i) {
     if ((globals.used_slots & (std::uint32_t{1} << i)) == 0) {
@@ -559,11 +678,16 @@ inline rcu_domain::rcu_domain(rcu_domain_options options)
 }
 
 inline rcu_domain::~rcu_domain() {
-  if (backlog() != 0) barrier();
+  // A deleter may retire more into this domain (freeing a node retires its
+  // children): run batches until none is pending. A barrier() that was
+  // refused (reported: inside a read section or a deleter) leaves the rest.
+  while (backlog() != 0 && checked_barrier()) {
+  }
   bool active = false;
   {
     auto& globals = detail::rcu_globals();
     std::lock_guard global_lock(globals.mutex);
+    std::erase(globals.domains, this);
     {
       std::lock_guard lock(registry_mutex_);
       while (!readers_.empty()) {
@@ -653,8 +777,10 @@ inline detail::rcu_section_token rcu_domain::enter_slow() noexcept {
   const std::uint64_t depth = counter & detail::rcu_nesting_mask;
   if (depth == 0) return {record, begin_section(record)};
   if (depth == detail::rcu_nesting_mask) {
+    ++record->overflow;  // I8: its unlock is ignored too
     detail::rcu_report_misuse(rcu_report_kind::nesting_overflow, this,
-                              "read sections nested more than 65535 deep");
+                              "read sections nested more than 65535 deep; this read_lock() "
+                              "and its read_unlock() are ignored");
     return {record, ~std::uint64_t{0}};
   }
   // release, although a nested lock changes neither activity nor epoch: a
@@ -694,11 +820,44 @@ inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
                               "read_unlock() without a matching read_lock()");
     return;
   }
+  if (record->overflow != 0) {  // I8: the unlock of an ignored lock
+    --record->overflow;
+    return;
+  }
   // release: as in leave() when this ends the outermost section (O1).
   record->counter.store(counter - 1, std::memory_order_release);
 }
 
+inline void rcu_domain::read_unlock_slow() noexcept {
+  detail::rcu_reader_record* record = find_record();
+  if (record == nullptr) {
+    if (!detail::rcu_tls.torn_down) {
+      detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
+                                "read_unlock() without a matching read_lock()");
+      return;
+    }
+    leave_anonymous();
+    return;
+  }
+  leave_slow(record);
+}
+
+// The thread's anonymous depth entry for this domain (I9), or nullptr.
+inline detail::rcu_anonymous_depth* rcu_domain::anonymous_entry(bool create) const noexcept {
+  detail::rcu_anonymous_depth* free_entry = nullptr;
+  for (detail::rcu_anonymous_depth& entry : detail::rcu_tls.anonymous) {
+    if (entry.depth != 0 && entry.serial == serial_) return &entry;
+    if (entry.depth == 0 && free_entry == nullptr) free_entry = &entry;
+  }
+  if (!create || free_entry == nullptr) return nullptr;
+  free_entry->serial = serial_;
+  return free_entry;
+}
+
 inline void rcu_domain::enter_anonymous() noexcept {
+  detail::rcu_anonymous_depth* entry = anonymous_entry(/*create=*/true);
+  if (entry != nullptr && entry->depth++ != 0) return;  // nested: already counted
+  if (entry == nullptr) ++detail::rcu_tls.untracked;
   // seq_cst RMW: a full barrier between the count and the section's loads,
   // paired with heavy_fence() (O2).
   anonymous_readers_.fetch_add(1, std::memory_order_seq_cst);
@@ -708,6 +867,18 @@ inline void rcu_domain::enter_anonymous() noexcept {
 }
 
 inline void rcu_domain::leave_anonymous() noexcept {
+  detail::rcu_anonymous_depth* entry = anonymous_entry(/*create=*/false);
+  if (entry != nullptr) {
+    if (--entry->depth != 0) return;  // still inside the outer section
+  } else if (detail::rcu_tls.untracked != 0) {
+    --detail::rcu_tls.untracked;
+  } else {
+    // Nothing open (for instance a section opened in the thread body whose
+    // thread state was torn down with it, I10): nothing to end.
+    detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
+                              "read_unlock() without a matching read_lock()");
+    return;
+  }
   // release: partner is the acquire load in wait_for_readers (O1).
   anonymous_readers_.fetch_sub(1, std::memory_order_release);
 }
@@ -715,18 +886,25 @@ inline void rcu_domain::leave_anonymous() noexcept {
 inline bool rcu_domain::in_read_section() const noexcept {
   const detail::rcu_reader_record* record = find_record();
   // relaxed: only this thread writes its own counter (I1).
-  return record != nullptr &&
-         (record->counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) != 0;
+  if (record != nullptr) {
+    return (record->counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) != 0;
+  }
+  if (!detail::rcu_tls.torn_down) return false;
+  return detail::rcu_tls.untracked != 0 || anonymous_entry(/*create=*/false) != nullptr;  // I9
 }
 
 inline detail::rcu_reader_record* rcu_domain::find_record_slow(bool create) const noexcept {
   if (detail::rcu_tls.torn_down) return nullptr;
-  detail::rcu_thread_state& state = detail::rcu_thread();
-  for (detail::rcu_reader_record* record : state.records) {
-    if (record->serial == serial_) return record;
+  detail::rcu_thread_state* state = detail::rcu_tls.state;
+  if (state != nullptr) {
+    for (detail::rcu_reader_record* record : state->records) {
+      if (record->serial == serial_) return record;
+    }
   }
   if (!create) return nullptr;
-  return const_cast<rcu_domain*>(this)->register_reader(state);
+  state = detail::rcu_thread();
+  if (state == nullptr) return nullptr;
+  return const_cast<rcu_domain*>(this)->register_reader(*state);
 }
 
 inline detail::rcu_reader_record* rcu_domain::register_reader(
@@ -736,6 +914,7 @@ inline detail::rcu_reader_record* rcu_domain::register_reader(
   auto* record = new detail::rcu_reader_record;
   record->serial = serial_;
   record->domain = this;
+  record->owner = &state;
   auto& globals = detail::rcu_globals();
   {
     std::lock_guard global_lock(globals.mutex);
@@ -892,27 +1071,31 @@ inline void rcu_domain::reclaim() {
   reclaimer_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
-inline void rcu_domain::barrier() {
+inline void rcu_domain::barrier() { (void)checked_barrier(); }
+
+inline bool rcu_domain::checked_barrier() {
   if (in_read_section()) {
     detail::rcu_report_misuse(rcu_report_kind::wait_in_read_section, this,
                               "barrier() inside a read section of the same domain would "
                               "wait for itself");
-    return;
+    return false;
   }
   // relaxed: only this thread stores its own id there.
   if (reclaimer_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
     detail::rcu_report_misuse(rcu_report_kind::wait_in_callback, this,
                               "barrier() from a deleter of the same domain would wait "
                               "for itself");
-    return;
+    return false;
   }
   reclaim();
+  return true;
 }
 
 namespace detail {
 
 inline rcu_thread_state::~rcu_thread_state() {
   rcu_tls.torn_down = true;
+  rcu_tls.state = nullptr;
   rcu_tls.cached_serial = 0;
   rcu_tls.cached_record = nullptr;
   for (rcu_tls_slot& slot : rcu_tls.slots) slot = rcu_tls_slot{0, nullptr};
@@ -921,11 +1104,12 @@ inline rcu_thread_state::~rcu_thread_state() {
     auto& globals = rcu_globals();
     std::lock_guard global_lock(globals.mutex);
     for (rcu_reader_record* record : records) {
+      // relaxed: this thread's own counter (I1).
+      const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
+      const bool inside = (counter & rcu_nesting_mask) != 0;
       if (rcu_domain* domain = record->domain) {  // I4: still alive
         std::lock_guard lock(domain->registry_mutex_);
-        // relaxed: this thread's own counter (I1).
-        const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
-        if ((counter & rcu_nesting_mask) != 0) {
+        if (inside) {
           exited_inside.push_back(domain);
           // release: ends the section for the writers (O1), as exit_rcu().
           record->counter.store(counter & ~rcu_nesting_mask, std::memory_order_release);
@@ -933,7 +1117,15 @@ inline rcu_thread_state::~rcu_thread_state() {
         rcu_list_node::unlink(record);
         --domain->reader_count_;
       }
-      delete record;
+      if (inside) {
+        // I10: a guard of a later destructor may still hold a token naming
+        // this record; keep it (ended, unlinked) so its unlock is reported
+        // instead of touching freed memory.
+        record->domain = nullptr;
+        globals.exited_inside.push_back(record);
+      } else {
+        delete record;
+      }
     }
     records.clear();
   }
@@ -943,7 +1135,78 @@ inline rcu_thread_state::~rcu_thread_state() {
   }
 }
 
+// fork(): the child has only the forking thread. prepare takes the global
+// registry and every domain's registry and retire locks (all short critical
+// sections that never wait for a reader), so the child inherits consistent
+// lists; the child then forgets every other thread's records (their sections
+// died with them) and gives each domain fresh grace-period and reclaim locks
+// (a dead thread may have held them). Lock order as everywhere: the global
+// mutex, then a domain's registry_mutex_, then its retire_mutex_.
+inline void rcu_atfork_prepare() noexcept {
+  auto& globals = rcu_globals();
+  globals.mutex.lock();
+  for (rcu_domain* domain : globals.domains) {
+    domain->registry_mutex_.lock();
+    domain->retire_mutex_.lock();
+  }
+}
+
+inline void rcu_atfork_parent() noexcept {
+  auto& globals = rcu_globals();
+  for (rcu_domain* domain : globals.domains) {
+    domain->retire_mutex_.unlock();
+    domain->registry_mutex_.unlock();
+  }
+  globals.mutex.unlock();
+}
+
+inline void rcu_atfork_child() noexcept {
+  auto& globals = rcu_globals();
+  for (rcu_domain* domain : globals.domains) {
+    domain->forget_dead_threads();
+    domain->retire_mutex_.unlock();
+    domain->registry_mutex_.unlock();
+  }
+  globals.mutex.unlock();
+}
+
 }  // namespace detail
+
+// In the child of fork(), with registry_mutex_ and retire_mutex_ held by this
+// (the only) thread.
+inline void rcu_domain::forget_dead_threads() noexcept {
+  if (!waiting_.empty()) {  // a grace period of a thread that is gone
+    while (!waiting_.empty()) {
+      detail::rcu_list_node* node = waiting_.next;
+      detail::rcu_list_node::unlink(node);
+      readers_.push_back(node);
+    }
+  }
+  const detail::rcu_thread_state* self = detail::rcu_tls.state;
+  for (detail::rcu_list_node* node = readers_.next; node != &readers_;) {
+    detail::rcu_list_node* next = node->next;
+    auto* record = static_cast<detail::rcu_reader_record*>(node);
+    if (record->owner != self) {
+      // The owning thread does not exist here: neither do its sections.
+      // Its state is unreachable in the child, so the record is ours to free.
+      detail::rcu_list_node::unlink(record);
+      --reader_count_;
+      delete record;
+    }
+    node = next;
+  }
+  const bool anonymous_here = anonymous_entry(/*create=*/false) != nullptr ||
+                              detail::rcu_tls.untracked != 0;
+  // relaxed: single-threaded child.
+  anonymous_readers_.store(anonymous_here ? 1 : 0, std::memory_order_relaxed);
+  if (reclaimer_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    reclaimer_.store(std::thread::id{}, std::memory_order_relaxed);
+    // A dead thread may have held them; this thread holds neither.
+    new (&gp_mutex_) std::mutex;
+    new (&reclaim_mutex_) std::mutex;
+  }
+}
+
 }  // namespace ordo
 
 #endif  // ORDO_RCU_HPP

@@ -92,6 +92,10 @@ inline membarrier_probe probe_membarrier(membarrier_call call) noexcept {
 #endif
 }
 
+/// The call heavy fences make: sys_membarrier. A seam for tests (they wrap
+/// it to count the fences a grace period or scan issues).
+inline constinit std::atomic<membarrier_call> membarrier_syscall{&sys_membarrier};
+
 /// The process's probe, run once (registration is per process). Thread-safe.
 inline const membarrier_probe& process_membarrier() noexcept {
   static const membarrier_probe probe = probe_membarrier(&sys_membarrier);
@@ -136,7 +140,9 @@ inline void fence_backoff(unsigned round) {
 [[nodiscard]] inline bool membarrier_heavy_fence() noexcept {
 #if defined(__linux__) && defined(__NR_membarrier)
   for (unsigned round = 0;; ++round) {
-    if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) [[likely]] return true;
+    // relaxed: the seam is set by tests while no heavy fence runs.
+    const membarrier_call call = membarrier_syscall.load(std::memory_order_relaxed);
+    if (call(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) [[likely]] return true;
     if (errno != ENOMEM && errno != EINTR && errno != EAGAIN) return false;
     fence_backoff(round);
   }
