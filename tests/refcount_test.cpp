@@ -126,18 +126,28 @@ TYPED_TEST(Refcount, IncrementFromZeroIsReportedAndSaturates) {
   EXPECT_EQ(reports(), 1);
 }
 
-TYPED_TEST(Refcount, UnderflowIsReportedAndTheDeadCounterStaysDead) {
+// refcount_t: a put on a dead counter saturates it (REFCOUNT_SUB_UAF), so
+// that no later put frees it again; reported once, on entry (I4).
+TYPED_TEST(Refcount, UnderflowIsReportedAndSaturates) {
   TypeParam r(1);
   ASSERT_TRUE(r.dec_and_test());
   EXPECT_FALSE(r.dec_and_test());
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
-  EXPECT_EQ(r.read(), 0u);
-  EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_TRUE(r.is_saturated());
+  EXPECT_EQ(r.read(), TypeParam::saturated);
   r.dec();
+  EXPECT_FALSE(r.dec_and_test());
+  EXPECT_FALSE(r.dec_if_one());
+  EXPECT_EQ(reports(), 1);
+  EXPECT_TRUE(r.is_saturated());
+
+  TypeParam s(1);
+  ASSERT_TRUE(s.dec_and_test());
+  s.dec();  // a plain dec() of a dead counter: underflow too
   EXPECT_EQ(reports(), 2);
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
-  EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_TRUE(s.is_saturated());
 }
 
 // More puts than references in one step: reported, and no later put may
@@ -189,16 +199,71 @@ TYPED_TEST(Refcount, IncNotZeroAtTheLimitSaturatesAndSucceeds) {
   EXPECT_TRUE(r.is_saturated());
 }
 
-TYPED_TEST(Refcount, OversizedStepsAreReportedNotWrapped) {
+// Steps above max_step take the compare-and-swap path and end exactly as
+// refcount_t does: no report while the result stays in 1 .. INT_MAX.
+TYPED_TEST(Refcount, LargeStepsAreExact) {
+  constexpr unsigned big = TypeParam::max_step + 1;
   TypeParam r(1);
-  r.add(TypeParam::max_step + 1);
+  r.add(big);
+  EXPECT_EQ(r.read(), 1u + big);
+  EXPECT_TRUE(r.add_not_zero(big));
+  EXPECT_EQ(r.read(), 1u + 2 * big);
+  EXPECT_FALSE(r.sub_and_test(2 * big));
+  EXPECT_EQ(r.read(), 1u);
+  EXPECT_EQ(reports(), 0);
+  // Past INT_MAX in one step: overflow, saturated.
+  r.add(TypeParam::max_count);
   EXPECT_EQ(reports(), 1);
   EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
   EXPECT_TRUE(r.is_saturated());
+  // More than the count in one step: underflow, saturated.
   TypeParam s(1);
-  EXPECT_FALSE(s.sub_and_test(TypeParam::max_step + 1));
+  EXPECT_FALSE(s.sub_and_test(big));
+  EXPECT_EQ(reports(), 2);
   EXPECT_EQ(last_error(), ordo::refcount_error::underflow);
   EXPECT_TRUE(s.is_saturated());
+}
+
+// A large add_not_zero on a dead counter fails and leaves it dead (I2).
+TYPED_TEST(Refcount, LargeAddNotZeroOnDeadFailsAndWritesNothing) {
+  TypeParam r(0);
+  EXPECT_FALSE(r.add_not_zero(TypeParam::max_step + 1));
+  EXPECT_FALSE(r.add_not_zero(0xFFFFFFFFu));
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_FALSE(r.is_saturated());
+  EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_EQ(reports(), 0);
+}
+
+// The put of exactly the whole count is the final one, however large.
+TYPED_TEST(Refcount, LargeSubOfTheWholeCountIsTheFinalPut) {
+  constexpr unsigned n = 2 * TypeParam::max_step;
+  TypeParam r(n);
+  EXPECT_TRUE(r.sub_and_test(n));
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_FALSE(r.inc_not_zero());
+  TypeParam full(TypeParam::max_count);
+  EXPECT_FALSE(full.sub_and_test(TypeParam::max_count - 1));
+  EXPECT_EQ(full.read(), 1u);
+  EXPECT_TRUE(full.dec_and_test());
+  EXPECT_EQ(reports(), 0);
+}
+
+// The live range ends at INT_MAX (REFCOUNT_MAX), as refcount_t's.
+TYPED_TEST(Refcount, LiveRangeEndsAtIntMax) {
+  static_assert(TypeParam::max_count == 0x7FFFFFFFu);
+  static_assert(TypeParam::saturated == 0xC0000000u);  // REFCOUNT_SATURATED
+  TypeParam r(TypeParam::max_count - 1);
+  r.inc();
+  EXPECT_EQ(r.read(), TypeParam::max_count);
+  EXPECT_EQ(reports(), 0);
+  EXPECT_TRUE(r.add_not_zero(0));
+  r.add(1);
+  EXPECT_EQ(reports(), 1);
+  EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
+  EXPECT_EQ(r.read(), TypeParam::saturated);
+  TypeParam too_many(TypeParam::max_count + 1u);
+  EXPECT_TRUE(too_many.is_saturated());
 }
 
 TYPED_TEST(Refcount, ReportCarriesCounterAndCallSite) {

@@ -14,29 +14,42 @@
 //   referenced. Increment from zero, underflow, a plain dec() reaching zero
 //   and overflow are REPORTED to a settable handler.
 //
-//   ordo::refcount — refcount_t. inc_not_zero is a compare-and-swap loop
-//   that never writes a dead counter, so the put that takes the last
-//   reference is the only decision and the object may be freed at once. The
-//   count is stored minus one, so that the last put and every error land on
-//   the sign bit: a put is one `lock sub` and a sign test.
+//   Both classes keep refcount_t's rules exactly (LKDTM's refcount
+//   scenarios end where the kernel's refcount_t ends, see
+//   tests/kernel/lkdtm_refcount_test.cpp): the live range is 1 .. INT_MAX
+//   (REFCOUNT_MAX); an increment past it saturates and reports; a put below
+//   zero saturates and reports (the object leaks, it is never freed twice);
+//   read() of a saturated counter is 0xC0000000 (REFCOUNT_SATURATED, INT_MIN/2
+//   as an unsigned). Both store the count minus one, so that the last put and
+//   every error land on the sign bit, and share the value layout:
 //
-//       0x00000000..0x7FFFFFFF  live: count = stored + 1 (1 .. 2^31)
-//       0xFFFFFFFF              dead (the final put happened)
-//       0xC0000000..0xFFFFFFFE  dead, after puts it did not have (underflow)
+//       0x00000000..0x7FFFFFFE  live: count = stored + 1 (1 .. INT_MAX)
+//       0x7FFFFFFF              transient: an increment just passed INT_MAX;
+//                               its slow path parks the counter saturated
 //       0x80000000..0xBFFFFFFF  saturated; parked at 0xA0000000, 2^29 away
 //                               from both the live and the dead range
+//       0xC0000000..0xFFFFFFFF  the dead zone (count 0); each class parks a
+//                               dead counter at its own value, below
+//
+//   Steps up to max_step (2^24) take the one-instruction fast path: 2^29 of
+//   margin absorbs 32 racing maximal steps before the slow path re-parks the
+//   value. A larger step takes a compare-and-swap loop that computes the
+//   same result from the current value, so no step is too large and none
+//   wraps.
+//
+//   ordo::refcount — refcount_t. inc_not_zero is a compare-and-swap loop
+//   that never writes a dead counter, so the put that takes the last
+//   reference is the only decision and the object may be freed at once. A
+//   put is one `lock sub` and a sign test. Dead is 0xFFFFFFFF (the final put
+//   took the count from 1 to 0).
 //
 //   ordo::rcuref — rcuref_t (lib/rcuref.c). inc_not_zero is ONE
 //   unconditional fetch_add: under contention it beats the CAS loop, whose
 //   compare-and-swaps fail and retry (bench/ref_bench.cpp:
-//   BM_Rcuref_IncNotZeroDec vs BM_CasLoop_IncNotZeroDec). The count is
-//   stored biased by one so that "count reached zero" (NOREF) and "dead"
-//   (DEAD) are distinct, and the kill is a separate compare-and-swap:
-//
-//       0x00000000..0x7FFFFFFF  live: count = stored + 1
-//       0x80000000..0xBFFFFFFF  saturated; parked at 0xA0000000
-//       0xC0000000..0xFFFFFFFE  dead; parked at 0xE0000000
-//       0xFFFFFFFF              NOREF: count 0, the last put is deciding
+//   BM_Rcuref_IncNotZeroDec vs BM_CasLoop_IncNotZeroDec). In the dead zone,
+//   0xFFFFFFFF is NOREF (count 0, the last put is deciding) and a dead
+//   counter is parked at 0xE0000000, so that late getters' increments stay
+//   inside the zone; the kill is a separate NOREF -> DEAD compare-and-swap.
 //
 //   The price is the rcuref contract: between NOREF and DEAD a getter may
 //   revive the object, and then the put that made it NOREF still touches
@@ -73,30 +86,35 @@
 //       refcount an acquire load of the value the final decrement wrote (it
 //       is in the release sequence of every earlier put, so it
 //       synchronizes-with all of them, O2); in rcuref the NOREF → DEAD
-//       compare-and-swap; in dec_if_one the compare-and-swap itself.
+//       compare-and-swap; in dec_if_one, and in a sub_and_test of more than
+//       max_step, the (acq_rel) compare-and-swap itself.
 //       (refcount's decrement is written `-=`, seq_cst, a superset of
 //       release: see subtract().)
 //
 // Invariants
 //   I1  Exactly one call of dec_and_test/sub_and_test/dec_if_one returns true
 //       per object lifetime, after every put that came before it.
-//   I2  Once dead, the counter never returns to the live range: no getter
-//       succeeds, whatever the interleaving (refcount: getters never write a
-//       dead counter; rcuref: late getters move it inside the dead zone and
-//       back).
+//   I2  Once dead, the counter never returns to the live range by a get:
+//       no getter succeeds, whatever the interleaving (refcount: getters
+//       never write a dead counter; rcuref: late getters move it inside the
+//       dead zone and back). Only misuse moves it: an increment or a put on
+//       a dead counter saturates it, as refcount_t does (reported).
 //   I3  rcuref only: a get between NOREF and DEAD revives the object; the
 //       deciding compare-and-swap then fails and that put returns false.
-//   I4  A saturated counter stays saturated and is reported once, on entry:
-//       the object is never freed.
+//   I4  A saturated counter stays saturated and is reported once, on entry
+//       (refcount_t WARNs once too): the object is never freed.
+//   I5  Every operation's result, end value and report are those of
+//       refcount_t for any step n, fast path or not: the live range ends at
+//       max_count (INT_MAX); over- and underflow saturate.
 //
 // Misuse
 //   compile error  none (plain types).
 //   runtime report increment from zero or of a dead counter (add_on_zero),
 //                  a put below zero (underflow), a plain dec() that reaches
 //                  zero (dec_to_zero), more than max_count references
-//                  (overflow). After the report the counter is parked:
-//                  saturated or dead, so that no later put frees the object
-//                  (it leaks instead). The default handler
+//                  (overflow). After the report the counter is saturated,
+//                  so that no later put frees the object (it leaks
+//                  instead). The default handler
 //                  (refcount_report_abort) prints the report to stderr and
 //                  aborts, in every build: the same default whatever NDEBUG
 //                  or ORDO_LOCKDEP say, so translation units cannot disagree
@@ -135,7 +153,7 @@ enum class refcount_error : unsigned char {
   add_on_zero,  ///< increment of a counter at zero or dead: use-after-free
   underflow,    ///< a put with no reference left: use-after-free
   dec_to_zero,  ///< a plain dec() took the last reference: leak
-  overflow,     ///< more than 2^31 references: saturated, leak
+  overflow,     ///< more than INT_MAX references: saturated, leak
 };
 
 /// A report: what, which counter (its address) and where it was called.
@@ -160,7 +178,7 @@ struct refcount_report {
   return "ordo::refcount: unknown error";
 }
 
-/// Handler type. Called with the counter already parked (saturated or DEAD),
+/// Handler type. Called with the counter already parked (saturated),
 /// so returning is safe; it must not throw (it is called from noexcept code).
 using refcount_report_handler = void (*)(const refcount_report& report);
 
@@ -203,29 +221,32 @@ inline refcount_report_handler set_refcount_report_handler(
   return detail::refcount_reports.install(handler);
 }
 
-/// A saturating reference count with Linux refcount_t semantics
-/// (compare-and-swap inc_not_zero, so the final put may free at once). See
-/// the header comment for the values, orderings O1–O3 and invariants I1–I4.
-class refcount {
+namespace detail {
+
+/// What refcount and rcuref share: the value layout (header comment), the
+/// constants, read/set/dec_if_one, the saturation and report steps of every
+/// slow path, and the compare-and-swap loops that serve steps larger than
+/// max_step exactly (I5). `Dead` is where the class parks a dead counter.
+/// The fast paths stay in each class: they are what differs.
+template <std::int32_t Dead>
+class saturating_count {
  public:
-  /// The value read() returns for a saturated counter.
+  /// The value read() returns for a saturated counter (REFCOUNT_SATURATED,
+  /// INT_MIN / 2, as an unsigned).
   static constexpr std::uint32_t saturated = 0xC0000000u;
-  /// The largest count before saturation.
-  static constexpr std::uint32_t max_count = 0x80000000u;
-  /// The largest n add()/add_not_zero()/sub_and_test() accept; a larger n is
-  /// reported (overflow / underflow) and parks the counter.
+  /// The largest count (REFCOUNT_MAX, INT_MAX); one more saturates.
+  static constexpr std::uint32_t max_count = 0x7FFFFFFFu;
+  /// The largest n that add()/add_not_zero()/sub_and_test() apply with one
+  /// atomic instruction; a larger n takes a compare-and-swap loop with the
+  /// same result (I5).
   static constexpr unsigned max_step = 1u << 24;
 
-  /// A counter holding `initial` references (0: dead; more than max_count:
-  /// saturated). Not thread-safe (initialisation).
-  constexpr explicit refcount(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
+  saturating_count(const saturating_count&) = delete;
+  saturating_count& operator=(const saturating_count&) = delete;
 
-  refcount(const refcount&) = delete;
-  refcount& operator=(const refcount&) = delete;
-
-  /// Re-initialises the counter (refcount_set). Not thread-safe: only while
-  /// no other thread can reach it. Ordering: relaxed (publishing the object
-  /// orders it).
+  /// Re-initialises the counter (refcount_set): 0 makes it dead, more than
+  /// max_count saturated. Not thread-safe: only while no other thread can
+  /// reach it. Ordering: relaxed (publishing the object orders it).
   void set(std::uint32_t count) noexcept {
     // relaxed: initialisation; the object's publication orders it (O1).
     stored_.store(encode(count), std::memory_order_relaxed);
@@ -237,15 +258,193 @@ class refcount {
   [[nodiscard]] std::uint32_t read() const noexcept {
     // relaxed: a racy snapshot by design; orders nothing.
     const std::int32_t s = stored_.load(std::memory_order_relaxed);
-    if (s >= 0) return static_cast<std::uint32_t>(s) + 1u;
-    return s < released_floor ? saturated : 0u;
+    switch (zone_of(s)) {
+      case zone::live:
+        return static_cast<std::uint32_t>(s) + 1u;
+      case zone::saturated:
+        return saturated;
+      case zone::dead:
+        break;
+    }
+    return 0;
   }
 
   /// True when saturated (the object will never be freed). Thread-safe.
+  /// Ordering: relaxed, a snapshot as read().
   [[nodiscard]] bool is_saturated() const noexcept {
     // relaxed: a snapshot, as read().
-    return stored_.load(std::memory_order_relaxed) < released_floor;
+    return zone_of(stored_.load(std::memory_order_relaxed)) == zone::saturated;
   }
+
+  /// Kills the counter if it holds exactly one reference
+  /// (refcount_dec_if_one); true when it did, and the caller must release
+  /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
+  /// on success (O2, O3), relaxed on failure (nothing changed).
+  [[nodiscard]] bool dec_if_one() noexcept {
+    std::int32_t expected = 0;  // stored 0: one reference
+    // acq_rel: release publishes this holder's work (O2), acquire pairs with
+    // earlier puts' release (O3). relaxed on failure: nothing was written.
+    return stored_.compare_exchange_strong(expected, Dead, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed);
+  }
+
+ protected:
+  static constexpr std::int32_t dead = Dead;
+  static constexpr std::int32_t saturated_stored = static_cast<std::int32_t>(0xA0000000u);
+  static constexpr std::int32_t dead_floor = static_cast<std::int32_t>(0xC0000000u);
+  // The stored value of count INT_MAX: the last live value.
+  static constexpr std::int32_t last_live = INT32_MAX - 1;
+
+  enum class zone : unsigned char { live, saturated, dead };
+
+  // Which range a stored value is in (header comment). INT32_MAX is only
+  // ever the transient value of an increment that passed INT_MAX, on its
+  // way to being parked: it counts as saturated.
+  static constexpr zone zone_of(std::int32_t s) noexcept {
+    if (s >= 0 && s != INT32_MAX) return zone::live;
+    if (s < dead_floor || s == INT32_MAX) return zone::saturated;
+    return zone::dead;
+  }
+
+  static constexpr std::int32_t encode(std::uint32_t count) noexcept {
+    if (count == 0) return Dead;
+    if (count > max_count) return saturated_stored;
+    return static_cast<std::int32_t>(count - 1u);
+  }
+
+  constexpr explicit saturating_count(std::uint32_t initial) noexcept
+      : stored_(encode(initial)) {}
+  ~saturating_count() = default;
+
+  // Parks the counter saturated and reports the transition into it (I4).
+  [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
+    // relaxed: parking the value; the report publishes nothing.
+    stored_.store(saturated_stored, std::memory_order_relaxed);
+    detail::refcount_report_now(error, this, where);
+  }
+
+  // Traffic on a saturated counter: put it back in the middle of its zone,
+  // unreported (I4: reported once, on entry).
+  void keep_saturated() noexcept {
+    // relaxed: parking the value; orders nothing.
+    stored_.store(saturated_stored, std::memory_order_relaxed);
+  }
+
+  // The end of an increment that left the live range (`old`, the value it
+  // incremented, was live), or incremented a saturated or dead counter.
+  [[gnu::cold]] [[gnu::noinline]] void add_slow_common(std::int32_t old,
+                                                       std::source_location where) noexcept {
+    switch (zone_of(old)) {
+      case zone::live:
+        saturate_report(refcount_error::overflow, where);  // passed INT_MAX
+        return;
+      case zone::saturated:
+        keep_saturated();  // I4
+        return;
+      case zone::dead:
+        // Increment of a dead counter: saturate as refcount_t does, a leak
+        // is bounded, a second free is not.
+        saturate_report(refcount_error::add_on_zero, where);
+        return;
+    }
+  }
+
+  // A put that found no reference to drop (the counter was dead, or the
+  // put took more than the count): saturate and report (refcount_t's
+  // REFCOUNT_SUB_UAF); a put on a saturated counter keeps it parked (I4).
+  void put_below_zero(std::int32_t now, std::source_location where) noexcept {
+    if (zone_of(now) == zone::saturated) {
+      keep_saturated();
+    } else {
+      saturate_report(refcount_error::underflow, where);
+    }
+  }
+
+  // add(n) / add_not_zero(n) for n > max_step: a compare-and-swap loop that
+  // writes only the exact result, so no step wraps (I5). `not_zero`: leave a
+  // dead counter alone and return false (add_not_zero) instead of
+  // saturating it (add). Returns whether a reference was taken.
+  [[gnu::cold]] [[gnu::noinline]] bool add_large(std::uint32_t n, bool not_zero,
+                                                 std::source_location where) noexcept {
+    // relaxed: O1; the loop only needs the value to be current.
+    std::int32_t old = stored_.load(std::memory_order_relaxed);
+    for (;;) {
+      switch (zone_of(old)) {
+        case zone::saturated:
+          return true;  // parked already (I4); a saturated object is never freed
+        case zone::dead:
+          if (not_zero) return false;  // never written (I2)
+          saturate_report(refcount_error::add_on_zero, where);
+          return true;
+        case zone::live:
+          break;
+      }
+      if (n > static_cast<std::uint32_t>(last_live - old)) {
+        saturate_report(refcount_error::overflow, where);
+        return true;
+      }
+      // relaxed on both: O1; a failed exchange reloads `old` and retries.
+      if (stored_.compare_exchange_weak(old, old + static_cast<std::int32_t>(n),
+                                        std::memory_order_relaxed, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+  }
+
+  // sub_and_test(n) for n > max_step: a compare-and-swap loop that writes
+  // only the exact result (I5); the put of exactly the whole count kills the
+  // counter and returns true.
+  [[gnu::cold]] [[gnu::noinline]] bool sub_large(std::uint32_t n,
+                                                 std::source_location where) noexcept {
+    // relaxed: the exchange below orders; the load only needs the value.
+    std::int32_t old = stored_.load(std::memory_order_relaxed);
+    for (;;) {
+      switch (zone_of(old)) {
+        case zone::saturated:
+          return false;  // I4
+        case zone::dead:
+          saturate_report(refcount_error::underflow, where);
+          return false;
+        case zone::live:
+          break;
+      }
+      const auto count = static_cast<std::uint32_t>(old) + 1u;
+      if (n > count) {
+        saturate_report(refcount_error::underflow, where);
+        return false;
+      }
+      if (n == count) {
+        // acq_rel: release publishes this holder's work (O2); acquire reads
+        // the end of the release sequence of every earlier put (O3).
+        // relaxed on failure: nothing written, retry with the new value.
+        if (stored_.compare_exchange_weak(old, Dead, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+          return true;
+        }
+        continue;
+      }
+      // release: a put (O2), partner the acquire of the final put (O3).
+      // relaxed on failure: nothing written, retry with the new value.
+      if (stored_.compare_exchange_weak(old, old - static_cast<std::int32_t>(n),
+                                        std::memory_order_release, std::memory_order_relaxed)) {
+        return false;
+      }
+    }
+  }
+
+  std::atomic<std::int32_t> stored_;
+};
+
+}  // namespace detail
+
+/// A saturating reference count with Linux refcount_t semantics
+/// (compare-and-swap inc_not_zero, so the final put may free at once). See
+/// the header comment for the values, orderings O1–O3 and invariants I1–I5.
+class refcount : public detail::saturating_count<-1> {
+ public:
+  /// A counter holding `initial` references (0: dead; more than max_count:
+  /// saturated). Not thread-safe (initialisation).
+  constexpr explicit refcount(std::uint32_t initial) noexcept : saturating_count(initial) {}
 
   /// Takes a reference while the caller already holds one (refcount_inc).
   /// Reports add_on_zero on a dead counter, overflow on entering
@@ -253,7 +452,10 @@ class refcount {
   void inc(std::source_location where = std::source_location::current()) noexcept {
     // relaxed: the caller's own reference keeps the object alive (O1).
     const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
-    if (old < 0 || old == INT32_MAX) [[unlikely]] add_slow(old, where);
+    // One compare: old at the limit (count INT_MAX) or negative.
+    if (static_cast<std::uint32_t>(old) >= std::uint32_t{last_live}) [[unlikely]] {
+      add_slow_common(old, where);
+    }
   }
 
   /// Takes n references at once (refcount_add); n == 0 does nothing.
@@ -261,13 +463,16 @@ class refcount {
   void add(unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return;
     if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::overflow, where);
+      (void)add_large(n, false, where);
       return;
     }
     const auto step = static_cast<std::int32_t>(n);
     // relaxed: as inc() (O1).
     const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
-    if (old < 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, where);
+    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))
+        [[unlikely]] {
+      add_slow_common(old, where);
+    }
   }
 
   /// Takes a reference unless the count is 0 (refcount_inc_not_zero,
@@ -285,16 +490,14 @@ class refcount {
   [[nodiscard]] bool add_not_zero(
       unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return read() != 0;
-    if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::overflow, where);
-      return true;
-    }
+    if (n > max_step) [[unlikely]] return add_large(n, true, where);
     return add_not_zero_impl(static_cast<std::int32_t>(n), where);
   }
 
   /// Drops a reference known not to be the last (refcount_dec). Reports
   /// dec_to_zero (and saturates: the object leaks) if it was the last,
-  /// underflow if there was none. Thread-safe. Ordering: release (O2).
+  /// underflow (and saturates) if there was none. Thread-safe. Ordering:
+  /// release (O2).
   void dec(std::source_location where = std::source_location::current()) noexcept {
     if (subtract(1) < 0) [[unlikely]] dec_slow(where);
   }
@@ -309,44 +512,36 @@ class refcount {
   }
 
   /// Drops n references; true when they were the last (refcount_sub_and_test).
-  /// n == 0 returns false. Thread-safe. Ordering: as dec_and_test.
+  /// More than the count is reported (underflow) and saturates. n == 0
+  /// returns false. Thread-safe. Ordering: as dec_and_test.
   [[nodiscard]] bool sub_and_test(
       unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return false;
-    if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::underflow, where);
-      return false;
-    }
+    if (n > max_step) [[unlikely]] return sub_large(n, where);
     if (subtract(static_cast<std::int32_t>(n)) >= 0) [[likely]] return false;
     return put_slow(where);
-  }
-
-  /// Kills the counter if it holds exactly one reference
-  /// (refcount_dec_if_one); true when it did, and the caller must release
-  /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
-  /// on success (O2, O3), relaxed on failure (nothing changed).
-  [[nodiscard]] bool dec_if_one() noexcept {
-    std::int32_t expected = 0;  // stored 0: one reference
-    // acq_rel: release publishes this holder's work (O2), acquire pairs with
-    // earlier puts' release (O3). relaxed on failure: nothing was written.
-    return stored_.compare_exchange_strong(expected, dead, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed);
   }
 
   /// Drops a reference unless it is the last (refcount_dec_not_one): false,
   /// changing nothing, when the count is exactly one (the caller then takes
   /// its lock and puts with dec_and_test, as refcount_dec_and_mutex_lock
   /// does). A saturated counter stays parked (true); a dead one is reported
-  /// as underflow (true: there is nothing to release). Thread-safe.
-  /// Ordering: release on the decrement (O2), relaxed otherwise.
+  /// as underflow and left as it is (true: there is nothing to release), as
+  /// refcount_dec_not_one does. Thread-safe. Ordering: release on the
+  /// decrement (O2), relaxed otherwise.
   [[nodiscard]] bool dec_not_one(std::source_location where = std::source_location::current()) noexcept {
     // relaxed: the loop only needs a current value; the exchange orders.
     std::int32_t old = stored_.load(std::memory_order_relaxed);
     do {
       if (old == 0) return false;  // one reference: the caller's is the last
-      if (old < 0) {
-        if (old >= released_floor) detail::refcount_report_now(refcount_error::underflow, this, where);
-        return true;  // dead (reported) or saturated (I4): never released here
+      switch (zone_of(old)) {
+        case zone::dead:
+          detail::refcount_report_now(refcount_error::underflow, this, where);
+          return true;  // nothing to release here
+        case zone::saturated:
+          return true;  // I4: never released
+        case zone::live:
+          break;
       }
       // release: this put's work happens-before the release function (O2),
       // through the final put's acquire (O3). relaxed on failure: retry.
@@ -356,22 +551,6 @@ class refcount {
   }
 
  private:
-  // Stored value: count - 1, so that "the last reference went" and every
-  // error land on the sign bit: one `lock sub` and a sign test per put.
-  //   0 .. 0x7FFFFFFF           live, count = stored + 1
-  //   0xFFFFFFFF (-1)           dead
-  //   0xC0000000 .. 0xFFFFFFFE  dead, and puts below it (underflow)
-  //   0x80000000 .. 0xBFFFFFFF  saturated; parked at 0xA0000000
-  static constexpr std::int32_t dead = -1;
-  static constexpr std::int32_t saturated_stored = static_cast<std::int32_t>(0xA0000000u);
-  static constexpr std::int32_t released_floor = static_cast<std::int32_t>(0xC0000000u);
-
-  static constexpr std::int32_t encode(std::uint32_t count) noexcept {
-    if (count == 0) return dead;
-    if (count > max_count) return saturated_stored;
-    return static_cast<std::int32_t>(count - 1u);
-  }
-
   // The decrement of every put: returns the new stored value. Written as a
   // compound assignment because GCC turns `(a -= n) < 0` into `lock sub`
   // plus a sign test, where fetch_sub needs `lock xadd` and a compare
@@ -384,7 +563,7 @@ class refcount {
     do {
       // One compare for the rare cases: old < 0 (dead or saturated) and
       // old + step past the live range (overflow).
-      if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(INT32_MAX - step))
+      if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))
           [[unlikely]] {
         return add_not_zero_slow(old, where);
       }
@@ -396,33 +575,20 @@ class refcount {
 
   [[gnu::cold]] [[gnu::noinline]] bool add_not_zero_slow(std::int32_t old,
                                                          std::source_location where) noexcept {
-    if (old >= released_floor && old < 0) return false;  // dead: never written (I2)
-    if (old < 0) return true;                              // saturated (I4)
+    switch (zone_of(old)) {
+      case zone::dead:
+        return false;  // never written (I2)
+      case zone::saturated:
+        return true;  // I4
+      case zone::live:
+        break;
+    }
     saturate_report(refcount_error::overflow, where);
     return true;
   }
 
-  [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
-    // relaxed: parking the value; the report publishes nothing.
-    stored_.store(saturated_stored, std::memory_order_relaxed);
-    detail::refcount_report_now(error, this, where);
-  }
-
-  [[gnu::cold]] [[gnu::noinline]] void add_slow(std::int32_t old, std::source_location where) noexcept {
-    if (old >= 0) {
-      saturate_report(refcount_error::overflow, where);  // left the live range
-    } else if (old < released_floor) {
-      // relaxed: already saturated (I4); keep it parked, reported before.
-      stored_.store(saturated_stored, std::memory_order_relaxed);
-    } else {
-      // Increment of a dead counter: saturate as the kernel does, a leak is
-      // bounded, a second free is not.
-      saturate_report(refcount_error::add_on_zero, where);
-    }
-  }
-
   // A put whose decrement made the stored value negative: the last
-  // reference, an underflow, or traffic on a saturated counter.
+  // reference, a put below zero, or traffic on a saturated counter.
   [[gnu::cold]] [[gnu::noinline]] bool put_slow(std::source_location where) noexcept {
     // acquire: reads the value our decrement wrote (no correct put or get
     // writes a dead counter), which ends the release sequence of every
@@ -430,7 +596,7 @@ class refcount {
     // A load, not a fence: GCC's TSan cannot see fences.
     const std::int32_t now = stored_.load(std::memory_order_acquire);
     if (now == dead) return true;
-    settle_negative(now, where);
+    put_below_zero(now, where);
     return false;
   }
 
@@ -440,71 +606,20 @@ class refcount {
     if (now == dead) {
       saturate_report(refcount_error::dec_to_zero, where);
     } else {
-      settle_negative(now, where);
+      put_below_zero(now, where);
     }
   }
-
-  void settle_negative(std::int32_t now, std::source_location where) noexcept {
-    if (now < released_floor) {
-      // relaxed: saturated (I4); keep it parked.
-      stored_.store(saturated_stored, std::memory_order_relaxed);
-      return;
-    }
-    // Below dead: a put with no reference left. Put "dead" back if nobody
-    // moved it since (I2); relaxed: restoring publishes nothing.
-    stored_.compare_exchange_strong(now, dead, std::memory_order_relaxed,
-                                    std::memory_order_relaxed);
-    detail::refcount_report_now(refcount_error::underflow, this, where);
-  }
-
-  std::atomic<std::int32_t> stored_;
 };
 
 /// A saturating reference count with rcuref_t's representation: one
-/// unconditional fetch_add per get. Same interface and reports as refcount;
-/// the object's memory must stay valid across every get AND put (RCU grace
-/// period or type-stable memory), see the header comment.
-class rcuref {
+/// unconditional fetch_add per get. Same interface, results and reports as
+/// refcount; the object's memory must stay valid across every get AND put
+/// (RCU grace period or type-stable memory), see the header comment.
+class rcuref : public detail::saturating_count<static_cast<std::int32_t>(0xE0000000u)> {
  public:
-  /// The value read() returns for a saturated counter.
-  static constexpr std::uint32_t saturated = 0xC0000000u;
-  /// The largest count before saturation.
-  static constexpr std::uint32_t max_count = 0x80000000u;
-  /// The largest n add()/add_not_zero()/sub_and_test() accept; larger n is
-  /// reported (overflow / underflow) and parks the counter.
-  static constexpr unsigned max_step = 1u << 24;
-
-  /// A counter holding `initial` references (0: already dead).
-  /// Not thread-safe (initialisation).
-  constexpr explicit rcuref(std::uint32_t initial) noexcept : stored_(encode(initial)) {}
-
-  rcuref(const rcuref&) = delete;
-  rcuref& operator=(const rcuref&) = delete;
-
-  /// Re-initialises the counter (refcount_set). 0 makes it dead; more than
-  /// max_count saturates. Not thread-safe: only while no other thread can
-  /// reach the counter. Ordering: relaxed (the caller publishes the object).
-  void set(std::uint32_t count) noexcept {
-    // relaxed: initialisation; publication of the object orders it (O1).
-    stored_.store(encode(count), std::memory_order_relaxed);
-  }
-
-  /// The current count (refcount_read): 0 when dead or at zero, `saturated`
-  /// when saturated. Thread-safe. Ordering: relaxed; a snapshot for
-  /// diagnostics and tests, never a basis for freeing.
-  [[nodiscard]] std::uint32_t read() const noexcept {
-    // relaxed: a racy snapshot by design; orders nothing.
-    const std::int32_t s = stored_.load(std::memory_order_relaxed);
-    if (s >= 0) return static_cast<std::uint32_t>(s) + 1u;
-    if (s < released_floor) return saturated;
-    return 0;
-  }
-
-  /// True when saturated (the object will never be freed). Thread-safe.
-  [[nodiscard]] bool is_saturated() const noexcept {
-    // relaxed: snapshot, as read().
-    return stored_.load(std::memory_order_relaxed) < released_floor;
-  }
+  /// A counter holding `initial` references (0: already dead; more than
+  /// max_count: saturated). Not thread-safe (initialisation).
+  constexpr explicit rcuref(std::uint32_t initial) noexcept : saturating_count(initial) {}
 
   /// Takes a reference the caller already holds one of (refcount_inc).
   /// Reports add_on_zero if the count was 0 or dead, overflow on the
@@ -513,7 +628,9 @@ class rcuref {
     // relaxed: the caller holds a reference, which keeps the object alive;
     // the count orders nothing (O1).
     const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
-    if (old < 0 || old == INT32_MAX) [[unlikely]] add_slow(old, 1, where);
+    if (static_cast<std::uint32_t>(old) >= std::uint32_t{last_live}) [[unlikely]] {
+      add_slow_common(old, where);
+    }
   }
 
   /// Takes n references at once (refcount_add); n == 0 does nothing.
@@ -521,13 +638,16 @@ class rcuref {
   void add(unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return;
     if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::overflow, where);
+      (void)add_large(n, false, where);
       return;
     }
     const auto step = static_cast<std::int32_t>(n);
     // relaxed: as inc() (O1).
     const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
-    if (old < 0 || old > INT32_MAX - step) [[unlikely]] add_slow(old, step, where);
+    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))
+        [[unlikely]] {
+      add_slow_common(old, where);
+    }
   }
 
   /// Takes a reference unless the object is dead (refcount_inc_not_zero,
@@ -541,7 +661,9 @@ class rcuref {
     // relaxed: see O1; the kill (O3) is a separate step that this add cannot
     // undo once it happened (I2).
     const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);
-    if (old >= -1 && old != INT32_MAX) [[likely]] return true;  // live or NOREF (I3)
+    // One compare: old in NOREF (-1, I3) .. last_live - 1, so the new value
+    // is live.
+    if (static_cast<std::uint32_t>(old) + 1u <= std::uint32_t{last_live}) [[likely]] return true;
     return get_slow(old, 1, where);
   }
 
@@ -550,20 +672,21 @@ class rcuref {
   [[nodiscard]] bool add_not_zero(
       unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return read() != 0;
-    if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::overflow, where);
-      return true;
-    }
+    if (n > max_step) [[unlikely]] return add_large(n, true, where);
     const auto step = static_cast<std::int32_t>(n);
     // relaxed: as inc_not_zero() (O1).
     const std::int32_t old = stored_.fetch_add(step, std::memory_order_relaxed);
-    if (old >= -1 && old <= INT32_MAX - step) [[likely]] return true;
+    if (static_cast<std::uint32_t>(old) + 1u <= static_cast<std::uint32_t>(last_live + 1 - step))
+        [[likely]] {
+      return true;
+    }
     return get_slow(old, step, where);
   }
 
   /// Drops a reference that is known not to be the last (refcount_dec).
   /// Reports dec_to_zero (and saturates: the object leaks) if it was the
-  /// last, underflow if there was none. Thread-safe. Ordering: release (O2).
+  /// last, underflow (and saturates) if there was none. Thread-safe.
+  /// Ordering: release (O2).
   void dec(std::source_location where = std::source_location::current()) noexcept {
     // release: partner is the acquire of the final put (O2, O3).
     const std::int32_t old = stored_.fetch_sub(1, std::memory_order_release);
@@ -585,14 +708,12 @@ class rcuref {
   }
 
   /// Drops n references; true when they were the last (refcount_sub_and_test).
-  /// n == 0 returns false. Thread-safe. Ordering: as dec_and_test.
+  /// More than the count is reported (underflow) and saturates. n == 0
+  /// returns false. Thread-safe. Ordering: as dec_and_test.
   [[nodiscard]] bool sub_and_test(
       unsigned n, std::source_location where = std::source_location::current()) noexcept {
     if (n == 0) return false;
-    if (n > max_step) [[unlikely]] {
-      saturate_report(refcount_error::underflow, where);
-      return false;
-    }
+    if (n > max_step) [[unlikely]] return sub_large(n, where);
     const auto step = static_cast<std::int32_t>(n);
     // release: as dec_and_test (O2).
     const std::int32_t old = stored_.fetch_sub(step, std::memory_order_release);
@@ -600,45 +721,14 @@ class rcuref {
     return put_slow(old, step, where);
   }
 
-  /// Kills the counter if it holds exactly one reference
-  /// (refcount_dec_if_one); true when it did, and the caller must release
-  /// the object. Otherwise changes nothing. Thread-safe. Ordering: acq_rel
-  /// on success (O2, O3), relaxed on failure (nothing changed).
-  [[nodiscard]] bool dec_if_one() noexcept {
-    std::int32_t expected = 0;  // stored 0 == one reference
-    // acq_rel: release publishes this holder's work (O2), acquire pairs with
-    // earlier puts' release (O3). relaxed on failure: nothing was written.
-    return stored_.compare_exchange_strong(expected, dead, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed);
-  }
-
  private:
   static constexpr std::int32_t noref = -1;
-  static constexpr std::int32_t dead = static_cast<std::int32_t>(0xE0000000u);
-  static constexpr std::int32_t saturated_stored = static_cast<std::int32_t>(0xA0000000u);
-  static constexpr std::int32_t released_floor = static_cast<std::int32_t>(0xC0000000u);
-
-  static constexpr std::int32_t encode(std::uint32_t count) noexcept {
-    if (count == 0) return dead;
-    if (count > max_count) return saturated_stored;
-    return static_cast<std::int32_t>(count - 1u);
-  }
-  static constexpr bool in_saturation_zone(std::int32_t s) noexcept { return s < released_floor; }
-  static constexpr bool in_dead_zone(std::int32_t s) noexcept {
-    return s >= released_floor && s <= -2;
-  }
 
   // The value `old + delta` computed without signed overflow (the atomic
   // wrapped the same way: C++20 atomic arithmetic is two's complement).
   static constexpr std::int32_t wrapped(std::int32_t old, std::int32_t delta) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(old) +
                                      static_cast<std::uint32_t>(delta));
-  }
-
-  [[gnu::cold]] void saturate_report(refcount_error error, std::source_location where) noexcept {
-    // relaxed: parking the value; the report itself publishes nothing.
-    stored_.store(saturated_stored, std::memory_order_relaxed);
-    detail::refcount_report_now(error, this, where);
   }
 
   // Moves the counter back to DEAD if nobody moved it since `seen` (I2);
@@ -650,46 +740,28 @@ class rcuref {
                                     std::memory_order_relaxed);
   }
 
-  [[gnu::cold]] [[gnu::noinline]] void add_slow(std::int32_t old, std::int32_t step,
-                                                std::source_location where) noexcept {
-    if (old >= 0) {
-      saturate_report(refcount_error::overflow, where);  // left the live range
-    } else if (in_saturation_zone(old)) {
-      // relaxed: keep it parked (I4); reported when it first saturated.
-      stored_.store(saturated_stored, std::memory_order_relaxed);
-    } else {
-      // NOREF or dead: increment from zero. Saturate as the kernel does: a
-      // leak is bounded, a second free is not.
-      (void)step;
-      saturate_report(refcount_error::add_on_zero, where);
-    }
-  }
-
   [[gnu::cold]] [[gnu::noinline]] bool get_slow(std::int32_t old, std::int32_t step,
                                                 std::source_location where) noexcept {
-    if (in_dead_zone(old)) {
-      park_dead(wrapped(old, step));  // I2: a dead object stays dead
-      return false;
+    switch (zone_of(old)) {
+      case zone::dead:
+        park_dead(wrapped(old, step));  // I2: a dead object stays dead
+        return false;
+      case zone::live:
+        saturate_report(refcount_error::overflow, where);
+        return true;
+      case zone::saturated:
+        keep_saturated();  // I4
+        return true;  // a saturated object is never freed, so the reference is good
     }
-    if (old >= 0) {
-      saturate_report(refcount_error::overflow, where);
-    } else {
-      // relaxed: already saturated (I4); keep it parked.
-      stored_.store(saturated_stored, std::memory_order_relaxed);
-    }
-    return true;  // a saturated object is never freed, so the reference is good
+    return true;
   }
 
   [[gnu::cold]] [[gnu::noinline]] void dec_slow(std::int32_t old,
                                                 std::source_location where) noexcept {
     if (old == 0) {
       saturate_report(refcount_error::dec_to_zero, where);
-    } else if (in_saturation_zone(old)) {
-      // relaxed: keep it parked (I4).
-      stored_.store(saturated_stored, std::memory_order_relaxed);
     } else {
-      park_dead(wrapped(old, -1));
-      detail::refcount_report_now(refcount_error::underflow, this, where);
+      put_below_zero(old, where);  // saturated, NOREF or dead
     }
   }
 
@@ -705,21 +777,11 @@ class rcuref {
       return stored_.compare_exchange_strong(expected, dead, std::memory_order_acquire,
                                              std::memory_order_relaxed);
     }
-    if (old >= 0) {
-      // Went from live to below zero in one step: more puts than gets.
-      saturate_report(refcount_error::underflow, where);
-    } else if (in_saturation_zone(old)) {
-      // relaxed: keep it parked (I4).
-      stored_.store(saturated_stored, std::memory_order_relaxed);
-    } else {
-      // NOREF or dead: a put with no reference left.
-      park_dead(wrapped(old, -step));
-      detail::refcount_report_now(refcount_error::underflow, this, where);
-    }
+    // More puts than gets (live, in one step), or a put on a saturated,
+    // NOREF or dead counter.
+    put_below_zero(old, where);
     return false;
   }
-
-  std::atomic<std::int32_t> stored_;
 };
 
 }  // namespace ordo
