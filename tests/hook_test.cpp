@@ -81,7 +81,8 @@ TEST(Hook, FormsOfFunction) {
 template <class P>
 class HookPtrEach : public testing::Test {};
 using protections =
-    testing::Types<ordo::unprotected, ordo::owner_ref, ordo::rw_protect, ordo::rcu_protect>;
+    testing::Types<ordo::unprotected, ordo::owner_ref, ordo::rw_protect, ordo::rcu_protect,
+                   ordo::hazard_protect>;
 TYPED_TEST_SUITE(HookPtrEach, protections);
 
 TYPED_TEST(HookPtrEach, EmptyCallReturnsEmpty) {
@@ -187,7 +188,8 @@ struct blocking_hook {
 
 template <class P>
 class HookPtrWaiting : public testing::Test {};
-using waiting_protections = testing::Types<ordo::rw_protect, ordo::rcu_protect>;
+using waiting_protections =
+    testing::Types<ordo::rw_protect, ordo::rcu_protect, ordo::hazard_protect>;
 TYPED_TEST_SUITE(HookPtrWaiting, waiting_protections);
 
 TYPED_TEST(HookPtrWaiting, ClearReturnsOnlyAfterTheCallInFlight) {
@@ -358,6 +360,115 @@ TEST(HookPtr, RcuClearIsNotStalledByAReaderOfAnotherDomain) {
   EXPECT_EQ(ptr.clear().previous, &h);  // returns although `slow` is inside
   release = true;
   slow.join();
+}
+
+// hazard_protect waits only for calls that hold the old hook: a call of
+// another hook that never returns (a descheduled vCPU of another guest)
+// does not delay clear().
+TEST(HookPtr, HazardClearIsNotStalledByACallOfAnotherHook) {
+  ordo::hook_ptr<int(int), ordo::hazard_protect> ptr, other_ptr;
+  int base = 1;
+  ordo::hook<int(int)> h(&add_context, base);
+  ASSERT_FALSE(ptr.publish(h));
+  blocking_hook body;
+  auto stuck = ordo::hook<int(int)>::from_callable(body);
+  ASSERT_FALSE(other_ptr.publish(stuck));
+  std::thread slow([&] { EXPECT_EQ(other_ptr.call(4), 4); });
+  while (!body.inside.load()) std::this_thread::yield();
+  EXPECT_EQ(ptr.call(1), 2);
+  EXPECT_EQ(ptr.clear().previous, &h);  // returns although `slow` is inside its call
+  body.release = true;
+  slow.join();
+  EXPECT_EQ(other_ptr.clear().previous, &stuck);
+}
+
+// The same hook object published in two hook_ptrs: clearing one from inside
+// a call of the other would wait for the call it runs in.
+TEST(HookPtr, HazardClearOfAHookThisThreadIsCallingIsReportedWhateverThePointer) {
+  static std::atomic<int> reports;
+  reports = 0;
+  auto previous = ordo::set_hook_report_handler(
+      [](const ordo::hook_report&) { reports.fetch_add(1); });
+  ordo::hook_ptr<int(int), ordo::hazard_protect> first, second;
+  std::error_code error;
+  auto clear_second = [&](int x) {
+    error = second.clear().error;
+    return x;
+  };
+  auto h = ordo::hook<int(int)>::from_callable(clear_second);
+  ASSERT_FALSE(first.publish(h));
+  ASSERT_FALSE(second.publish(h));
+  EXPECT_EQ(first.call(1), 1);
+  EXPECT_EQ(error, std::errc::resource_deadlock_would_occur);
+  EXPECT_EQ(reports.load(), 1);
+  EXPECT_TRUE(second.is_set());
+  ordo::set_hook_report_handler(previous);
+  EXPECT_EQ(first.clear().previous, &h);
+  EXPECT_EQ(second.clear().previous, &h);
+}
+
+// But clearing ANOTHER hook from inside a call is fine with hazard_protect
+// (with rcu_protect it is EDEADLK when both share a domain).
+TEST(HookPtr, HazardClearOfAnotherHookFromInsideACallSucceeds) {
+  ordo::hook_ptr<int(int), ordo::hazard_protect> first, second;
+  int base = 1;
+  ordo::hook<int(int)> plain(&add_context, base);
+  ASSERT_FALSE(second.publish(plain));
+  ordo::hook_ptr<int(int), ordo::hazard_protect>::exchange_result result;
+  auto clear_second = [&](int x) {
+    result = second.clear();
+    return x;
+  };
+  auto h = ordo::hook<int(int)>::from_callable(clear_second);
+  ASSERT_FALSE(first.publish(h));
+  EXPECT_EQ(first.call(1), 1);
+  EXPECT_FALSE(result.error);
+  EXPECT_EQ(result.previous, &plain);
+  EXPECT_FALSE(second.is_set());
+  EXPECT_EQ(first.clear().previous, &h);
+}
+
+// Calls nested deeper than the per-thread slots (8) still protect their hook
+// and are still seen by the EDEADLK check.
+TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
+  static std::atomic<int> reports;
+  reports = 0;
+  auto previous = ordo::set_hook_report_handler(
+      [](const ordo::hook_report&) { reports.fetch_add(1); });
+  constexpr int depth = 12;
+  ordo::hook_ptr<int(int), ordo::hazard_protect> ptrs[depth];
+  std::error_code innermost_error;
+  auto nest = [&](int level) -> int {
+    if (level + 1 < depth) return ptrs[level + 1].call(level + 1).value_or(-1);
+    innermost_error = ptrs[level].clear().error;  // its own hook: EDEADLK
+    return level;
+  };
+  auto h = ordo::hook<int(int)>::from_callable(nest);
+  std::vector<ordo::hook<int(int)>> hooks(depth, h);
+  for (int i = 0; i < depth; ++i) ASSERT_FALSE(ptrs[i].publish(hooks[i]));
+  EXPECT_EQ(ptrs[0].call(0), depth - 1);
+  EXPECT_EQ(innermost_error, std::errc::resource_deadlock_would_occur);
+  EXPECT_EQ(reports.load(), 1);
+  for (int i = 0; i < depth; ++i) EXPECT_EQ(ptrs[i].clear().previous, &hooks[i]);
+  ordo::set_hook_report_handler(previous);
+}
+
+// Exchanging a hook for itself frees nothing, so it does not wait, not even
+// from inside a call of that hook (where waiting would be a deadlock).
+TEST(HookPtr, HazardExchangeOfAHookForItselfReturnsAtOnce) {
+  ordo::hook_ptr<int(int), ordo::hazard_protect> ptr;
+  ordo::hook<int(int)> h;
+  ordo::hook_ptr<int(int), ordo::hazard_protect>::exchange_result result;
+  auto same = [&](int x) {
+    result = ptr.exchange(h);
+    return x;
+  };
+  h = ordo::hook<int(int)>::from_callable(same);
+  ASSERT_FALSE(ptr.publish(h));
+  EXPECT_EQ(ptr.call(5), 5);
+  EXPECT_FALSE(result.error);
+  EXPECT_EQ(result.previous, &h);
+  EXPECT_EQ(ptr.clear().previous, &h);
 }
 
 TEST(HookPtr, RcuHookInFallbackDomain) {

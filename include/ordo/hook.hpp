@@ -31,9 +31,16 @@
 //   ordo::rcu_protect   the hook seen by the call stays valid      after every call that could
 //                       until the call returns (an RCU read       have seen the old hook has
 //                       section around it)                        finished (a grace period)
+//   ordo::hazard_protect the hook seen by the call stays valid     once no call holds the old
+//                       until the call returns (a hazard pointer  hook; calls of other hooks,
+//                       holds it: hazard_pointer.hpp)             even descheduled ones, are
+//                                                                 not waited for
 //
-//   With rw_protect and rcu_protect the caller of clear()/exchange() may
-//   therefore free (or reuse) the hook and its context once they return.
+//   With rw_protect, rcu_protect and hazard_protect the caller of
+//   clear()/exchange() may therefore free (or reuse) the hook and its context
+//   once they return. rcu_protect's clear() waits for every read section of
+//   the domain; hazard_protect's only for the calls that hold the old hook,
+//   at a slightly higher cost per call (see hazard_pointer.hpp).
 //
 // When not to use it
 //   When the hook never changes after start-up (call a plain pointer). When
@@ -56,6 +63,12 @@
 //       happens-before clear()/exchange() returns (rcu.hpp O1).
 //   O4  owner_ref: everything a call did happens-before the owner module's
 //       exit function runs (module.hpp O2).
+//   O5  hazard_protect: every call that protected the old hook
+//       happens-before clear()/exchange() returns (the call's slot reset is
+//       a release store, the writer's scan an acquire load after its heavy
+//       fence; hazard_pointer.hpp O1, O2). exchange() of a hook for itself
+//       returns at once (nothing can be freed); a hook published again
+//       while clear() waits is waited for with its new calls.
 //
 // Invariants
 //   I1  The pointer is null or points at a hook whose function is set.
@@ -65,7 +78,8 @@
 //   I3  clear()/exchange() never wait inside a call of the hook they would
 //       wait for: rw_protect checks the calling thread's active calls,
 //       rcu_protect checks whether the thread is inside a read section of
-//       the hook's domain.
+//       the hook's domain, hazard_protect whether one of the thread's
+//       calls holds the hook it would wait for.
 //
 // Misuse
 //   compile error  a reference return type ("ordo: hook_ptr: R must not be a
@@ -75,7 +89,8 @@
 //                  aborts) and a defined error return:
 //                  - clear()/exchange() (and rw_protect publish()) from
 //                    inside a call through the same hook (rw_protect) or
-//                    inside a read section of the domain (rcu_protect):
+//                    inside a read section of the domain (rcu_protect) or
+//                    inside a call holding the old hook (hazard_protect):
 //                    returns EDEADLK, changes nothing;
 //                  - a call through an rw_protect hook from inside a call
 //                    through the same hook: no call, returns empty.
@@ -107,6 +122,7 @@
 #define ORDO_HOOK_HPP
 
 #include <ordo/detail/report.hpp>
+#include <ordo/hazard_pointer.hpp>
 #include <ordo/module.hpp>
 #include <ordo/once.hpp>
 #include <ordo/rcu.hpp>
@@ -134,10 +150,14 @@ struct rw_protect {};
 /// Protection: an RCU read section around each call; changes wait for a
 /// grace period.
 struct rcu_protect {};
+/// Protection: a hazard pointer holds the hook during each call; changes
+/// wait only for the calls that hold the old hook.
+struct hazard_protect {};
 
 template <class P>
 concept hook_protection = std::same_as<P, unprotected> || std::same_as<P, owner_ref> ||
-                          std::same_as<P, rw_protect> || std::same_as<P, rcu_protect>;
+                          std::same_as<P, rw_protect> || std::same_as<P, rcu_protect> ||
+                          std::same_as<P, hazard_protect>;
 
 /// What a hook runtime report is about.
 enum class hook_report_kind : unsigned char {
@@ -330,7 +350,7 @@ template <class R, class... Args, class Protection>
 class hook_ptr<R(Args...), Protection> {
   static_assert(hook_protection<Protection>,
                 "ordo: hook_ptr: Protection must be ordo::unprotected, ordo::owner_ref, "
-                "ordo::rw_protect or ordo::rcu_protect");
+                "ordo::rw_protect, ordo::rcu_protect or ordo::hazard_protect");
   static_assert(!std::is_reference_v<R>,
                 "ordo: hook_ptr: R must not be a reference (call() returns std::optional<R>); "
                 "return a pointer or std::reference_wrapper");
@@ -338,6 +358,7 @@ class hook_ptr<R(Args...), Protection> {
   static constexpr bool is_rcu = std::is_same_v<Protection, rcu_protect>;
   static constexpr bool is_rw = std::is_same_v<Protection, rw_protect>;
   static constexpr bool is_owner_ref = std::is_same_v<Protection, owner_ref>;
+  static constexpr bool is_hazard = std::is_same_v<Protection, hazard_protect>;
 
  public:
   using hook_type = hook<R(Args...)>;
@@ -392,7 +413,7 @@ class hook_ptr<R(Args...), Protection> {
   /// Replaces the hook with `h` (which may be the same), waiting as the
   /// protection requires (table above) before returning the previous one.
   /// EINVAL when h has no function; EDEADLK from inside a call (I3); then
-  /// nothing changed. Thread-safe; rw_protect and rcu_protect block.
+  /// nothing changed. Thread-safe; rw_protect, rcu_protect and hazard_protect block.
   exchange_result exchange(hook_type& h) {
     if (!h.has_function()) return {nullptr, std::make_error_code(std::errc::invalid_argument)};
     return replace(&h);
@@ -400,7 +421,7 @@ class hook_ptr<R(Args...), Protection> {
 
   /// Removes the hook, waiting as the protection requires (table above);
   /// returns the previous one. EDEADLK from inside a call (I3); then nothing
-  /// changed. Thread-safe; rw_protect and rcu_protect block.
+  /// changed. Thread-safe; rw_protect, rcu_protect and hazard_protect block.
   exchange_result clear() { return replace(nullptr); }
 
   /// Calls the hook if one is set, under the protection. Empty result when
@@ -432,6 +453,19 @@ class hook_ptr<R(Args...), Protection> {
       domain.leave(token);
       return result;
 #endif
+    } else if constexpr (is_hazard) {
+      detail::hazptr_hook_guard guard;  // this thread's slot for this depth
+      // acquire: pairs with publish()/exchange()'s release (O1).
+      hook_type* h = load_acquire(hook_);
+      for (;;) {
+        if (h == nullptr) return call_result{};
+        guard.slot().protect(h);  // store + light fence (hazard_pointer.hpp O2)
+        // acquire: as above; still published, so the writer sees the slot (O5).
+        hook_type* again = load_acquire(hook_);
+        if (again == h) [[likely]] break;
+        h = again;
+      }
+      return invoke(*h, std::forward<Args>(args)...);  // the guard resets the slot
     } else if constexpr (is_rw) {
       if (detail::inside_call_through(this)) [[unlikely]] {
         detail::hook_report_misuse(hook_report_kind::recursive_call, this,
@@ -496,9 +530,12 @@ class hook_ptr<R(Args...), Protection> {
                                is_rcu ? "clear()/exchange() inside an RCU read section of the "
                                         "hook's domain (e.g. from inside a call through the "
                                         "hook) would wait for itself; nothing changed"
-                                      : "clear()/exchange()/publish() from inside a call "
-                                        "through the same hook would wait for itself; "
-                                        "nothing changed");
+                               : is_hazard ? "clear()/exchange() from inside a call holding the "
+                                             "hook it replaces would wait for itself; nothing "
+                                             "changed"
+                                           : "clear()/exchange()/publish() from inside a call "
+                                             "through the same hook would wait for itself; "
+                                             "nothing changed");
     return std::make_error_code(std::errc::resource_deadlock_would_occur);
   }
 
@@ -516,6 +553,26 @@ class hook_ptr<R(Args...), Protection> {
       hook_type* previous =
           std::atomic_ref<hook_type*>(hook_).exchange(next, std::memory_order_acq_rel);
       if (previous != nullptr) domain_->synchronize();  // O3
+      return {previous, {}};
+    } else if constexpr (is_hazard) {
+      // A CAS loop, so that the hook checked for I3 is the one replaced.
+      // relaxed: only a guess for the CAS, which re-reads it.
+      hook_type* previous = std::atomic_ref<hook_type*>(hook_).load(std::memory_order_relaxed);
+      for (;;) {
+        if (previous != nullptr && previous != next &&
+            detail::hazptr_hook_calls_hold(previous)) {
+          return {nullptr, report_inside_call()};  // I3
+        }
+        // acq_rel: release publishes `next` (O1); acquire orders this after
+        // whoever published `previous`. relaxed on failure: retried.
+        if (std::atomic_ref<hook_type*>(hook_).compare_exchange_weak(
+                previous, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          break;
+        }
+      }
+      if (previous != nullptr && previous != next) {
+        detail::hazptr_default_domain().wait_until_unprotected(previous);  // O5
+      }
       return {previous, {}};
     } else {
       // acq_rel: as above. No wait: see the table in the header.

@@ -9,6 +9,7 @@
 
 #include <ordo/ap.hpp>
 #include <ordo/bitmap.hpp>
+#include <ordo/hazard_pointer.hpp>
 #include <ordo/hook.hpp>
 #include <ordo/lock_level.hpp>
 #include <ordo/lockdep.hpp>

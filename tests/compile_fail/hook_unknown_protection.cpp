@@ -1,4 +1,4 @@
-// ordo-compile-fail: ordo: hook_ptr: Protection must be ordo::unprotected, ordo::owner_ref, ordo::rw_protect or ordo::rcu_protect
+// ordo-compile-fail: ordo: hook_ptr: Protection must be ordo::unprotected, ordo::owner_ref, ordo::rw_protect, ordo::rcu_protect or ordo::hazard_protect
 //
 // A hook_ptr's protection decides what a call may assume about the hook's
 // lifetime; a type that is not one of ordo's protections is rejected rather

@@ -1,6 +1,7 @@
 // A consumer of ordo::core: the standard-library-only headers, each used once.
 // Built without Abseil on the include path, and (core_nortti_noexcept) with
 // -fno-exceptions -fno-rtti.
+#include <ordo/hazard_pointer.hpp>
 #include <ordo/hook.hpp>
 #include <ordo/module.hpp>
 #include <ordo/once.hpp>
@@ -9,6 +10,7 @@
 #include <ordo/refcount.hpp>
 #include <ordo/version.hpp>
 
+#include <atomic>
 #include <cstdio>
 
 namespace {
@@ -18,6 +20,11 @@ struct widget : ordo::kref<widget> {
 };
 
 int twice(int x) { return 2 * x; }
+
+struct setting : ordo::hazard_pointer_obj_base<setting> {
+  explicit setting(int v) : value(v) {}
+  int value;
+};
 
 }  // namespace
 
@@ -34,6 +41,18 @@ int main() {
   if (hook.publish(doubler)) return 3;
   if (hook.call(21).value_or(0) != 42) return 4;
   hook.clear();
+
+  ordo::hook_ptr<int(int), ordo::hazard_protect> hazard_hook;
+  if (hazard_hook.publish(doubler)) return 5;
+  if (hazard_hook.call(4).value_or(0) != 8) return 6;
+  hazard_hook.clear();
+
+  std::atomic<setting*> current{new setting(1)};
+  {
+    ordo::hazard_pointer h = ordo::make_hazard_pointer();
+    if (h.protect(current)->value != 1) return 7;
+  }
+  current.exchange(nullptr)->retire();
 
   ordo::module_registry registry;
   std::printf("ordo::core consumer %s: ok\n", ORDO_VERSION_STRING);

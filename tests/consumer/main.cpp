@@ -3,6 +3,7 @@
 // strict consumer's warnings (-Wall -Wextra -Wpedantic -Werror).
 #include <ordo/ap.hpp>
 #include <ordo/bitmap.hpp>
+#include <ordo/hazard_pointer.hpp>
 #include <ordo/hook.hpp>
 #include <ordo/lock_level.hpp>
 #include <ordo/lockdep.hpp>

@@ -8,7 +8,8 @@
 // race report; in every build a poisoned read fails the test.
 //
 // Protections that claim safety are tortured: rcu_protect (membarrier and
-// forced fallback), rw_protect, and owner_ref for what it claims (the owner
+// forced fallback), hazard_protect (also beside a call of another hook that
+// never returns), rw_protect, and owner_ref for what it claims (the owner
 // module's data is freed by its exit function; the hook objects themselves
 // live as long as the test, since owner_ref pins code, not the hook). The
 // last test demonstrates that unprotected does not protect: on objects that
@@ -160,6 +161,33 @@ TEST(HookTorture, RcuProtectInFallbackModeNeverCallsAFreedHook) {
 TEST(HookTorture, RcuProtectInDefaultDomainNeverCallsAFreedHook) {
   ordo::hook_ptr<long(long), ordo::rcu_protect> ptr;
   torture_waiting_protection(ptr);
+}
+
+TEST(HookTorture, HazardProtectNeverCallsAFreedHook) {
+  ordo::hook_ptr<long(long), ordo::hazard_protect> ptr;
+  torture_waiting_protection(ptr);
+}
+
+// The same, while a third thread sits inside a call of ANOTHER
+// hazard_protect hook for the whole run: clear() must not wait for it (if it
+// did, the writer would make no progress and `swaps` would stay 0).
+TEST(HookTorture, HazardProtectIgnoresAStuckCallOfAnotherHook) {
+  std::atomic<bool> inside{false}, release{false};
+  auto stuck_body = [&](long x) {
+    inside = true;
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return x;
+  };
+  auto stuck_hook = ordo::hook<long(long)>::from_callable(stuck_body);
+  ordo::hook_ptr<long(long), ordo::hazard_protect> other;
+  ASSERT_FALSE(other.publish(stuck_hook));
+  std::thread stuck([&] { (void)other.call(0); });
+  while (!inside.load()) std::this_thread::yield();
+  ordo::hook_ptr<long(long), ordo::hazard_protect> ptr;
+  torture_waiting_protection(ptr);
+  release = true;
+  stuck.join();
+  EXPECT_EQ(other.clear().previous, &stuck_hook);
 }
 
 TEST(HookTorture, RwProtectNeverCallsAFreedHook) {
