@@ -10,6 +10,14 @@
 //   BM_HookSwap_<P>        the latency of one exchange-and-wait while one
 //                          background reader calls continuously; counters
 //                          p50_us and p99_us.
+//   BM_HookSwap_<P>_StalledOtherHook
+//                          the same, while a third thread calls through
+//                          ANOTHER hook of the same protection whose function
+//                          sleeps 1 ms (a vCPU of another guest descheduled
+//                          inside its hook call), for Rcu (the other hook is
+//                          in the same default domain, so its read section
+//                          delays every grace period) and Hazptr (it holds
+//                          only its own hook, so it delays nothing here).
 //
 // Every hook is an ordo::hook bound to a member function (one indirect
 // call), so the protections differ only in what surrounds the call.
@@ -92,6 +100,17 @@ ordo::hook_ptr<int(int), ordo::rw_protect> rw_ptr;
 ordo::hook_ptr<int(int), ordo::rcu_protect> rcu_ptr;
 ordo::rcu_domain fallback_domain(ordo::rcu_domain_options{.fence = ordo::rcu_fence::fallback});
 ordo::hook_ptr<int(int), ordo::rcu_protect> rcu_fallback_ptr(fallback_domain);
+ordo::hook_ptr<int(int), ordo::hazard_protect> hazard_ptr;
+
+// The other hooks of the _StalledOtherHook runs: same protection (for rcu,
+// the same default domain as rcu_ptr), a function that sleeps inside.
+int sleep_inside(int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return x;
+}
+hook_t sleeping_hook(&sleep_inside);
+ordo::hook_ptr<int(int), ordo::rcu_protect> other_rcu_ptr;
+ordo::hook_ptr<int(int), ordo::hazard_protect> other_hazard_ptr;
 
 template <auto& Ptr, hook_t* (*Hooks)()>
 struct ordo_ops : no_thread_setup {
@@ -109,6 +128,7 @@ using owner_ref_ops = ordo_ops<owner_ref_ptr, &owned_hooks>;
 using rw_ops = ordo_ops<rw_ptr, &static_hooks>;
 using rcu_ops = ordo_ops<rcu_ptr, &static_hooks>;
 using rcu_fallback_ops = ordo_ops<rcu_fallback_ptr, &static_hooks>;
+using hazard_ops = ordo_ops<hazard_ptr, &static_hooks>;
 
 struct std_mutex_ops : no_thread_setup {
   static inline std::mutex mutex;
@@ -281,6 +301,37 @@ class background_reader {
   std::atomic<bool> ready_{false};
 };
 
+// Calls through another hook whose function sleeps: the thread spends
+// nearly all its time inside a call (descheduled, as far as the writer of
+// an unrelated hook can tell).
+class stalled_other_reader {
+ public:
+  template <auto& OtherPtr>
+  void start() {
+    stop_.store(false);
+    if (!OtherPtr.is_set() && OtherPtr.publish(sleeping_hook)) std::abort();
+    thread_ = std::thread([this] {
+      prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+      long calls = 0;
+      while (!stop_.load(std::memory_order_relaxed)) {
+        calls += OtherPtr.call(1).value_or(0);
+        started_.store(true);
+      }
+      benchmark::DoNotOptimize(calls);
+    });
+    while (!started_.load()) std::this_thread::yield();
+  }
+  void stop() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> started_{false};
+};
+
 background_swapper swapper;
 
 // ---- the benchmark bodies -------------------------------------------------------
@@ -305,9 +356,11 @@ void hook_call(benchmark::State& state, bool with_swap) {
 }
 
 template <class Ops>
-void hook_swap(benchmark::State& state) {
+void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
+               void (*stop_stalled)() = nullptr) {
   background_reader reader;
   reader.start<Ops>();
+  if (start_stalled != nullptr) start_stalled();
   std::vector<double> samples;
   samples.reserve(1 << 16);
   int which = 1;
@@ -322,6 +375,7 @@ void hook_swap(benchmark::State& state) {
   }
   Ops::swap(0);
   const long calls = reader.stop();
+  if (stop_stalled != nullptr) stop_stalled();
   std::sort(samples.begin(), samples.end());
   auto percentile = [&](double p) {
     if (samples.empty()) return 0.0;
@@ -351,6 +405,19 @@ void register_protection(const std::string& name) {
       ->UseRealTime();
 }
 
+stalled_other_reader stalled;
+
+template <class Ops, auto& OtherPtr>
+void register_stalled_other_hook(const std::string& name) {
+  benchmark::RegisterBenchmark(("BM_HookSwap_" + name + "_StalledOtherHook").c_str(),
+                               [](benchmark::State& s) {
+                                 hook_swap<Ops>(
+                                     s, [] { stalled.start<OtherPtr>(); },
+                                     [] { stalled.stop(); });
+                               })
+      ->UseRealTime();
+}
+
 const bool registered = [] {
   register_protection<raw_ops>("Raw");
   register_protection<unprotected_ops>("Unprotected");
@@ -358,6 +425,9 @@ const bool registered = [] {
   register_protection<rw_ops>("RwProtect");
   register_protection<rcu_ops>("Rcu");
   register_protection<rcu_fallback_ops>("RcuFallback");
+  register_protection<hazard_ops>("Hazptr");
+  register_stalled_other_hook<rcu_ops, other_rcu_ptr>("Rcu");
+  register_stalled_other_hook<hazard_ops, other_hazard_ptr>("Hazptr");
   register_protection<std_mutex_ops>("StdMutex");
   register_protection<shared_mutex_ops>("SharedMutex");
   register_protection<absl_ops>("AbslReaderLock");
