@@ -18,6 +18,12 @@
 //                          in the same default domain, so its read section
 //                          delays every grace period) and Hazptr (it holds
 //                          only its own hook, so it delays nothing here).
+//   BM_RcuSection_<Way>    one empty read section of the default domain
+//                          opened as Guard (rcu_read_guard), ReadLock
+//                          (read_lock/read_unlock) or Lockable
+//                          (std::scoped_lock over lock/unlock): the three
+//                          take the same inlined fast path, so they should
+//                          cost the same; ->Threads(1)->Threads(2).
 //
 // Every hook is an ordo::hook bound to a member function (one indirect
 // call), so the protections differ only in what surrounds the call.
@@ -418,7 +424,35 @@ void register_stalled_other_hook(const std::string& name) {
       ->UseRealTime();
 }
 
+// One read section per iteration, opened three ways; the load inside keeps
+// the section from being empty to the compiler.
+std::atomic<int> section_word{1};
+void rcu_section_guard(benchmark::State& state) {
+  for (auto _ : state) {
+    ordo::rcu_read_guard guard;
+    benchmark::DoNotOptimize(section_word.load(std::memory_order_acquire));
+  }
+}
+void rcu_section_read_lock(benchmark::State& state) {
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  for (auto _ : state) {
+    domain.read_lock();
+    benchmark::DoNotOptimize(section_word.load(std::memory_order_acquire));
+    domain.read_unlock();
+  }
+}
+void rcu_section_lockable(benchmark::State& state) {
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  for (auto _ : state) {
+    std::scoped_lock region(domain);
+    benchmark::DoNotOptimize(section_word.load(std::memory_order_acquire));
+  }
+}
+
 const bool registered = [] {
+  benchmark::RegisterBenchmark("BM_RcuSection_Guard", rcu_section_guard)->Threads(1)->Threads(2)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_RcuSection_ReadLock", rcu_section_read_lock)->Threads(1)->Threads(2)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_RcuSection_Lockable", rcu_section_lockable)->Threads(1)->Threads(2)->UseRealTime();
   register_protection<raw_ops>("Raw");
   register_protection<unprotected_ops>("Unprotected");
   register_protection<owner_ref_ops>("OwnerRef");

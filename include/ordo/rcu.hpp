@@ -16,6 +16,29 @@
 //     ordo::rcu_default_domain()    the process-wide domain
 //     ordo::rcu_read_guard          an RAII read section (nesting allowed)
 //
+//   The standard's interface (C++26 [saferecl.rcu], P2545) is here under the
+//   same names and semantics, so a program written for <rcu> compiles with
+//   std:: replaced by ordo:: (tests/rcu_std_test.cpp):
+//
+//     rcu_obj_base<T, D>            T's base; x.retire(d, dom) schedules
+//                                   d(&x) without allocating (noexcept)
+//     rcu_domain::lock/try_lock/unlock
+//                                   Cpp17Lockable: std::scoped_lock and
+//                                   std::unique_lock open a read section
+//     rcu_default_domain() noexcept, rcu_synchronize(dom) noexcept,
+//     rcu_barrier(dom) noexcept, rcu_retire(p, d, dom)
+//
+//   ordo's extensions beyond the standard: domains of one's own (the
+//   constructor, rcu_domain_options: fence mode, backlog limit, and
+//   rcu_reclaim::thread, deleters on a reclaimer thread of the domain, as
+//   liburcu's call_rcu thread); the member forms read_lock/read_unlock,
+//   synchronize, barrier, retire and the guard rcu_read_guard; the
+//   statistics (backlog, grace_periods, reader_threads, fence_mode,
+//   in_read_section); the misuse reports below; registration-free readers
+//   whose records survive the thread's thread_local destructors; fork
+//   support. Where the standard allows unlock() to run deleters, ordo's
+//   never does (a read section's end costs a store, nothing more).
+//
 //   Readers register nothing: the first read section of a thread in a domain
 //   creates the thread's reader record (its counter on a cache line of its
 //   own), and thread exit unlinks and frees it, after every thread_local
@@ -27,6 +50,21 @@
 //   bench/hook_bench.cpp). The writer pays instead: it issues membarrier(2)
 //   MEMBARRIER_CMD_PRIVATE_EXPEDITED (a full fence on every running thread
 //   of the process) and then reads every reader's record.
+//
+//   The fast path, whichever way a section is opened (rcu_read_guard,
+//   read_lock()/read_unlock(), lock()/unlock() through std::scoped_lock), is
+//   inlined and on x86-64 is: entry, a thread-local load of the cached
+//   domain serial compared with the domain's (one load of the domain's
+//   read-mostly line), a load of the cached record pointer and of its
+//   counter (depth 0?), a load of the epoch, an add and a plain store to the
+//   counter; exit, the same compare (read_unlock) or none (a guard keeps its
+//   token), a load of the counter, a compare and a plain store. About a dozen
+//   instructions, no lock-prefixed instruction, no fence (acquire loads and
+//   release stores are plain moves on x86; the compiler-only fence orders the
+//   entry store before the section's loads and membarrier(2) supplies the
+//   CPU's part), and the only line written is the thread's own counter line
+//   (I7). Everything else (first use, nesting past the cache, other domains,
+//   teardown, misuse) is out of line.
 //
 // When not to use it
 //   When writes are frequent (every grace period costs a system call and a
@@ -86,7 +124,9 @@
 //       domain destruction sets it to null (the record is then an orphan its
 //       thread frees), thread exit unlinks the record from a live domain.
 //   I5  Deleters run in the thread that called barrier(), the domain's
-//       destructor, or a retire() that found the backlog full; one batch at a
+//       destructor, or a retire() that found the backlog full
+//       (rcu_reclaim::caller), or on the domain's reclaimer thread
+//       (rcu_reclaim::thread: then retire() never runs one); one batch at a
 //       time (reclaim_mutex_), oldest first.
 //   I6  A thread finds its record through a one-entry thread-local cache of
 //       the last membarrier-mode domain it entered, then a per-domain
@@ -172,6 +212,12 @@
 //   // writer
 //   config* old = current.exchange(new config{2});
 //   domain.retire(old);            // or: domain.synchronize(); delete old;
+//
+// The same in the standard's style (examples/rcu_config.cpp)
+//   struct config : ordo::rcu_obj_base<config> { int value; };
+//   { std::scoped_lock region(ordo::rcu_default_domain());
+//     use(*current.load(std::memory_order_acquire)); }
+//   current.exchange(new config{2})->retire();
 #ifndef ORDO_RCU_HPP
 #define ORDO_RCU_HPP
 
@@ -182,6 +228,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -209,13 +256,29 @@ enum class rcu_fence : unsigned char {
 /// The fence strategy a domain actually uses.
 enum class rcu_fence_mode : unsigned char { membarrier, fallback };
 
+/// Where a domain's deleters run (an ordo extension).
+enum class rcu_reclaim : unsigned char {
+  /// In the thread of a retire() that finds the backlog full (or of
+  /// barrier()): no thread of the domain's own. The default.
+  caller,
+  /// On a reclaimer thread of the domain (as liburcu's call_rcu thread):
+  /// retire() never runs a deleter, so it may be called while holding a
+  /// lock that a deleter takes. Costs a thread per domain and a wake-up per
+  /// batch.
+  thread,
+};
+
 /// Construction options of an rcu_domain.
 struct rcu_domain_options {
   /// rcu_fence::fallback forces the slow reader path (tests, measurements).
   rcu_fence fence = rcu_fence::automatic;
   /// retire() runs a grace period and the pending deleters itself once this
-  /// many objects are pending (at least 1).
+  /// many objects are pending (at least 1). With rcu_reclaim::thread the
+  /// limit is when retire() wakes the reclaimer thread.
   std::size_t backlog_limit = 1024;
+  /// Who runs the deleters that retire() schedules (barrier() and the
+  /// destructor always may run them on their own thread).
+  rcu_reclaim reclaim = rcu_reclaim::caller;
 };
 
 /// What a runtime report is about.
@@ -474,7 +537,12 @@ inline bool rcu_membarrier_available() noexcept {
   return detail::process_membarrier().available;
 }
 
+template <class T, class D>
+class rcu_obj_base;
+
 /// An RCU domain: its readers, its grace periods, its retired objects.
+/// Meets Cpp17Lockable: lock()/try_lock()/unlock() open and close read
+/// sections, so std::scoped_lock and std::unique_lock work ([saferecl.rcu]).
 class rcu_domain {
  public:
   /// Creates a domain. Probes membarrier(2) on first use in the process.
@@ -488,6 +556,18 @@ class rcu_domain {
 
   rcu_domain(const rcu_domain&) = delete;
   rcu_domain& operator=(const rcu_domain&) = delete;
+
+  /// Opens a read section ([saferecl.rcu.domain.members] lock()): the same
+  /// inlined fast path as read_lock() and rcu_read_guard. Thread-safe.
+  void lock() noexcept { read_lock(); }
+  /// Equivalent to lock(); returns true (a read section never waits).
+  [[nodiscard]] bool try_lock() noexcept {
+    read_lock();
+    return true;
+  }
+  /// Closes the most recently opened read section of this thread (unlock()).
+  /// Never runs deleters (the standard allows it; ordo does not).
+  void unlock() noexcept { read_unlock(); }
 
   /// Opens a read section (rcu_read_lock). Nests. Registers the calling
   /// thread on first use (a 64-byte allocation; failure terminates).
@@ -524,7 +604,7 @@ class rcu_domain {
   /// Waits for a grace period: every read section that began before this
   /// call has ended when it returns (O1). Must not be called inside a read
   /// section of this domain (reported). Blocks; thread-safe.
-  void synchronize();
+  void synchronize() noexcept;
 
   /// Defers `deleter(object)` until a grace period has passed (O3). Never
   /// waits unless the backlog is full: then, outside a read section, the
@@ -542,7 +622,7 @@ class rcu_domain {
   /// Waits until every deleter retired before this call has run (O4,
   /// rcu_barrier). Not inside a read section or a deleter of this domain
   /// (reported). Blocks; thread-safe.
-  void barrier();
+  void barrier() noexcept;
 
   /// The fence strategy this domain uses. Thread-safe.
   [[nodiscard]] rcu_fence_mode fence_mode() const noexcept {
@@ -565,6 +645,11 @@ class rcu_domain {
     return completed_.load(std::memory_order_relaxed);
   }
 
+  /// Where this domain's deleters run. Thread-safe.
+  [[nodiscard]] rcu_reclaim reclaim_mode() const noexcept {
+    return reclaimer_thread_.joinable() ? rcu_reclaim::thread : rcu_reclaim::caller;
+  }
+
   // ---- Low-level section API (used by ordo::hook_ptr and rcu_read_guard):
   // enter() opens a section and returns the token to pass to leave() on the
   // same thread, in LIFO order with other sections of this domain.
@@ -573,6 +658,8 @@ class rcu_domain {
 
  private:
   friend struct detail::rcu_thread_state;
+  template <class T, class D>
+  friend class rcu_obj_base;
 
   [[nodiscard]] detail::rcu_reader_record* find_record() const noexcept {
     if (detail::rcu_tls.cached_serial == serial_) return detail::rcu_tls.cached_record;
@@ -597,7 +684,8 @@ class rcu_domain {
   void heavy_fence() noexcept;
   void run_grace_period_locked();
   void wait_for_readers(std::uint64_t target);
-  void enqueue(detail::rcu_retired* node);
+  void enqueue(detail::rcu_retired* node) noexcept;
+  void reclaimer_loop() noexcept;
   void reclaim();
   bool checked_barrier();
   static void backoff(unsigned round);
@@ -632,11 +720,18 @@ class rcu_domain {
   std::atomic<std::size_t> pending_count_{0};
   std::mutex reclaim_mutex_;  // I5
   std::atomic<std::thread::id> reclaimer_{};
+
+  // rcu_reclaim::thread: the thread, its wake-up and its stop flag (guarded
+  // by retire_mutex_).
+  std::condition_variable reclaimer_wake_;
+  bool reclaimer_sleeping_ = false;
+  bool reclaimer_stop_ = false;
+  std::thread reclaimer_thread_;
 };
 
 /// The process-wide default domain. Never destroyed (threads may use it
 /// during static destruction). Thread-safe.
-inline rcu_domain& rcu_default_domain() {
+inline rcu_domain& rcu_default_domain() noexcept {
   static rcu_domain* const domain = new rcu_domain();
   return *domain;
 }
@@ -656,6 +751,64 @@ class [[nodiscard]] rcu_read_guard {
   detail::rcu_section_token token_;
 };
 
+/// Base of an object that RCU can retire without allocating
+/// ([saferecl.rcu.base]): T derives publicly, non-virtually and once from
+/// rcu_obj_base<T, D>; retire(d, dom) schedules d(this as T*) after a grace
+/// period of dom. The bookkeeping node lives in the object (two pointers),
+/// so retire() is noexcept.
+template <class T, class D = std::default_delete<T>>
+class rcu_obj_base : private detail::rcu_retired {
+ public:
+  /// Schedules `d(static_cast<T*>(this))` in `dom` after a grace period
+  /// (O3). Must be called once per object (undefined otherwise), from any
+  /// thread, also inside a read section (it then never waits). noexcept: it
+  /// never allocates.
+  void retire(D d = D(), rcu_domain& dom = rcu_default_domain()) noexcept {
+    static_assert(std::is_base_of_v<rcu_obj_base, T>,
+                  "ordo: rcu_obj_base<T, D>: T must derive from rcu_obj_base<T, D>");
+    static_assert(std::is_invocable_v<D&, T*>,
+                  "ordo: rcu_obj_base<T, D>: the deleter must be callable with T*");
+    deleter_ = std::move(d);
+    this->reclaim = &run;
+    dom.enqueue(this);
+  }
+
+ protected:
+  rcu_obj_base() = default;
+  rcu_obj_base(const rcu_obj_base&) = default;
+  rcu_obj_base(rcu_obj_base&&) = default;
+  rcu_obj_base& operator=(const rcu_obj_base&) = default;
+  rcu_obj_base& operator=(rcu_obj_base&&) = default;
+  ~rcu_obj_base() = default;
+
+ private:
+  friend class rcu_domain;
+  static void run(detail::rcu_retired* node) noexcept {
+    auto* self = static_cast<rcu_obj_base*>(node);
+    D deleter = std::move(self->deleter_);
+    deleter(static_cast<T*>(self));
+  }
+  [[no_unique_address]] D deleter_{};
+};
+
+/// rcu_synchronize ([saferecl.rcu.domain.func]): dom.synchronize().
+inline void rcu_synchronize(rcu_domain& dom = rcu_default_domain()) noexcept {
+  dom.synchronize();
+}
+
+/// rcu_barrier: dom.barrier().
+inline void rcu_barrier(rcu_domain& dom = rcu_default_domain()) noexcept { dom.barrier(); }
+
+/// rcu_retire: schedules d(p) in dom after a grace period (dom.retire(p,
+/// d)). Allocates a node (std::bad_alloc propagates; then nothing changed);
+/// use rcu_obj_base to retire without allocating.
+template <class T, class D = std::default_delete<T>>
+void rcu_retire(T* p, D d = D(), rcu_domain& dom = rcu_default_domain()) {
+  static_assert(std::is_move_constructible_v<D>,
+                "ordo: rcu_retire: the deleter must be move constructible");
+  dom.retire(p, std::move(d));
+}
+
 // ===========================================================================
 // Implementation.
 
@@ -664,20 +817,36 @@ inline rcu_domain::rcu_domain(rcu_domain_options options)
   // relaxed: not shared yet. Never equal to a token (see leave()).
   anonymous_record_.counter.store(~std::uint64_t{0} - 1, std::memory_order_relaxed);
   membarrier_ = options.fence == rcu_fence::automatic && rcu_membarrier_available();
-  auto& globals = detail::rcu_globals();
-  std::lock_guard lock(globals.mutex);
-  globals.domains.push_back(this);
-  serial_ = globals.next_serial++;
-  for (std::uint32_t i = 0; i < detail::rcu_no_slot; ++i) {
-    if ((globals.used_slots & (std::uint32_t{1} << i)) == 0) {
-      globals.used_slots |= std::uint32_t{1} << i;
-      slot_ = i;
-      break;
+  {
+    auto& globals = detail::rcu_globals();
+    std::lock_guard lock(globals.mutex);
+    globals.domains.push_back(this);
+    serial_ = globals.next_serial++;
+    for (std::uint32_t i = 0; i < detail::rcu_no_slot; ++i) {
+      if ((globals.used_slots & (std::uint32_t{1} << i)) == 0) {
+        globals.used_slots |= std::uint32_t{1} << i;
+        slot_ = i;
+        break;
+      }
     }
+  }
+  if (options.reclaim == rcu_reclaim::thread) {
+    // Started last: the thread sees a fully constructed domain (the thread
+    // constructor synchronizes-with the start of the thread function).
+    std::lock_guard lock(retire_mutex_);
+    reclaimer_thread_ = std::thread([this] { reclaimer_loop(); });
   }
 }
 
 inline rcu_domain::~rcu_domain() {
+  if (reclaimer_thread_.joinable()) {
+    {
+      std::lock_guard lock(retire_mutex_);
+      reclaimer_stop_ = true;
+      reclaimer_wake_.notify_one();
+    }
+    reclaimer_thread_.join();  // the rest runs below, on this thread
+  }
   // A deleter may retire more into this domain (freeing a node retires its
   // children): run batches until none is pending. A barrier() that was
   // refused (reported: inside a read section or a deleter) leaves the rest.
@@ -1005,7 +1174,7 @@ inline void rcu_domain::run_grace_period_locked() {
   completed_.fetch_add(1, std::memory_order_relaxed);
 }
 
-inline void rcu_domain::synchronize() {
+inline void rcu_domain::synchronize() noexcept {
   if (in_read_section()) {
     detail::rcu_report_misuse(rcu_report_kind::wait_in_read_section, this,
                               "synchronize() inside a read section of the same domain "
@@ -1016,7 +1185,7 @@ inline void rcu_domain::synchronize() {
   run_grace_period_locked();
 }
 
-inline void rcu_domain::enqueue(detail::rcu_retired* node) {
+inline void rcu_domain::enqueue(detail::rcu_retired* node) noexcept {
   std::size_t pending;
   {
     std::lock_guard lock(retire_mutex_);
@@ -1024,6 +1193,15 @@ inline void rcu_domain::enqueue(detail::rcu_retired* node) {
     pending_ = node;
     // relaxed: the list is guarded by retire_mutex_; the count is a hint.
     pending = pending_count_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (reclaimer_thread_.joinable()) {
+      // rcu_reclaim::thread: never run deleters here. Wake the thread when
+      // it sleeps and a batch is due (the first retire of an idle domain
+      // or a full backlog).
+      if (reclaimer_sleeping_ && (pending == 1 || pending >= backlog_limit_)) {
+        reclaimer_wake_.notify_one();
+      }
+      return;
+    }
   }
   if (pending >= backlog_limit_ && !in_read_section() &&
       // relaxed: only compared with our own id, which only we store.
@@ -1071,7 +1249,20 @@ inline void rcu_domain::reclaim() {
   reclaimer_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
-inline void rcu_domain::barrier() { (void)checked_barrier(); }
+inline void rcu_domain::barrier() noexcept { (void)checked_barrier(); }
+
+inline void rcu_domain::reclaimer_loop() noexcept {
+  for (;;) {
+    {
+      std::unique_lock lock(retire_mutex_);
+      reclaimer_sleeping_ = true;
+      reclaimer_wake_.wait(lock, [this] { return reclaimer_stop_ || pending_ != nullptr; });
+      reclaimer_sleeping_ = false;
+      if (reclaimer_stop_) return;
+    }
+    reclaim();
+  }
+}
 
 inline bool rcu_domain::checked_barrier() {
   if (in_read_section()) {
@@ -1199,6 +1390,13 @@ inline void rcu_domain::forget_dead_threads() noexcept {
                               detail::rcu_tls.untracked != 0;
   // relaxed: single-threaded child.
   anonymous_readers_.store(anonymous_here ? 1 : 0, std::memory_order_relaxed);
+  if (reclaimer_thread_.joinable()) {
+    // The reclaimer thread does not exist here: forget its handle (leaked,
+    // never joined) and let retire() reclaim on the caller's thread.
+    new (&reclaimer_thread_) std::thread();
+    reclaimer_sleeping_ = false;
+    new (&reclaimer_wake_) std::condition_variable();
+  }
   if (reclaimer_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
     reclaimer_.store(std::thread::id{}, std::memory_order_relaxed);
     // A dead thread may have held them; this thread holds neither.

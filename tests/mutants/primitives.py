@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Mutation checks of the primitives: put one load-bearing line of a header
+back the way a plausible bug would write it, rebuild one test binary and check
+that the tests meant to catch it fail. Not run by CTest (each mutant rebuilds a
+test binary); run it by hand after changing a primitive or its tests:
+
+    tests/mutants/primitives.py [--list] [--keep] [NAME_OR_PREFIX...]
+
+With no names every mutant runs. The source tree (without build/ and .git) is
+copied once per preset into a scratch directory under build/mutants/, that
+copy is configured once (cmake --preset PRESET), and each mutant edits one
+header there, builds its target, runs its gtest filter (with a time limit: a
+mutant that makes a test hang is killed too) and restores the header.
+
+A row of MUTANTS is one mutant:
+    name: (header, [(exact text, replacement), ...], target, gtest filter, preset)
+The exact text must occur exactly once in the header; if it no longer does the
+mutant prints PATTERN NOT FOUND (update the pattern, do not delete the row).
+A mutant is KILLED when its filter fails (or hangs past the limit), SURVIVED
+when the filter passes, BROKEN when the mutated tree does not build (a
+mutant the compiler rejects proves nothing about the tests). Exit status 1 if
+any mutant survives or is broken.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRATCH = os.path.join(ROOT, 'build', 'mutants')
+TIME_LIMIT = 120  # seconds per filter run
+
+RCU = 'include/ordo/rcu.hpp'
+FENCE = 'include/ordo/detail/asymmetric_fence.hpp'
+HOOK = 'include/ordo/hook.hpp'
+MODULE = 'include/ordo/module.hpp'
+
+# name: (header, [(text, replacement), ...], target, gtest filter, preset)
+MUTANTS = {
+    # --- rcu.hpp -----------------------------------------------------------
+    # The grace period's heavy fence (membarrier(2)) is not issued.
+    'rcu_no_heavy_fence': (RCU, [('if (detail::membarrier_heavy_fence()) [[likely]] return;',
+                                  'return;')],
+                           'rcu_test', 'RcuDomain.EveryGracePeriodIssuesTheHeavyFence*', 'release'),
+    # The shared heavy fence returns without the system call.
+    'fence_no_membarrier_call': (FENCE, [('if (call(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) [[likely]] return true;',
+                                          '(void)call;\n    if (true) return true;')],
+                                 'rcu_test', 'RcuDomain.EveryGracePeriodIssuesTheHeavyFence*', 'release'),
+    # Grace periods do not wait for anonymous (post-teardown) sections.
+    'rcu_no_anonymous_wait': (RCU, [('for (unsigned round = 0; anonymous_readers_.load(std::memory_order_acquire) != 0; ++round) {',
+                                     'for (unsigned round = 0; false; ++round) {')],
+                              'rcu_test', 'RcuDomain.AnonymousSectionsAreKnownAndWaitedFor', 'release'),
+    # Grace periods do not wait for records with an old epoch (I2).
+    'rcu_no_reader_wait': (RCU, [('if ((seen & detail::rcu_nesting_mask) == 0 || seen >= target) {  // I2',
+                                  'if ((seen & detail::rcu_nesting_mask) == 0 || seen >= target || true) {')],
+                           'rcu_test', 'RcuDomain.SynchronizeWaitsForPreexistingReader:RcuDomain.NestedSection*',
+                           'release'),
+    # A nested unlock ends the whole section.
+    'rcu_nested_unlock_ends_outermost': (RCU, [('token.record->counter.store(token.entered - 1, std::memory_order_release);',
+                                                'token.record->counter.store(token.entered & ~detail::rcu_nesting_mask, std::memory_order_release);')],
+                                         'rcu_test', 'RcuDomain.ReadSectionsNest', 'release'),
+    # read_unlock()'s inlined fast path ends the whole section.
+    'rcu_read_unlock_ends_outermost': (RCU, [('''        record->counter.store(counter - 1, std::memory_order_release);
+        return;''', '''        record->counter.store(counter & ~detail::rcu_nesting_mask, std::memory_order_release);
+        return;''')],
+                                       'rcu_test', 'RcuDomain.ReadSectionsNest:RcuDomain.NestedSection*', 'release'),
+    # retire(): the deleters run without a grace period (O3).
+    'rcu_retire_without_grace_period': (RCU, [('      std::lock_guard lock(gp_mutex_);\n      run_grace_period_locked();\n    }\n    // Oldest first',
+                                               '    }\n    // Oldest first')],
+                                        'rcu_test', 'RcuDomain.RetireRunsDeleterOnlyAfterPreexistingReadersLeave', 'release'),
+    # in_read_section() forgets anonymous sections: waits from inside them wait
+    # for themselves (the test hangs and is killed by the time limit).
+    'rcu_anonymous_not_in_section': (RCU, [('return detail::rcu_tls.untracked != 0 || anonymous_entry(/*create=*/false) != nullptr;  // I9',
+                                            'return false;')],
+                                     'rcu_test', 'RcuDomain.AnonymousSectionsAreKnownAndWaitedFor', 'release'),
+    # synchronize() inside the caller's own section is not detected.
+    'rcu_no_self_wait_check': (RCU, [('''inline void rcu_domain::synchronize() {
+  if (in_read_section()) {''', '''inline void rcu_domain::synchronize() {
+  if (false) {''')],
+                               'rcu_test', 'RcuDomain.WaitingInsideOwnReadSectionIsReportedNotADeadlock', 'release'),
+    # ~rcu_domain runs one batch: deleters retired by deleters leak.
+    'rcu_destructor_one_batch': (RCU, [('while (backlog() != 0 && checked_barrier()) {',
+                                        'if (backlog() != 0 && checked_barrier()) {')],
+                                 'rcu_test', 'RcuDomain.DestructorRunsDeletersRetiredByDeleters', 'release'),
+    # The ignored 65536th read_lock() is not counted, so its unlock decrements.
+    'rcu_overflow_unlock_decrements': (RCU, [('++record->overflow;  // I8', '')],
+                                       'rcu_test', 'RcuDomain.NestingOverflowUnlockIsIgnoredToo', 'release'),
+    # The fork child keeps the dead threads' records.
+    'rcu_fork_keeps_dead_readers': (RCU, [('    domain->forget_dead_threads();\n', '')],
+                                    'rcu_test', 'RcuDomain.ForkChild*', 'release'),
+    # A record still inside a section at teardown is freed: the late unlock
+    # touches freed memory (ASan).
+    'rcu_teardown_frees_open_record': (RCU, [('globals.exited_inside.push_back(record);', 'delete record;')],
+                                       'rcu_test', 'RcuDomain.SectionOutlivingTheThreadState*', 'asan'),
+    # --- hook.hpp ------------------------------------------------------------
+    # rcu_protect's replace (clear/exchange) returns without a grace period.
+    'hook_rcu_replace_no_grace_period': (HOOK, [('if (previous != nullptr) domain_->synchronize();  // O3',
+                                                 '(void)previous;')],
+                                         'hook_test', '*HookPtrWaiting/1.ClearReturnsOnlyAfterTheCallInFlight', 'release'),
+    # rcu_protect's replace from inside a read section is not refused.
+    'hook_rcu_no_self_wait_check': (HOOK, [('if (domain_->in_read_section()) return {nullptr, report_inside_call()};',
+                                            '')],
+                                    'hook_test', '*HookPtrWaiting/1.ClearFromInsideTheCallIsReportedNotADeadlock', 'release'),
+    # owner_ref calls a going module's hook (the pin's result is ignored).
+    'hook_owner_ref_ignores_failed_pin': (HOOK, [('if (!try_module_get(owner)) return call_result{};',
+                                                  'if (!try_module_get(owner)) module_get(owner);')],
+                                          'hook_test', 'HookPtr.OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing', 'release'),
+    # --- module.hpp ----------------------------------------------------------
+    # unload() from inside an owner_ref call waits for its own pin.
+    'module_unload_waits_for_own_pin': (MODULE, [('if (detail::module_call_scope::inside_call_into(m)) {',
+                                                  'if (false) {')],
+                                        'hook_test', 'HookPtr.OwnerRefUnloadFromInsideTheCallIsRefused*', 'release'),
+    # unload() does not wait for pins at all.
+    'module_unload_does_not_wait': (MODULE, [('    if (pinned) wait_unpinned(*m);\n', '')],
+                                    'hook_test', 'HookPtr.OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing', 'release'),
+}
+
+
+def run(cmd, cwd, limit=None, env=None):
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=limit, env=env)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def prepare(preset, env):
+    tree = os.path.join(SCRATCH, preset)
+    if os.path.isdir(tree):
+        shutil.rmtree(tree)
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns('build', '.git'))
+    configured = run(['cmake', '--preset', preset, '-Wno-dev'], tree, env=env)
+    if configured.returncode != 0:
+        sys.exit('cmake --preset %s failed in %s:\n%s' % (preset, tree, configured.stderr))
+    return tree
+
+
+def main(argv):
+    keep = '--keep' in argv
+    names = [a for a in argv if not a.startswith('--')]
+    if '--list' in argv:
+        for name, (header, _, target, filt, preset) in MUTANTS.items():
+            print('%-36s %-42s %-18s %-8s %s' % (name, header, target, preset, filt))
+        return 0
+    chosen = [n for n in MUTANTS if not names or any(n == a or n.startswith(a) for a in names)]
+    env = dict(os.environ)
+    env.setdefault('CCACHE_BASEDIR', os.path.dirname(ROOT))
+    trees = {}
+    results = {}
+    for name in chosen:
+        header, edits, target, filt, preset = MUTANTS[name]
+        if preset not in trees:
+            trees[preset] = prepare(preset, env)
+        tree = trees[preset]
+        path = os.path.join(tree, header)
+        original = open(path).read()
+        mutated = original
+        missing = [old for old, _ in edits if mutated.count(old) != 1]
+        if missing:
+            results[name] = 'PATTERN NOT FOUND'
+            print('%-36s PATTERN NOT FOUND: %r' % (name, missing[0][:70]), flush=True)
+            continue
+        for old, new in edits:
+            mutated = mutated.replace(old, new)
+        started = time.time()
+        try:
+            open(path, 'w').write(mutated)
+            built = run(['cmake', '--build', '--preset', preset, '--target', target, '-j2'], tree, env=env)
+            if built is None or built.returncode != 0:
+                verdict = 'BROKEN (does not build)'
+            else:
+                exe = os.path.join(tree, 'build', preset, 'tests', target)
+                ran = run([exe, '--gtest_filter=' + filt], tree, limit=TIME_LIMIT, env=env)
+                if ran is None:
+                    verdict = 'KILLED (hang past %d s)' % TIME_LIMIT
+                elif ran.returncode != 0:
+                    verdict = 'KILLED'
+                elif int((re.search(r'\[==========\] (\d+) tests? from', ran.stdout) or [0, 0])[1]) > 0:
+                    verdict = 'SURVIVED'
+                else:
+                    verdict = 'BROKEN (filter matches no test)'
+        finally:
+            open(path, 'w').write(original)
+        results[name] = verdict
+        print('%-36s %-26s %4.0f s  %s' % (name, verdict, time.time() - started, filt), flush=True)
+    killed = sum(1 for v in results.values() if v.startswith('KILLED'))
+    print('\n%d of %d mutants killed' % (killed, len(results)))
+    if not keep:
+        for tree in trees.values():
+            shutil.rmtree(tree, ignore_errors=True)
+    return 0 if killed == len(results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
