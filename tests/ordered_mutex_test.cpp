@@ -110,7 +110,7 @@ TEST(OrderedMutex, ZeroCostWhenTheValidatorIsOff) {
   ordo::ordered_mutex<single_level, absl::Mutex, ordo::validator_off> m;
   auto g = m.lock(ctx);
   EXPECT_EQ(sizeof(g), sizeof(void*));
-  EXPECT_EQ(g.lockdep_depth(), -1);
+  EXPECT_EQ(g.lockdep_position(), -1);
 }
 
 TEST(OrderedMutex, GuardTypeCarriesEveryHeldLevel) {

@@ -130,6 +130,8 @@ enum class report_kind {
   wait_with_locks_held,   ///< wait/unlocked_call with other locks held
   root_with_locks_held,   ///< ordo::unlocked made while holding a lock
   held_stack_overflow,    ///< more than max_held locks held by one thread
+  held_lock_freed,        ///< a mutex destroyed while this thread holds it
+  released_guard_used,    ///< a guard released by unlock() used as a context
 };
 
 /// One lock at one site: which level, which instance, where.
@@ -186,13 +188,20 @@ struct held_entry {
   std::uint32_t cls = 0;
   std::uint32_t key = 0;
   std::uint32_t flags = 0;
+  std::uint64_t position = 0;  // I1: this entry's position token
 };
+
+// I1: the position tokens contexts carry. 0 is "this thread holds nothing";
+// a held entry's token is its acquisition number on this thread.
+inline constexpr long no_position = -1;        // a context the validator does not see
+inline constexpr long released_position = -2;  // a guard released by unlock()
 
 inline constexpr std::uint32_t max_held = 48;
 
 struct held_stack {
   held_entry entries[max_held];
   std::uint32_t size = 0;
+  std::uint64_t last_position = 0;  // I1: the newest entry's token so far
   std::uint32_t dropped = 0;     // pushes refused on overflow, released silently
   std::uint32_t thread_no = 0;   // 0 until the first report names this thread
 };
@@ -200,6 +209,11 @@ struct held_stack {
 // I1: this thread's held locks. constinit + trivial destructor: no TLS
 // init guard on the hot path.
 inline constinit thread_local held_stack held{};
+
+// I1: the position of this thread's innermost lock, 0 when it holds none.
+inline long top_position(const held_stack& st) noexcept {
+  return st.size ? static_cast<long>(st.entries[st.size - 1].position) : 0;
+}
 
 struct class_info {
   std::string_view name;
@@ -417,42 +431,89 @@ inline void add_dependency(const held_entry& held_lock, const held_entry& taking
            std::move(body), site_of(taking), site_of(held_lock));
 }
 
-// The full check of an acquisition: reports, new edges, overflow. Kept out
-// of line so that the common path (on_acquire) stays small.
-[[gnu::noinline]] inline void acquire_slow(const held_entry& taking, long ctx_depth) {
-  held_stack& st = held;
-  if (ctx_depth >= 0 && static_cast<std::uint32_t>(ctx_depth) != st.size) {
-    const bool child_alive = static_cast<std::uint32_t>(ctx_depth) < st.size;
-    const held_entry& child = st.entries[child_alive ? ctx_depth : (st.size ? st.size - 1 : 0)];
+// Where a context stands relative to this thread's held stack (I1).
+struct context_place {
+  bool current;          // the context is the innermost: its token is the top's
+  const held_entry* child;  // else: the lock taken through it that is still held
+};
+
+inline context_place place_of(const held_stack& st, long ctx_position) noexcept {
+  if (ctx_position == no_position || ctx_position == top_position(st)) return {true, nullptr};
+  if (ctx_position == 0) return {false, st.size ? &st.entries[0] : nullptr};
+  for (std::uint32_t i = 0; i + 1 < st.size; ++i) {
+    if (static_cast<long>(st.entries[i].position) == ctx_position) {
+      return {false, &st.entries[i + 1]};
+    }
+  }
+  return {false, nullptr};
+}
+
+inline void report_recursive(const held_entry& taking, const held_entry& h, bool stale) {
+  std::string body =
+      cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
+          " at ", to_text(taking.where), "\nwhich it already holds:\n  ", describe(h),
+          " acquired at ", to_text(h.where), "\nthis is a self-deadlock",
+          stale ? " (reached through a stale context: the lock was taken through it and "
+                  "is still held).\n"
+                : ".\n");
+  dispatch(report_kind::recursive_lock, "recursive locking detected: self-deadlock",
+           std::move(body), site_of(taking), site_of(h));
+}
+
+inline void report_stale(const held_stack& st, const held_entry& taking, long ctx_position) {
+  if (ctx_position == released_position) {
     std::string body = cat("thread #", std::to_string(thread_number()), " is acquiring\n  ",
                            describe(taking), " at ", to_text(taking.where),
-                           "\nthrough a context that is not this thread's innermost: ");
-    if (child_alive) {
-      append_all(body, "the lock\n  ", describe(child), " acquired at ", to_text(child.where),
-                 "\nwas taken through that context and is still held. Use the newest guard "
-                 "as the context.\n");
-    } else {
-      body +=
-          "the context claims more locks than this thread holds (a context from "
-          "another thread, or one whose lock was released).\n";
-    }
-    dispatch(report_kind::stale_context, "stale lock context used", std::move(body),
-             site_of(taking), st.size ? site_of(child) : lock_site{});
+                           "\nthrough a guard that was released with unlock(): it holds "
+                           "nothing, so what its type claims is held is not.\n");
+    dispatch(report_kind::released_guard_used, "released guard used as a lock context",
+             std::move(body), site_of(taking), lock_site{});
+    return;
   }
+  const context_place place = place_of(st, ctx_position);
+  std::string body = cat("thread #", std::to_string(thread_number()), " is acquiring\n  ",
+                         describe(taking), " at ", to_text(taking.where),
+                         "\nthrough a context that is not this thread's innermost: ");
+  if (place.child != nullptr) {
+    append_all(body, "the lock\n  ", describe(*place.child), " acquired at ",
+               to_text(place.child->where),
+               "\nwas taken through that context and is still held. Use the newest guard "
+               "as the context.\n");
+  } else {
+    body +=
+        "the context claims more locks than this thread holds (a context from "
+        "another thread, or one whose lock was released).\n";
+  }
+  dispatch(report_kind::stale_context, "stale lock context used", std::move(body),
+           site_of(taking), place.child ? site_of(*place.child) : lock_site{});
+}
+
+// The full check of an acquisition: reports, new edges, overflow. Kept out
+// of line so that the common path (on_acquire) stays small. Returns the new
+// entry's position, or no_position when the stack overflowed.
+[[gnu::noinline]] inline long acquire_slow(held_entry& taking, long ctx_position) {
+  held_stack& st = held;
+  const bool current = place_of(st, ctx_position).current && ctx_position != released_position;
+  // A lock this thread holds already: a self-deadlock, whatever context led
+  // here (a stale one included), so it is reported as that, once.
+  bool recursive = false;
+  for (std::uint32_t i = 0; i < st.size && !recursive; ++i) {
+    if (st.entries[i].lock == taking.lock) {
+      recursive = true;
+      report_recursive(taking, st.entries[i], !current);
+    }
+  }
+  if (!recursive && !current) report_stale(st, taking, ctx_position);
   for (std::uint32_t i = 0; i < st.size; ++i) {
     const held_entry& h = st.entries[i];
-    if (h.lock == taking.lock) {
-      std::string body =
-          cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
-              " at ", to_text(taking.where), "\nwhich it already holds:\n  ", describe(h),
-              " acquired at ", to_text(h.where), "\nthis is a self-deadlock.\n");
-      dispatch(report_kind::recursive_lock, "recursive locking detected", std::move(body),
-               site_of(taking), site_of(h));
-      continue;
-    }
+    if (h.lock == taking.lock) continue;  // reported above
+    // A trylock cannot wait: it adds no edge and is never a second-lock or
+    // nesting-order fault.
+    if (taking.flags & entry_trylock) continue;
     if (h.level == taking.level) {
-      if ((h.flags & entry_batch) && (taking.flags & entry_batch)) continue;
+      const bool one_batch = (h.flags & entry_batch) && (taking.flags & entry_batch);
       if ((taking.flags & entry_nestable) == 0) {
+        if (one_batch) continue;  // lock_all's address order (I5 of ordered_mutex.hpp)
         std::string body =
             cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
                 " at ", to_text(taking.where), "\nwhile holding another lock of that level\n  ",
@@ -462,7 +523,9 @@ inline void add_dependency(const held_entry& held_lock, const held_entry& taking
                  site_of(taking), site_of(h));
         continue;
       }
-      if (taking.key <= h.key && (taking.flags & entry_trylock) == 0) {
+      // I4: one order for a nestable level, however its instances are
+      // taken: ascending key (a lock_all batch may hold equal keys).
+      if (taking.key < h.key || (taking.key == h.key && !one_batch)) {
         std::string body =
             cat("thread #", std::to_string(thread_number()), " is acquiring\n  ", describe(taking),
                 " at ", to_text(taking.where), "\nwhile holding\n  ", describe(h), " acquired at ",
@@ -473,8 +536,8 @@ inline void add_dependency(const held_entry& held_lock, const held_entry& taking
                  std::move(body), site_of(taking), site_of(h));
         continue;
       }
+      if (one_batch) continue;
     }
-    if (taking.flags & entry_trylock) continue;  // a trylock cannot wait: no edge
     add_dependency(h, taking);
   }
   if (st.size == max_held) {
@@ -484,21 +547,24 @@ inline void add_dependency(const held_entry& held_lock, const held_entry& taking
                            std::to_string(max_held), " locks already held; it is not tracked.\n");
     dispatch(report_kind::held_stack_overflow, "too many locks held", std::move(body),
              site_of(taking), lock_site{});
-    return;
+    return no_position;
   }
+  taking.position = ++st.last_position;
   st.entries[st.size++] = taking;
+  return static_cast<long>(taking.position);
 }
 
-// Validates and records an acquisition. ctx_depth is the depth of the
-// context used (I1), or -1 when the context carries none. The common case,
-// the current context and only known edges, is a scan of the held stack and
-// a push; anything else goes to acquire_slow.
-inline void on_acquire(const void* lock, const void* level, std::string_view name,
+// Validates and records an acquisition made through a context at
+// ctx_position (I1; no_position when the context carries none). Returns the
+// new entry's position. The common case, the current context and only
+// known edges, is a scan of the held stack and a push; anything else goes
+// to acquire_slow.
+inline long on_acquire(const void* lock, const void* level, std::string_view name,
                        std::source_location where, std::uint32_t cls, std::uint32_t key,
-                       std::uint32_t flags, long ctx_depth) {
+                       std::uint32_t flags, long ctx_position) {
   held_stack& st = held;
   const std::uint32_t n = st.size;
-  bool common = (ctx_depth < 0 || static_cast<std::uint32_t>(ctx_depth) == n) && n < max_held;
+  bool common = (ctx_position == top_position(st) || ctx_position == no_position) && n < max_held;
   for (std::uint32_t i = 0; common && i < n; ++i) {
     const held_entry& h = st.entries[i];
     common = h.lock != lock && h.level != level &&
@@ -513,8 +579,7 @@ inline void on_acquire(const void* lock, const void* level, std::string_view nam
     taking.cls = cls;
     taking.key = key;
     taking.flags = flags;
-    acquire_slow(taking, ctx_depth);
-    return;
+    return acquire_slow(taking, ctx_position);
   }
   // Scalar stores: building the entry elsewhere and copying it costs a
   // store-forwarding stall on every acquisition.
@@ -526,7 +591,25 @@ inline void on_acquire(const void* lock, const void* level, std::string_view nam
   slot.cls = cls;
   slot.key = key;
   slot.flags = flags;
+  slot.position = ++st.last_position;
   st.size = n + 1;
+  return static_cast<long>(slot.position);
+}
+
+inline void report_not_held(const void* lock, std::string_view name, std::source_location where,
+                            const char* why) {
+  std::string body = cat("thread #", std::to_string(thread_number()), " is releasing\n  ",
+                         std::string(name), " (lock ", pointer_text(lock), ") at ", to_text(where),
+                         "\nwhich this thread does not hold (", why, ").\n");
+  dispatch(report_kind::unlock_not_held, "bad unlock balance: release of a lock not held",
+           std::move(body), lock_site{name, lock, where}, lock_site{});
+}
+
+// Removes entry i of this thread's held stack, keeping the others' order
+// and positions (I1).
+inline void remove_entry(held_stack& st, std::uint32_t i) noexcept {
+  for (std::uint32_t j = i; j + 1 < st.size; ++j) st.entries[j] = st.entries[j + 1];
+  --st.size;
 }
 
 // The unusual releases: out of order, or not held.
@@ -540,10 +623,11 @@ inline void on_acquire(const void* lock, const void* level, std::string_view nam
     std::string body = cat("thread #", std::to_string(thread_number()), " is releasing\n  ",
                            describe(released), " acquired at ", to_text(released.where),
                            "\nbefore the lock taken after it\n  ", describe(top), " acquired at ",
-                           to_text(top.where), "\nguards must be released in reverse order.\n");
+                           to_text(top.where),
+                           "\nguards must be released in reverse order (release one early on "
+                           "purpose with its unlock()).\n");
     const lock_site other = site_of(top);
-    for (std::uint32_t j = i; j + 1 < st.size; ++j) st.entries[j] = st.entries[j + 1];
-    --st.size;
+    remove_entry(st, i);
     dispatch(report_kind::unlock_out_of_order, "lock released out of order", std::move(body),
              site_of(released), other);
     return;
@@ -552,11 +636,7 @@ inline void on_acquire(const void* lock, const void* level, std::string_view nam
     --st.dropped;
     return;
   }
-  std::string body = cat("thread #", std::to_string(thread_number()), " is releasing\n  ",
-                         std::string(name), " (lock ", pointer_text(lock), ") at ", to_text(where),
-                         "\nwhich this thread does not hold (a guard moved to another thread?).\n");
-  dispatch(report_kind::unlock_not_held, "release of a lock not held", std::move(body),
-           lock_site{name, lock, where}, lock_site{});
+  report_not_held(lock, name, where, "a guard moved to another thread?");
 }
 
 // Records a release; reports one that is out of order or not held.
@@ -569,26 +649,72 @@ inline void on_release(const void* lock, std::string_view name, std::source_loca
   release_slow(lock, name, where);
 }
 
-// ordo::unlocked was made: the thread must hold nothing.
-inline void on_root_context(std::source_location where) {
+// An explicit early release (a guard's unlock()): the lock may be any held
+// one, not only the innermost (hand-over-hand). The locks taken after it
+// keep their positions, so their guards stay current (I1).
+inline void on_early_release(const void* lock, std::string_view name, std::source_location where) {
   held_stack& st = held;
-  if (st.size == 0) return;
+  for (std::uint32_t i = st.size; i-- > 0;) {
+    if (st.entries[i].lock == lock) {
+      remove_entry(st, i);
+      return;
+    }
+  }
+  if (st.dropped > 0) {
+    --st.dropped;
+    return;
+  }
+  report_not_held(lock, name, where, "a guard moved to another thread?");
+}
+
+// A second unlock() of a guard: reported, nothing is released.
+inline void on_double_unlock(const void* lock, std::string_view name, std::source_location where) {
+  report_not_held(lock, name, where, "double unlock: this guard was already released");
+}
+
+// A mutex is destroyed: this thread must not hold it (the kernel's
+// debug_check_no_locks_freed).
+inline void on_destroy(const void* lock) {
+  held_stack& st = held;
+  for (std::uint32_t i = 0; i < st.size; ++i) {
+    const held_entry& h = st.entries[i];
+    if (h.lock != lock) continue;
+    std::string body = cat("thread #", std::to_string(thread_number()), " destroys\n  ",
+                           describe(h), " acquired at ", to_text(h.where),
+                           "\nwhile holding it: its guard will release freed memory.\n");
+    dispatch(report_kind::held_lock_freed, "held lock freed", std::move(body), site_of(h),
+             lock_site{});
+    return;
+  }
+}
+
+// ordo::unlocked was made: the thread must hold nothing. Returns the
+// position the root starts from (the innermost lock's, after a report).
+inline long on_root_context(std::source_location where) {
+  held_stack& st = held;
+  if (st.size == 0) return 0;
   const held_entry& top = st.entries[st.size - 1];
   std::string body =
       cat("thread #", std::to_string(thread_number()), " makes an ordo::unlocked root context at ",
           to_text(where), "\nwhile holding\n  ", describe(top), " acquired at ", to_text(top.where),
-          "\npass the current guard down instead of a fresh root context.\n");
+          "\npass the current guard down instead of a fresh root context, or, in a callback "
+          "that cannot receive it, use ordo::callback_context.\n");
   dispatch(report_kind::root_with_locks_held, "root context made while holding a lock",
            std::move(body), lock_site{"ordo::unlocked", nullptr, where}, site_of(top));
+  return top_position(st);
 }
 
-// A wait or unlocked_call on `lock`, made through a guard at `depth`: that
-// guard must be the innermost lock, and (unless outer locks are allowed)
-// the only one.
-inline void on_wait(const void* lock, std::string_view name, std::uint32_t depth,
-                    bool outer_allowed, std::source_location where) {
+// ordo::callback_context was made: it starts from whatever is held.
+inline long current_position() noexcept { return top_position(held); }
+
+// A wait or unlocked_call on `lock`, made through a guard at `position`:
+// that guard must be the innermost lock, and (unless outer locks are
+// allowed) the only one.
+inline void on_wait(const void* lock, std::string_view name, long position, bool outer_allowed,
+                    std::source_location where) {
   held_stack& st = held;
-  const bool innermost = st.size == depth + 1 && st.entries[depth].lock == lock;
+  const bool innermost = st.size > 0 && st.entries[st.size - 1].lock == lock &&
+                         static_cast<long>(st.entries[st.size - 1].position) == position;
   if (innermost && (outer_allowed || st.size == 1)) return;
   const held_entry& other = innermost ? st.entries[0] : st.entries[st.size ? st.size - 1 : 0];
   std::string also_held = "(nothing)";

@@ -221,7 +221,7 @@ struct satisfies<exclusive<Level>, List> {
 template <class C>
 concept lock_context = requires(const C& c) {
   typename C::held_levels;
-  { c.lockdep_depth() } -> std::convertible_to<long>;
+  { c.lockdep_position() } -> std::convertible_to<long>;
 };
 
 /// The compile-time lockdep_assert_held: Ctx's type shows every L held.
@@ -253,7 +253,7 @@ constexpr void assert_held(const Ctx&) noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Root context
+// Root and callback contexts
 
 /// The root context: "this thread holds no lock". Make one at the top of a
 /// call chain (`ordo::unlocked ctx;`) and pass it down by reference. With
@@ -269,40 +269,85 @@ class basic_unlocked {
   /// thread holds a lock; the context then starts from what is held, so
   /// that the fault is reported once, not again at every use.
   explicit basic_unlocked(std::source_location where = std::source_location::current()) noexcept {
-    if constexpr (Validator::enabled) {
-      lockdep::detail::on_root_context(where);
-      depth_.value = static_cast<std::uint32_t>(lockdep::held_count());
-    }
+    if constexpr (Validator::enabled) position_.value = lockdep::detail::on_root_context(where);
   }
   basic_unlocked(const basic_unlocked&) = delete;
   basic_unlocked& operator=(const basic_unlocked&) = delete;
 
-  /// The validator depth (lockdep.hpp I1): 0 for a proper root, or -1 when
-  /// not validated.
-  long lockdep_depth() const noexcept {
+  /// The validator position (lockdep.hpp I1): 0 for a proper root, or -1
+  /// when not validated.
+  long lockdep_position() const noexcept {
     if constexpr (Validator::enabled) {
-      return static_cast<long>(depth_.value);
+      return position_.value;
     } else {
-      return -1;
+      return lockdep::detail::no_position;
     }
   }
 
  private:
-  struct no_depth {};
-  struct depth {
-    std::uint32_t value = 0;
+  struct no_position {};
+  struct position {
+    long value = 0;
   };
-  [[no_unique_address]] std::conditional_t<Validator::enabled, depth, no_depth> depth_;
+  [[no_unique_address]] std::conditional_t<Validator::enabled, position, no_position> position_;
 };
 
 /// The root context with the default validator policy.
 using unlocked = basic_unlocked<>;
+
+/// The escape for code that cannot receive its caller's context: a
+/// type-erased callback (std::function, a hook), a C API's callback, a
+/// virtual function. It claims nothing at compile time (any level may be
+/// taken through it), so the compile-time order checks stop at it; with the
+/// validator on, every lock taken through it is checked at run time against
+/// what the thread really holds (same-level, recursion, nesting order) and
+/// entered in the dependency graph, so an inversion with the caller's locks
+/// is reported as a circular dependency naming both levels and both sites
+/// (I6). With the validator off it checks nothing. Unlike ordo::unlocked it
+/// may be made while locks are held: that is its purpose. Prefer passing a
+/// context; write this only where one cannot reach. Not copyable or
+/// movable; thread-compatible (one per thread).
+template <class Validator = default_validator>
+class basic_callback_context {
+ public:
+  using held_levels = detail::type_list<>;
+  using validator = Validator;
+
+  basic_callback_context() noexcept {
+    if constexpr (Validator::enabled) position_.value = lockdep::detail::current_position();
+  }
+  basic_callback_context(const basic_callback_context&) = delete;
+  basic_callback_context& operator=(const basic_callback_context&) = delete;
+
+  /// The validator position (lockdep.hpp I1): the thread's innermost lock
+  /// when it was made, or -1 when not validated.
+  long lockdep_position() const noexcept {
+    if constexpr (Validator::enabled) {
+      return position_.value;
+    } else {
+      return lockdep::detail::no_position;
+    }
+  }
+
+ private:
+  struct no_position {};
+  struct position {
+    long value = 0;
+  };
+  [[no_unique_address]] std::conditional_t<Validator::enabled, position, no_position> position_;
+};
+
+/// The callback escape with the default validator policy.
+using callback_context = basic_callback_context<>;
 
 /// A lock order tag for nestable levels: instances of one nestable level are
 /// taken in ascending key order (checked by the validator).
 struct nest_key {
   std::uint32_t value = 0;
 };
+
+/// How a lock is held: alone (exclusive) or with other readers (shared).
+enum class lock_mode : unsigned char { exclusive, shared };
 
 template <class Level, class Mutex, class Validator, bool Shared>
 class basic_ordered_mutex;
@@ -360,43 +405,170 @@ concept std_shared_lockable = std_lockable<M> && requires(M& m) {
   { m.try_lock_shared() } -> std::convertible_to<bool>;
 };
 
+// The Lockable's own operations. The std spelling wins when a type has
+// both: current Abseil marks Lock/Unlock/TryLock/Reader* [[deprecated]] in
+// favour of lock/unlock/try_lock/lock_shared.
 template <class M>
 struct lock_ops {
   static void lock(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_lockable<M>) m.Lock(); else m.lock();
+    if constexpr (std_lockable<M>) m.lock(); else m.Lock();
   }
   static void unlock(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_lockable<M>) m.Unlock(); else m.unlock();
+    if constexpr (std_lockable<M>) m.unlock(); else m.Unlock();
   }
   static bool try_lock(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_lockable<M>) return m.TryLock(); else return m.try_lock();
+    if constexpr (std_lockable<M>) return m.try_lock(); else return m.TryLock();
   }
   static void lock_shared(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_shared_lockable<M>) m.ReaderLock(); else m.lock_shared();
+    if constexpr (std_shared_lockable<M>) m.lock_shared(); else m.ReaderLock();
   }
   static void unlock_shared(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_shared_lockable<M>) m.ReaderUnlock(); else m.unlock_shared();
+    if constexpr (std_shared_lockable<M>) m.unlock_shared(); else m.ReaderUnlock();
   }
   static bool try_lock_shared(M& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if constexpr (absl_shared_lockable<M>) {
-      return m.ReaderTryLock();
-    } else {
+    if constexpr (std_shared_lockable<M>) {
       return m.try_lock_shared();
+    } else {
+      return m.ReaderTryLock();
     }
   }
 };
 
-// The validator's per-instance state: nothing unless the validator is on
-// and the level is nestable (then the instance key and its class id).
-template <class Level, class Validator, bool = Validator::enabled && level_nestable_v<Level>>
+// The one raw lock layer: the Lockable's operation in a mode, described to
+// ThreadSanitizer at the ordered mutex's address `at` when Annotate (a
+// Lockable TSan cannot see). Everything that takes, drops or re-takes the
+// lock goes through here; the validator is the layer above.
+template <class Mutex, bool Annotate>
+struct raw_lock {
+  template <lock_mode Mode>
+  static void lock(Mutex& m, const void* at) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    note_pre_lock<Mode>(at, 0u);
+    if constexpr (Mode == lock_mode::shared) {
+      lock_ops<Mutex>::lock_shared(m);
+    } else {
+      lock_ops<Mutex>::lock(m);
+    }
+    note_post_lock<Mode>(at, 0u);
+  }
+
+  template <lock_mode Mode>
+  static bool try_lock(Mutex& m, const void* at) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+#if ORDO_TSAN
+    constexpr unsigned try_flag = tsan::try_lock;
+    constexpr unsigned failed_flag = tsan::try_lock_failed;
+#else
+    constexpr unsigned try_flag = 0, failed_flag = 0;
+#endif
+    note_pre_lock<Mode>(at, try_flag);
+    bool locked;
+    if constexpr (Mode == lock_mode::shared) {
+      locked = lock_ops<Mutex>::try_lock_shared(m);
+    } else {
+      locked = lock_ops<Mutex>::try_lock(m);
+    }
+    note_post_lock<Mode>(at, try_flag | (locked ? 0u : failed_flag));
+    return locked;
+  }
+
+  template <lock_mode Mode>
+  static void unlock(Mutex& m, const void* at) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    note_unlock<Mode>(at, [&] {
+      if constexpr (Mode == lock_mode::shared) {
+        lock_ops<Mutex>::unlock_shared(m);
+      } else {
+        lock_ops<Mutex>::unlock(m);
+      }
+    });
+  }
+
+  // The annotations alone, for a Lockable that releases and re-takes
+  // itself (absl::Mutex::Await): TSan sees an unlock, then a lock.
+  template <lock_mode Mode>
+  static void note_released(const void* at) noexcept {
+    note_unlock<Mode>(at, [] {});
+  }
+  template <lock_mode Mode>
+  static void note_retaken(const void* at) noexcept {
+    note_pre_lock<Mode>(at, 0u);
+    note_post_lock<Mode>(at, 0u);
+  }
+
+  static void note_create(const void* at) noexcept {
+#if ORDO_TSAN
+    if constexpr (Annotate) __tsan_mutex_create(const_cast<void*>(at), 0);
+#endif
+    (void)at;
+  }
+  static void note_destroy(const void* at) noexcept {
+#if ORDO_TSAN
+    if constexpr (Annotate) __tsan_mutex_destroy(const_cast<void*>(at), 0);
+#endif
+    (void)at;
+  }
+
+ private:
+#if ORDO_TSAN
+  template <lock_mode Mode>
+  static constexpr unsigned mode_flag = Mode == lock_mode::shared ? tsan::read_lock : 0u;
+#endif
+  template <lock_mode Mode>
+  static void note_pre_lock(const void* at, unsigned flags) noexcept {
+#if ORDO_TSAN
+    if constexpr (Annotate) __tsan_mutex_pre_lock(const_cast<void*>(at), mode_flag<Mode> | flags);
+#endif
+    (void)at, (void)flags;
+  }
+  template <lock_mode Mode>
+  static void note_post_lock(const void* at, unsigned flags) noexcept {
+#if ORDO_TSAN
+    if constexpr (Annotate) {
+      __tsan_mutex_post_lock(const_cast<void*>(at), mode_flag<Mode> | flags, 0);
+    }
+#endif
+    (void)at, (void)flags;
+  }
+  template <lock_mode Mode, class Unlock>
+  static void note_unlock(const void* at, Unlock&& unlock) {
+#if ORDO_TSAN
+    if constexpr (Annotate) __tsan_mutex_pre_unlock(const_cast<void*>(at), mode_flag<Mode>);
+#endif
+    unlock();
+#if ORDO_TSAN
+    if constexpr (Annotate) __tsan_mutex_post_unlock(const_cast<void*>(at), mode_flag<Mode>);
+#endif
+    (void)at;
+  }
+};
+
+// How an acquisition is made, for the validator.
+enum class acquisition : std::uint32_t {
+  single = 0,                               // lock(), lock_shared(), lock_if
+  batch = lockdep::detail::entry_batch,     // one of a lock_all batch
+  attempt = lockdep::detail::entry_trylock  // a successful try_lock
+};
+
+// Whether a wait or call-out may keep outer locks held (I4).
+enum class outer_locks : unsigned char { forbidden, allowed };
+
+// The per-instance state: the instance key of a nestable level (kept with
+// the validator off too, so that lock_all takes the same order in every
+// build, I5), and with the validator on its lock class id.
+template <class Level, class Validator, bool = level_nestable_v<Level>>
 struct instance_state {
   constexpr instance_state() noexcept = default;
   constexpr explicit instance_state(nest_key) noexcept {}
   std::uint32_t key() const noexcept { return 0; }
   std::uint32_t class_id() const { return lockdep::detail::class_of<Level>(); }
 };
-template <class Level, class Validator>
-struct instance_state<Level, Validator, true> {
+template <class Level>
+struct instance_state<Level, validator_off, true> {
+  constexpr instance_state() noexcept = default;
+  constexpr explicit instance_state(nest_key k) noexcept : key_(k.value) {}
+  std::uint32_t key() const noexcept { return key_; }
+  std::uint32_t key_ = 0;
+};
+template <class Level>
+struct instance_state<Level, validator_on, true> {
   constexpr instance_state() noexcept = default;
   constexpr explicit instance_state(nest_key k) noexcept : key_(k.value) {}
   std::uint32_t key() const noexcept { return key_; }
@@ -414,33 +586,30 @@ struct instance_state<Level, Validator, true> {
   mutable std::atomic<std::uint32_t> class_{0};
 };
 
-// What a guard remembers for the validator: its place in the held stack and
-// where it was taken. Empty when the validator is off.
+// What a guard remembers for the validator: its lock's position in the
+// held stack (lockdep.hpp I1), the position of the context it was taken
+// through (where a re-take must start), and where it was taken. Empty
+// when the validator is off.
 template <class Validator>
 struct guard_record {
   constexpr guard_record() noexcept = default;
-  constexpr guard_record(std::uint32_t, std::source_location) noexcept {}
-  long depth_after() const noexcept { return -1; }
-  std::uint32_t depth() const noexcept { return 0; }
+  constexpr guard_record(long, long, std::source_location) noexcept {}
+  long position() const noexcept { return lockdep::detail::no_position; }
+  long parent() const noexcept { return lockdep::detail::no_position; }
   std::source_location where() const noexcept { return {}; }
 };
 template <>
 struct guard_record<validator_on> {
   constexpr guard_record() noexcept = default;
-  constexpr guard_record(std::uint32_t depth, std::source_location where) noexcept
-      : depth_(depth), where_(where) {}
-  long depth_after() const noexcept { return static_cast<long>(depth_) + 1; }
-  std::uint32_t depth() const noexcept { return depth_; }
+  constexpr guard_record(long position, long parent, std::source_location where) noexcept
+      : position_(position), parent_(parent), where_(where) {}
+  long position() const noexcept { return position_; }
+  long parent() const noexcept { return parent_; }
   std::source_location where() const noexcept { return where_; }
-  std::uint32_t depth_ = 0;
+  long position_ = 0;
+  long parent_ = 0;
   std::source_location where_;
 };
-
-template <class Ctx>
-inline std::uint32_t entry_depth(const Ctx& ctx) noexcept {
-  const long d = ctx.lockdep_depth();
-  return d >= 0 ? static_cast<std::uint32_t>(d) : static_cast<std::uint32_t>(lockdep::held_count());
-}
 
 struct guard_access;
 struct wait_access;
@@ -450,42 +619,235 @@ struct wait_access;
 // ---------------------------------------------------------------------------
 // Guards
 
+/// The explicit permission to wait or call out while the listed outer
+/// levels stay held (I4). List every outer level.
+template <class... Levels>
+struct allow_held_t {};
+template <class... Levels>
+inline constexpr allow_held_t<Levels...> allow_held{};
+
+namespace lock_order {
+template <class Inner>
+struct dropping {
+  template <class Outer, class Allowed>
+  struct while_holding;
+  template <class Outer, class... Allowed>
+  struct while_holding<Outer, detail::type_list<Allowed...>> {
+    static constexpr bool is_explicitly_allowed = (std::is_same_v<Outer, Allowed> || ...);
+    static constexpr bool check() {
+      static_assert(is_explicitly_allowed,
+                    "ordo: lock order violation: wait/unlocked_call drops only the innermost "
+                    "lock while an outer lock stays held (the busy-flag-and-wait-queue "
+                    "pattern that hides an inversion); if intended, pass "
+                    "ordo::allow_held<every outer level...>");
+      return is_explicitly_allowed;
+    }
+  };
+};
+template <class Allowed>
+struct allowed_level {
+  template <class Outer>
+  struct is_held_outside;
+  template <class... Outer>
+  struct is_held_outside<detail::type_list<Outer...>> {
+    static constexpr bool value = (std::is_same_v<Allowed, typename Outer::level> || ...);
+    static constexpr bool check() {
+      static_assert(value,
+                    "ordo: wait: ordo::allow_held<...> lists a level that is not held outside "
+                    "the innermost lock");
+      return value;
+    }
+  };
+};
+}  // namespace lock_order
+
+namespace detail {
+
+template <class Held, class... Allowed>
+constexpr bool check_drop() {
+  using inner = typename last<Held>::type;
+  using outer = outer_of_t<Held>;
+  return []<class... O>(type_list<O...>) {
+    return (true && ... &&
+            lock_order::dropping<typename inner::level>::template while_holding<
+                typename O::level, type_list<Allowed...>>::check()) &&
+           (true && ... &&
+            lock_order::allowed_level<Allowed>::template is_held_outside<outer>::check());
+  }(outer{});
+}
+
+template <class Level>
+struct hand_over_level {
+  static constexpr bool is_nestable = level_nestable_v<Level>;
+  static constexpr bool check() {
+    static_assert(is_nestable,
+                  "ordo: hand_over: the level must be an ordo::nestable_level (the next "
+                  "instance is taken while the current one is held, in ascending key order, "
+                  "which the validator checks)");
+    return is_nestable;
+  }
+};
+
+}  // namespace detail
+
 /// Holds one lock of `OrderedMutex` (exclusive, or shared when Shared) and
 /// is the context for what is taken next. Made by lock/lock_shared/try_lock;
 /// movable (moved-from releases nothing), not copyable. Released by its
-/// destructor (I3). Not thread-safe: belongs to its thread.
+/// destructor (I3), or earlier by unlock() (I7). Not thread-safe: belongs
+/// to its thread.
 template <class OrderedMutex, bool Shared, class Held>
 class ABSL_SCOPED_LOCKABLE guard {
+  static constexpr lock_mode mode = Shared ? lock_mode::shared : lock_mode::exclusive;
+  static_assert(alignof(OrderedMutex) >= 2, "the released flag lives in the pointer's low bit");
+
  public:
   using held_levels = Held;
   using mutex_type = OrderedMutex;
   static constexpr bool shared = Shared;
 
   guard(guard&& other) noexcept
-      : mutex_(std::exchange(other.mutex_, nullptr)), record_(other.record_) {}
+      : word_(std::exchange(other.word_, 0)), record_(other.record_) {}
   guard& operator=(guard&&) = delete;
   guard(const guard&) = delete;
 
-  /// Releases the lock (validator: must be the innermost, held by this thread).
+  /// Releases the lock if it still holds it (validator: must be the
+  /// innermost, held by this thread).
   ~guard() ABSL_UNLOCK_FUNCTION() {
-    if (mutex_ != nullptr) mutex_->release(Shared, record_.where());
+    if (word_ != 0 && (word_ & released_bit) == 0) {
+      mutex_ptr()->template release<mode>(record_.where());
+    }
   }
 
-  /// The locked mutex. Thread-safe.
-  OrderedMutex& mutex() const noexcept { return *mutex_; }
+  /// The locked (or, after unlock(), formerly locked) mutex. Thread-safe.
+  OrderedMutex& mutex() const noexcept { return *mutex_ptr(); }
 
-  /// The validator depth after this lock (lockdep.hpp I1), or -1.
-  long lockdep_depth() const noexcept { return record_.depth_after(); }
+  /// True while the guard holds its lock (not moved from, not unlocked).
+  bool owns_lock() const noexcept { return word_ != 0 && (word_ & released_bit) == 0; }
+  explicit operator bool() const noexcept { return owns_lock(); }
+
+  /// Releases the lock now, before the guard's scope ends (I7): the
+  /// explicit early release that hand-over-hand locking needs ("take the
+  /// next, release the current"), so it may release a lock that is not the
+  /// innermost. The guard then holds nothing: the locks taken through it
+  /// stay valid contexts, but using the guard itself as a context again is
+  /// a runtime report (validator on), and so is a second unlock().
+  /// BasicLockable's unlock. Not thread-safe (thread-owned).
+  void unlock(std::source_location where = std::source_location::current())
+      ABSL_UNLOCK_FUNCTION() {
+    if (!owns_lock()) {
+      if constexpr (OrderedMutex::validator::enabled) {
+        if (word_ != 0) {
+          lockdep::detail::on_double_unlock(mutex_ptr(),
+                                            detail::type_name_v<typename OrderedMutex::level_type>,
+                                            where);
+        }
+      }
+      return;
+    }
+    mutex_ptr()->template release_early<mode>(where);
+    word_ |= released_bit;
+  }
+
+  /// Re-takes the lock released by unlock(), through the context the guard
+  /// was made from, which must then be this thread's innermost (validator).
+  /// BasicLockable's lock, so std::condition_variable_any::wait(guard, pred)
+  /// works; like ordo::wait it compiles only if the guard's type holds no
+  /// outer level (I4): with outer levels use ordo::relockable. Not thread-safe (thread-owned).
+  template <class Self = guard>
+  void lock(std::source_location where = std::source_location::current())
+      ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    static_assert(detail::check_drop<typename Self::held_levels>());
+    relock(where);
+  }
+
+  /// Hand-over-hand in one step, for a nestable level: takes `next`
+  /// through this guard (validator: in ascending key order after it), then
+  /// releases the lock held so far; the guard now holds `next` and keeps its
+  /// type, so a loop can walk a chain of instances. Not thread-safe.
+  void hand_over(OrderedMutex& next,
+                 std::source_location where = std::source_location::current())
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    static_assert(detail::hand_over_level<typename OrderedMutex::level_type>::check());
+    const bool held_before = owns_lock();
+    const auto taken = next.template acquire<mode>(detail::acquisition::single, lockdep_position(),
+                                                   where);
+    if (held_before) mutex_ptr()->template release_early<mode>(where);
+    word_ = reinterpret_cast<std::uintptr_t>(&next);
+    record_ = detail::guard_record<typename OrderedMutex::validator>(taken.position(),
+                                                                     record_.parent(), where);
+  }
+
+  /// The validator position of this lock (lockdep.hpp I1): -1 when not
+  /// validated, -2 once released by unlock().
+  long lockdep_position() const noexcept {
+    if constexpr (OrderedMutex::validator::enabled) {
+      if ((word_ & released_bit) != 0) return lockdep::detail::released_position;
+    }
+    return record_.position();
+  }
 
  private:
   friend OrderedMutex;
   friend struct detail::guard_access;
-  guard(OrderedMutex* mutex, detail::guard_record<typename OrderedMutex::validator> record) noexcept
-      : mutex_(mutex), record_(record) {}
+  template <class, class...>
+  friend class relockable;
+  static constexpr std::uintptr_t released_bit = 1;
 
-  OrderedMutex* mutex_;
+  guard(OrderedMutex* mutex, detail::guard_record<typename OrderedMutex::validator> record) noexcept
+      : word_(reinterpret_cast<std::uintptr_t>(mutex)), record_(record) {}
+
+  OrderedMutex* mutex_ptr() const noexcept {
+    return reinterpret_cast<OrderedMutex*>(word_ & ~released_bit);
+  }
+
+  void relock(std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (word_ == 0 || owns_lock()) {
+      // Re-taking a lock this guard holds (or a moved-from guard's): the
+      // validator names it; without it, nothing is done rather than
+      // self-deadlocking.
+      if constexpr (OrderedMutex::validator::enabled) {
+        if (word_ != 0) {
+          (void)mutex_ptr()->template acquire_checked_only<mode>(record_.parent(), where);
+        }
+      }
+      return;
+    }
+    OrderedMutex* m = mutex_ptr();
+    record_ = m->template acquire<mode>(detail::acquisition::single, record_.parent(), where);
+    word_ = reinterpret_cast<std::uintptr_t>(m);
+  }
+
+  std::uintptr_t word_;  // the mutex's address; | released_bit after unlock()
   [[no_unique_address]] detail::guard_record<typename OrderedMutex::validator> record_;
 };
+
+/// A BasicLockable view of a guard whose type holds outer levels, for
+/// std::condition_variable_any: its unlock()/lock() release and re-take the
+/// guard's (innermost) lock while the listed outer levels stay held, on
+/// purpose (I4: every outer level listed, checked at compile time):
+///   ordo::relockable lk(g, ordo::allow_held<outer_level>);
+///   cv.wait(lk, pred);
+/// Not thread-safe (thread-owned), like the guard.
+template <class G, class... Allowed>
+class relockable {
+ public:
+  relockable(G& g, allow_held_t<Allowed...>) noexcept : guard_(&g) {
+    static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
+  }
+  /// Releases the guard's lock (guard::unlock).
+  void unlock(std::source_location where = std::source_location::current()) {
+    guard_->unlock(where);
+  }
+  /// Re-takes it (guard::lock, the outer levels allowed).
+  void lock(std::source_location where = std::source_location::current()) {
+    guard_->relock(where);
+  }
+
+ private:
+  G* guard_;
+};
+template <class G, class... Allowed>
+relockable(G&, allow_held_t<Allowed...>) -> relockable<G, Allowed...>;
 
 /// The context ordo::lock_if returns: holds the lock when the pointer was
 /// non-null, nothing otherwise; the type is the same either way, and lists
@@ -499,10 +861,10 @@ class maybe_guard {
 
   maybe_guard(maybe_guard&& other) noexcept
       : mutex_(std::exchange(other.mutex_, nullptr)), record_(other.record_),
-        parent_depth_(other.parent_depth_) {}
+        parent_position_(other.parent_position_) {}
   maybe_guard& operator=(maybe_guard&&) = delete;
   ~maybe_guard() {
-    if (mutex_ != nullptr) mutex_->release(false, record_.where());
+    if (mutex_ != nullptr) mutex_->template release<lock_mode::exclusive>(record_.where());
   }
 
   /// True when the lock was taken. Not thread-safe (thread-owned).
@@ -511,23 +873,23 @@ class maybe_guard {
   /// The locked mutex, or nullptr.
   OrderedMutex* mutex() const noexcept { return mutex_; }
 
-  long lockdep_depth() const noexcept {
-    return mutex_ != nullptr ? record_.depth_after() : parent_depth_;
+  long lockdep_position() const noexcept {
+    return mutex_ != nullptr ? record_.position() : parent_position_;
   }
 
  private:
   friend struct detail::guard_access;
   maybe_guard(OrderedMutex* mutex, detail::guard_record<typename OrderedMutex::validator> record,
-              long parent_depth) noexcept
-      : mutex_(mutex), record_(record), parent_depth_(parent_depth) {}
+              long parent_position) noexcept
+      : mutex_(mutex), record_(record), parent_position_(parent_position) {}
 
   OrderedMutex* mutex_;
   [[no_unique_address]] detail::guard_record<typename OrderedMutex::validator> record_;
-  long parent_depth_;
+  long parent_position_;
 };
 
 /// The context ordo::lock_all returns: N locks of one level, taken in
-/// address order (I5), released in reverse.
+/// order (I5), released in reverse.
 template <class OrderedMutex, std::size_t N, class Held>
 class batch_guard {
  public:
@@ -535,55 +897,52 @@ class batch_guard {
   using mutex_type = OrderedMutex;
 
   batch_guard(batch_guard&& other) noexcept
-      : locks_(other.locks_), count_(std::exchange(other.count_, 0)), first_(other.first_),
-        where_(other.where_) {}
+      : locks_(other.locks_), count_(std::exchange(other.count_, 0)),
+        position_(other.position_), where_(other.where_) {}
   batch_guard& operator=(batch_guard&&) = delete;
   ~batch_guard() {
-    for (std::size_t i = count_; i-- > 0;) locks_[i]->release(false, where_);
+    for (std::size_t i = count_; i-- > 0;) {
+      locks_[i]->template release<lock_mode::exclusive>(where_);
+    }
   }
 
   /// Number of distinct locks held (duplicates are taken once).
   std::size_t size() const noexcept { return count_; }
 
-  long lockdep_depth() const noexcept {
-    return OrderedMutex::validator::enabled ? static_cast<long>(first_ + count_) : -1;
-  }
+  long lockdep_position() const noexcept { return position_; }
+
+ protected:
+  batch_guard() noexcept = default;
 
  private:
   friend struct detail::guard_access;
-  batch_guard() noexcept = default;
   std::array<OrderedMutex*, N> locks_{};
   std::size_t count_ = 0;
-  std::uint32_t first_ = 0;
+  long position_ = lockdep::detail::no_position;
   std::source_location where_;
 };
 
 namespace detail {
 struct guard_access {
   template <class G>
-  static auto* mutex_of(G& g) noexcept { return g.mutex_; }
-  template <class G>
-  static auto record_of(G& g) noexcept { return g.record_; }
+  static auto record_of(const G& g) noexcept { return g.record_; }
   template <class G>
   static void set_record(G& g, decltype(g.record_) r) noexcept { g.record_ = r; }
   template <class OM, class Held>
-  static maybe_guard<OM, Held> make_maybe(OM* m, guard_record<typename OM::validator> r, long pd) {
-    return maybe_guard<OM, Held>(m, r, pd);
+  static maybe_guard<OM, Held> make_maybe(OM* m, guard_record<typename OM::validator> r, long pp) {
+    return maybe_guard<OM, Held>(m, r, pp);
   }
   template <class OM>
-  static void acquire(OM& m, bool batch, long ctx_depth, std::uint32_t depth,
-                      std::source_location where) {
-    m.acquire(false, batch, ctx_depth, depth, where);
+  static auto acquire(OM& m, acquisition kind, long ctx_position, std::source_location where) {
+    return m.template acquire<lock_mode::exclusive>(kind, ctx_position, where);
   }
-  template <class OM, std::size_t N, class Held>
-  static batch_guard<OM, N, Held> make_batch(const std::array<OM*, N>& locks, std::size_t count,
-                                             std::uint32_t first, std::source_location where) {
-    batch_guard<OM, N, Held> b;
+  template <class B, class OM, std::size_t N>
+  static void fill_batch(B& b, const std::array<OM*, N>& locks, std::size_t count, long position,
+                         std::source_location where) {
     b.locks_ = locks;
     b.count_ = count;
-    b.first_ = first;
+    b.position_ = position;
     b.where_ = where;
-    return b;
   }
 };
 }  // namespace detail
@@ -607,6 +966,7 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   using guard_for =
       guard<basic_ordered_mutex, S,
             detail::append_t<typename Ctx::held_levels, detail::held<Level, S, false>>>;
+  using record_type = detail::guard_record<Validator>;
 
  public:
   using level_type = Level;
@@ -615,26 +975,24 @@ class ABSL_LOCKABLE basic_ordered_mutex {
 
   /// An unlocked mutex. For nestable levels the instance key is 0.
   basic_ordered_mutex() noexcept(std::is_nothrow_default_constructible_v<Mutex>) {
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_create(this, 0);
-#endif
+    raw::note_create(this);
   }
   /// An unlocked mutex of a nestable level with instance key `key`:
-  /// instances are nested in ascending key order (validator).
+  /// instances are nested in ascending key order (validator), and lock_all
+  /// takes them in that order.
   explicit basic_ordered_mutex(nest_key key) noexcept(
       std::is_nothrow_default_constructible_v<Mutex>)
     requires(level_nestable_v<Level>)
       : state_(key) {
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_create(this, 0);
-#endif
+    raw::note_create(this);
   }
   basic_ordered_mutex(const basic_ordered_mutex&) = delete;
   basic_ordered_mutex& operator=(const basic_ordered_mutex&) = delete;
+  /// Destroys an unlocked mutex. Destroying one this thread holds is a
+  /// runtime report, "held lock freed" (validator on).
   ~basic_ordered_mutex() {
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_destroy(this, 0);
-#endif
+    if constexpr (Validator::enabled) lockdep::detail::on_destroy(this);
+    raw::note_destroy(this);
   }
 
   /// Takes the lock exclusively after everything ctx holds; blocks.
@@ -645,9 +1003,9 @@ class ABSL_LOCKABLE basic_ordered_mutex {
                                                          std::source_location::current())
       ABSL_EXCLUSIVE_LOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
-    const std::uint32_t depth =
-        acquire(false, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
-    return guard_for<Ctx, false>(this, {depth, where});
+    return guard_for<Ctx, false>(
+        this, acquire<lock_mode::exclusive>(detail::acquisition::single, ctx.lockdep_position(),
+                                            where));
   }
 
   /// Takes the lock in shared (reader) mode; ordered_shared_mutex only.
@@ -658,21 +1016,22 @@ class ABSL_LOCKABLE basic_ordered_mutex {
                                                                std::source_location::current())
       ABSL_SHARED_LOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
-    const std::uint32_t depth =
-        acquire(true, false, ctx.lockdep_depth(), detail::entry_depth(ctx), where);
-    return guard_for<Ctx, true>(this, {depth, where});
+    return guard_for<Ctx, true>(
+        this,
+        acquire<lock_mode::shared>(detail::acquisition::single, ctx.lockdep_position(), where));
   }
 
   /// Tries to take the lock exclusively without blocking. It cannot
-  /// deadlock, so it is not order-checked; what is taken through the guard
-  /// is. Thread-safe; O1 when it succeeds.
+  /// deadlock, so it is not order-checked (nor reported as a second lock of
+  /// its level); what is taken through the guard is. Thread-safe; O1 when
+  /// it succeeds.
   template <lock_context Ctx>
   [[nodiscard]] std::optional<guard_for<Ctx, false>> try_lock(
       Ctx& ctx, std::source_location where = std::source_location::current())
       ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    const std::uint32_t depth = detail::entry_depth(ctx);
-    if (!try_acquire(false, ctx.lockdep_depth(), depth, where)) return std::nullopt;
-    return guard_for<Ctx, false>(this, {depth, where});
+    const auto taken = try_acquire<lock_mode::exclusive>(ctx.lockdep_position(), where);
+    if (!taken) return std::nullopt;
+    return guard_for<Ctx, false>(this, *taken);
   }
 
   /// try_lock in shared mode; ordered_shared_mutex only.
@@ -681,12 +1040,12 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   [[nodiscard]] std::optional<guard_for<Ctx, true>> try_lock_shared(
       Ctx& ctx, std::source_location where = std::source_location::current())
       ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    const std::uint32_t depth = detail::entry_depth(ctx);
-    if (!try_acquire(true, ctx.lockdep_depth(), depth, where)) return std::nullopt;
-    return guard_for<Ctx, true>(this, {depth, where});
+    const auto taken = try_acquire<lock_mode::shared>(ctx.lockdep_position(), where);
+    if (!taken) return std::nullopt;
+    return guard_for<Ctx, true>(this, *taken);
   }
 
-  /// The instance key (nestable levels with the validator on; else 0).
+  /// The instance key (nestable levels; else 0).
   std::uint32_t key() const noexcept { return state_.key(); }
 
  private:
@@ -701,87 +1060,74 @@ class ABSL_LOCKABLE basic_ordered_mutex {
 
   // Whether this lock is described to ThreadSanitizer by hand.
   static constexpr bool annotate = ORDO_TSAN && !lockable_is_tsan_visible_v<Mutex>;
-#if ORDO_TSAN
-  static constexpr unsigned tsan_mode(bool shared) noexcept {
-    return shared ? detail::tsan::read_lock : 0u;
-  }
-#endif
+  using raw = detail::raw_lock<Mutex, annotate>;
 
-  // Tells the validator about an acquisition (validator on only).
-  void validate_acquire(bool shared, std::uint32_t extra_flags, std::source_location where,
-                        long ctx_depth) const {
-    lockdep::detail::on_acquire(
+  // Tells the validator about an acquisition (validator on only); returns
+  // the new entry's position.
+  template <lock_mode Mode>
+  long validate_acquire(detail::acquisition kind, long ctx_position,
+                        std::source_location where) const {
+    return lockdep::detail::on_acquire(
         this, &lockdep::detail::level_tag<Level>, detail::type_name_v<Level>, where,
         state_.class_id(), state_.key(),
-        extra_flags | (shared ? lockdep::detail::entry_shared : 0u) |
+        static_cast<std::uint32_t>(kind) |
+            (Mode == lock_mode::shared ? lockdep::detail::entry_shared : 0u) |
             (level_nestable_v<Level> ? lockdep::detail::entry_nestable : 0u),
-        ctx_depth);
+        ctx_position);
   }
 
-  // Validates (validator on), then blocks until the lock is held. Returns
-  // the held-stack index of the new entry.
-  std::uint32_t acquire(bool shared, bool batch, long ctx_depth, std::uint32_t depth,
-                        std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Validates (validator on), then blocks until the lock is held.
+  template <lock_mode Mode>
+  record_type acquire(detail::acquisition kind, long ctx_position, std::source_location where)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    long position = lockdep::detail::no_position;
+    if constexpr (Validator::enabled) position = validate_acquire<Mode>(kind, ctx_position, where);
+    raw::template lock<Mode>(mutex_, this);
+    return record_type(position, ctx_position, where);
+  }
+
+  // Only the validator's checks of an acquisition that will not be made
+  // (a guard asked to re-take a lock it holds): reports, records nothing.
+  template <lock_mode Mode>
+  long acquire_checked_only(long ctx_position, std::source_location where) {
+    const long position = validate_acquire<Mode>(detail::acquisition::single, ctx_position, where);
+    lockdep::detail::on_early_release(this, detail::type_name_v<Level>, where);
+    return position;
+  }
+
+  // Takes the lock if it is free; validated (validator on) once taken.
+  template <lock_mode Mode>
+  std::optional<record_type> try_acquire(long ctx_position, std::source_location where)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (!raw::template try_lock<Mode>(mutex_, this)) return std::nullopt;
+    long position = lockdep::detail::no_position;
     if constexpr (Validator::enabled) {
-      validate_acquire(shared, batch ? lockdep::detail::entry_batch : 0u, where, ctx_depth);
+      position = validate_acquire<Mode>(detail::acquisition::attempt, ctx_position, where);
     }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_pre_lock(this, tsan_mode(shared));
-#endif
-    if (shared) {
-      if constexpr (Shared) detail::lock_ops<Mutex>::lock_shared(mutex_);
-    } else {
-      detail::lock_ops<Mutex>::lock(mutex_);
-    }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_post_lock(this, tsan_mode(shared), 0);
-#endif
-    return depth;
+    return record_type(position, ctx_position, where);
   }
 
-  bool try_acquire(bool shared, long ctx_depth, std::uint32_t /*depth*/,
-                   std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_pre_lock(this, tsan_mode(shared) | detail::tsan::try_lock);
-#endif
-    bool locked = false;
-    if (shared) {
-      if constexpr (Shared) locked = detail::lock_ops<Mutex>::try_lock_shared(mutex_);
-    } else {
-      locked = detail::lock_ops<Mutex>::try_lock(mutex_);
-    }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_post_lock(this,
-                           tsan_mode(shared) | detail::tsan::try_lock |
-                               (locked ? 0u : detail::tsan::try_lock_failed),
-                           0);
-#endif
-    if constexpr (Validator::enabled) {
-      if (locked) {
-        validate_acquire(shared, lockdep::detail::entry_trylock, where, ctx_depth);
-      }
-    }
-    return locked;
-  }
-
-  void release(bool shared, std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Releases the lock (a guard's end: validator, innermost first).
+  template <lock_mode Mode>
+  void release(std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if constexpr (Validator::enabled) {
       lockdep::detail::on_release(this, detail::type_name_v<Level>, where);
     }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_pre_unlock(this, tsan_mode(shared));
-#endif
-    if (shared) {
-      if constexpr (Shared) detail::lock_ops<Mutex>::unlock_shared(mutex_);
-    } else {
-      detail::lock_ops<Mutex>::unlock(mutex_);
-    }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_post_unlock(this, tsan_mode(shared));
-#endif
+    raw::template unlock<Mode>(mutex_, this);
   }
 
-  Mutex mutex_;
+  // Releases the lock early, on purpose (guard::unlock: any held lock).
+  template <lock_mode Mode>
+  void release_early(std::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if constexpr (Validator::enabled) {
+      lockdep::detail::on_early_release(this, detail::type_name_v<Level>, where);
+    }
+    raw::template unlock<Mode>(mutex_, this);
+  }
+
+  // alignas: at least 2, so a guard keeps its released flag in the low bit
+  // of its one pointer.
+  alignas(2) alignas(Mutex) Mutex mutex_;
   [[no_unique_address]] detail::instance_state<Level, Validator> state_;
 };
 
@@ -841,14 +1187,12 @@ template <class OM, lock_context Ctx>
     using Level = typename OM::level_type;
     static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
     using held_list = detail::append_t<typename Ctx::held_levels, detail::held<Level, false, true>>;
-    const std::uint32_t depth = detail::entry_depth(ctx);
     if (mutex == nullptr) {
-      return detail::guard_access::make_maybe<OM, held_list>(nullptr, {depth, where},
-                                                             ctx.lockdep_depth());
+      return detail::guard_access::make_maybe<OM, held_list>(nullptr, {}, ctx.lockdep_position());
     }
-    detail::guard_access::acquire(*mutex, false, ctx.lockdep_depth(), depth, where);
-    return detail::guard_access::make_maybe<OM, held_list>(mutex, {depth, where},
-                                                           ctx.lockdep_depth());
+    const auto taken = detail::guard_access::acquire(*mutex, detail::acquisition::single,
+                                                     ctx.lockdep_position(), where);
+    return detail::guard_access::make_maybe<OM, held_list>(mutex, taken, ctx.lockdep_position());
   }
 }
 
@@ -888,94 +1232,79 @@ struct lock_all_of {
     }
   };
 };
+
+// The batch_guard a lock_all derives from, or (when the arguments are not
+// ordered mutexes, which lock_all's static_assert names) a placeholder.
+template <class Ctx, class First, std::size_t N,
+          bool = lock_all_argument<First>::is_exclusive_ordered_mutex>
+struct lock_all_base {
+  struct type {
+    using held_levels = typename Ctx::held_levels;
+    long lockdep_position() const noexcept { return lockdep::detail::no_position; }
+  };
+};
+template <class Ctx, class First, std::size_t N>
+struct lock_all_base<Ctx, First, N, true> {
+  // A batch holds one level, listed once.
+  using type = batch_guard<
+      First, N,
+      append_t<typename Ctx::held_levels, held<typename First::level_type, false, false>>>;
+};
+
+// I5: the order lock_all takes a batch in. For a nestable level the
+// instance key first (the order one-by-one nesting must follow, so there
+// is one order per level), then the address.
+template <class OM>
+bool batch_before(const OM* a, const OM* b) noexcept {
+  if constexpr (level_nestable_v<typename OM::level_type>) {
+    if (a->key() != b->key()) return a->key() < b->key();
+  }
+  return std::less<const OM*>()(a, b);
+}
 }  // namespace detail
 
-/// Takes several locks of one level, in ascending address order, each
-/// distinct lock once (I5). Compiles only if that level may be taken after
-/// everything ctx holds. Returns a batch_guard context. Thread-safe; O1.
+/// Takes several locks of one level, each distinct lock once, in one fixed
+/// order (I5): ascending address, or for a nestable level ascending
+/// instance key, then address. Compiles only if that level may be taken
+/// after everything ctx holds. `auto all = ordo::lock_all(ctx, a, b);` is a
+/// batch_guard context; the validator records the caller's line. Thread-safe;
+/// O1.
 template <lock_context Ctx, class First, class... Rest>
-[[nodiscard]] auto lock_all(Ctx& ctx, First& first, Rest&... rest) {
+class [[nodiscard]] lock_all
+    : public detail::lock_all_base<Ctx, First, 1 + sizeof...(Rest)>::type {
   static_assert(detail::lock_all_argument<First>::check());
   static_assert((true && ... && detail::lock_all_of<First>::template with<Rest>::check()));
-  using Level = typename First::level_type;
-  static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
-  constexpr std::size_t n = 1 + sizeof...(Rest);
-  // A batch holds one level, listed once.
-  using held_list = detail::append_t<typename Ctx::held_levels, detail::held<Level, false, false>>;
-  std::array<First*, n> locks{&first, &rest...};
-  std::sort(locks.begin(), locks.end(), std::less<First*>());
-  const auto end = std::unique(locks.begin(), locks.end());
-  const std::size_t count = static_cast<std::size_t>(end - locks.begin());
-  const std::uint32_t first_depth = detail::entry_depth(ctx);
-  long ctx_depth = ctx.lockdep_depth();
-  const std::source_location where = std::source_location::current();
-  for (std::size_t i = 0; i < count; ++i) {
-    detail::guard_access::acquire(*locks[i], true, ctx_depth,
-                                  first_depth + static_cast<std::uint32_t>(i), where);
-    if (ctx_depth >= 0) ++ctx_depth;
+  static constexpr std::size_t n = 1 + sizeof...(Rest);
+  using base = typename detail::lock_all_base<Ctx, First, n>::type;
+
+ public:
+  explicit lock_all(Ctx& ctx, First& first, Rest&... rest,
+                    std::source_location where = std::source_location::current()) {
+    if constexpr (detail::lock_all_argument<First>::is_exclusive_ordered_mutex) {
+      using Level = typename First::level_type;
+      static_assert(detail::order_ok<Level, typename Ctx::held_levels>::value);
+      std::array<First*, n> locks{&first, &rest...};
+      std::sort(locks.begin(), locks.end(), &detail::batch_before<First>);
+      const auto end = std::unique(locks.begin(), locks.end());
+      const std::size_t count = static_cast<std::size_t>(end - locks.begin());
+      long position = ctx.lockdep_position();
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto taken =
+            detail::guard_access::acquire(*locks[i], detail::acquisition::batch, position, where);
+        if (position != lockdep::detail::no_position) position = taken.position();
+      }
+      detail::guard_access::fill_batch(static_cast<base&>(*this), locks, count, position, where);
+    }
   }
-  return detail::guard_access::make_batch<First, n, held_list>(locks, count, first_depth, where);
-}
+  lock_all(lock_all&&) noexcept = default;
+};
+template <class Ctx, class First, class... Rest>
+lock_all(Ctx&, First&, Rest&...) -> lock_all<Ctx, First, Rest...>;
 
 // ---------------------------------------------------------------------------
 // Waits and calls with the innermost lock dropped
 
-/// The explicit permission to wait or call out while the listed outer
-/// levels stay held (I4). List every outer level.
-template <class... Levels>
-struct allow_held_t {};
-template <class... Levels>
-inline constexpr allow_held_t<Levels...> allow_held{};
-
-namespace lock_order {
-template <class Inner>
-struct dropping {
-  template <class Outer, class Allowed>
-  struct while_holding;
-  template <class Outer, class... Allowed>
-  struct while_holding<Outer, detail::type_list<Allowed...>> {
-    static constexpr bool is_explicitly_allowed = (std::is_same_v<Outer, Allowed> || ...);
-    static constexpr bool check() {
-      static_assert(is_explicitly_allowed,
-                    "ordo: lock order violation: wait/unlocked_call drops only the innermost "
-                    "lock while an outer lock stays held (the busy-flag-and-wait-queue "
-                    "pattern that hides an inversion); if intended, pass "
-                    "ordo::allow_held<every outer level...>");
-      return is_explicitly_allowed;
-    }
-  };
-};
-template <class Allowed>
-struct allowed_level {
-  template <class Outer>
-  struct is_held_outside;
-  template <class... Outer>
-  struct is_held_outside<detail::type_list<Outer...>> {
-    static constexpr bool value = (std::is_same_v<Allowed, typename Outer::level> || ...);
-    static constexpr bool check() {
-      static_assert(value,
-                    "ordo: wait: ordo::allow_held<...> lists a level that is not held outside "
-                    "the innermost lock");
-      return value;
-    }
-  };
-};
-}  // namespace lock_order
-
 namespace detail {
-
-template <class Held, class... Allowed>
-constexpr bool check_drop() {
-  using inner = typename last<Held>::type;
-  using outer = outer_of_t<Held>;
-  return []<class... O>(type_list<O...>) {
-    return (true && ... &&
-            lock_order::dropping<typename inner::level>::template while_holding<
-                typename O::level, type_list<Allowed...>>::check()) &&
-           (true && ... &&
-            lock_order::allowed_level<Allowed>::template is_held_outside<outer>::check());
-  }(outer{});
-}
 
 template <class Mutex>
 struct condition_thunk {
@@ -1001,67 +1330,53 @@ struct condition_thunk {
   }
 };
 
+// Who releases and re-takes the raw lock around a wait: ordo (unlocked_call,
+// condition_variable) or the Lockable itself (absl::Mutex::Await).
+enum class drop_by : unsigned char { ordo, lockable };
+
 struct wait_access {
   template <class G>
   static auto& mutex(G& g) noexcept {
-    return *guard_access::mutex_of(g);
+    return g.mutex();
   }
 
   // Drops g's lock (validator + TSan as an unlock), runs `body` with the
-  // raw lockable, and re-takes it (as a lock). With Release, the lock
-  // itself is released around body (unlocked_call); without, body releases
-  // and re-takes it (absl::Mutex::Await).
-  template <bool Release, class G, class Body>
-  static decltype(auto) dropped(G& g, bool outer_allowed, std::source_location where, Body&& body) {
+  // raw lockable, and re-takes it (as a lock), recording the re-take in g.
+  template <drop_by By, class G, class Body>
+  static decltype(auto) dropped(G& g, outer_locks outer, std::source_location where, Body&& body) {
     auto& m = mutex(g);
     using OM = std::remove_reference_t<decltype(m)>;
-    using lockable = typename OM::lockable_type;
-    constexpr bool shared = G::shared;
-#if ORDO_TSAN
-    constexpr bool annotate = OM::annotate;
-#endif
+    using raw = typename OM::raw;
+    constexpr lock_mode mode = G::shared ? lock_mode::shared : lock_mode::exclusive;
     const auto record = guard_access::record_of(g);
     if constexpr (OM::validator::enabled) {
-      lockdep::detail::on_wait(&m, type_name_v<typename OM::level_type>, record.depth(),
-                               outer_allowed, where);
+      lockdep::detail::on_wait(&m, type_name_v<typename OM::level_type>, record.position(),
+                               outer == outer_locks::allowed, where);
       lockdep::detail::on_release(&m, type_name_v<typename OM::level_type>, where);
     }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_pre_unlock(&m, shared ? tsan::read_lock : 0u);
-#endif
-    if constexpr (Release) {
-      if constexpr (shared) {
-        lock_ops<lockable>::unlock_shared(m.mutex_);
-      } else {
-        lock_ops<lockable>::unlock(m.mutex_);
-      }
+    if constexpr (By == drop_by::ordo) {
+      raw::template unlock<mode>(m.mutex_, &m);
+    } else {
+      raw::template note_released<mode>(&m);
     }
-#if ORDO_TSAN
-    if constexpr (annotate) __tsan_mutex_post_unlock(&m, shared ? tsan::read_lock : 0u);
-#endif
     struct relock {
+      G& g;
       OM& m;
       decltype(record) rec;
       std::source_location where;
       ~relock() {
+        long position = lockdep::detail::no_position;
         if constexpr (OM::validator::enabled) {
-          m.validate_acquire(shared, 0u, where, static_cast<long>(rec.depth()));
+          position = m.template validate_acquire<mode>(acquisition::single, rec.parent(), where);
         }
-#if ORDO_TSAN
-        if constexpr (annotate) __tsan_mutex_pre_lock(&m, shared ? tsan::read_lock : 0u);
-#endif
-        if constexpr (Release) {
-          if constexpr (shared) {
-            lock_ops<lockable>::lock_shared(m.mutex_);
-          } else {
-            lock_ops<lockable>::lock(m.mutex_);
-          }
+        if constexpr (By == drop_by::ordo) {
+          raw::template lock<mode>(m.mutex_, &m);
+        } else {
+          raw::template note_retaken<mode>(&m);
         }
-#if ORDO_TSAN
-        if constexpr (annotate) __tsan_mutex_post_lock(&m, shared ? tsan::read_lock : 0u, 0);
-#endif
+        guard_access::set_record(g, decltype(rec)(position, rec.parent(), rec.where()));
       }
-    } after{m, record, where};
+    } after{g, m, record, where};
     (void)after;
     return std::forward<Body>(body)(m.mutex_);
   }
@@ -1080,12 +1395,12 @@ namespace detail {
 // Waits on g's absl::Mutex until cond() holds or the timeout (if any)
 // expires; returns cond()'s last value.
 template <class G, class Cond>
-bool wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where,
+bool wait_with(G& g, Cond&& cond, outer_locks outer, std::source_location where,
                std::optional<absl::Duration> timeout = std::nullopt) {
   using OM = typename G::mutex_type;
   static_assert(std::is_same_v<typename OM::lockable_type, absl::Mutex>,
                 "ordo: wait: waiting on a condition needs an absl::Mutex underneath "
-                "(absl::Mutex::Await)");
+                "(absl::Mutex::Await); over any other Lockable use ordo::condition_variable");
   auto&& c = cond;
   using C = std::remove_reference_t<decltype(c)>;
 #if ORDO_TSAN
@@ -1096,7 +1411,7 @@ bool wait_with(G& g, Cond&& cond, bool outer_allowed, std::source_location where
   condition_thunk<OM> thunk{
       &wait_access::mutex(g), tsan_flags, const_cast<void*>(static_cast<const void*>(&c)),
       [](void* p) -> bool { return static_cast<bool>((*static_cast<C*>(p))()); }};
-  return wait_access::dropped<false>(g, outer_allowed, where, [&](absl::Mutex& raw) {
+  return wait_access::dropped<drop_by::lockable>(g, outer, where, [&](absl::Mutex& raw) {
     const absl::Condition condition(&condition_thunk<OM>::run, &thunk);
     if (!timeout) {
       raw.Await(condition);
@@ -1115,7 +1430,7 @@ template <class G, class Cond>
   requires detail::waitable_guard<G>::value
 void wait(G& g, Cond&& cond, std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels>());
-  detail::wait_with(g, std::forward<Cond>(cond), false, where);
+  detail::wait_with(g, std::forward<Cond>(cond), detail::outer_locks::forbidden, where);
 }
 
 /// wait() while the listed outer levels stay held, on purpose: every outer
@@ -1125,7 +1440,7 @@ template <class G, class Cond, class... Allowed>
 void wait(G& g, Cond&& cond, allow_held_t<Allowed...>,
           std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
-  detail::wait_with(g, std::forward<Cond>(cond), true, where);
+  detail::wait_with(g, std::forward<Cond>(cond), detail::outer_locks::allowed, where);
 }
 
 
@@ -1136,7 +1451,8 @@ template <class G, class Cond, class Rep, class Period>
 bool wait_for(G& g, Cond&& cond, std::chrono::duration<Rep, Period> timeout,
               std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels>());
-  return detail::wait_with(g, std::forward<Cond>(cond), false, where, absl::FromChrono(timeout));
+  return detail::wait_with(g, std::forward<Cond>(cond), detail::outer_locks::forbidden, where,
+                           absl::FromChrono(timeout));
 }
 
 /// wait_for() while the listed outer levels stay held, on purpose (I4).
@@ -1146,7 +1462,8 @@ bool wait_for(G& g, Cond&& cond, std::chrono::duration<Rep, Period> timeout,
               allow_held_t<Allowed...>,
               std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
-  return detail::wait_with(g, std::forward<Cond>(cond), true, where, absl::FromChrono(timeout));
+  return detail::wait_with(g, std::forward<Cond>(cond), detail::outer_locks::allowed, where,
+                           absl::FromChrono(timeout));
 }
 
 /// Calls fn() with g's (innermost) lock released, then re-takes it; returns
@@ -1158,14 +1475,16 @@ template <class G, class Fn>
 decltype(auto) unlocked_call(G& g, Fn&& fn,
                              std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels>());
-  return detail::wait_access::dropped<true>(g, false, where, [&](auto&) -> decltype(auto) {
-    if constexpr (std::is_invocable_v<Fn&&, basic_unlocked<typename G::mutex_type::validator>&>) {
-      basic_unlocked<typename G::mutex_type::validator> root(where);
-      return std::forward<Fn>(fn)(root);
-    } else {
-      return std::forward<Fn>(fn)();
-    }
-  });
+  return detail::wait_access::dropped<detail::drop_by::ordo>(
+      g, detail::outer_locks::forbidden, where, [&](auto&) -> decltype(auto) {
+        if constexpr (std::is_invocable_v<Fn&&,
+                                          basic_unlocked<typename G::mutex_type::validator>&>) {
+          basic_unlocked<typename G::mutex_type::validator> root(where);
+          return std::forward<Fn>(fn)(root);
+        } else {
+          return std::forward<Fn>(fn)();
+        }
+      });
 }
 
 /// unlocked_call while the listed outer levels stay held, on purpose (I4).
@@ -1174,8 +1493,9 @@ template <class G, class Fn, class... Allowed>
 decltype(auto) unlocked_call(G& g, Fn&& fn, allow_held_t<Allowed...>,
                              std::source_location where = std::source_location::current()) {
   static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
-  return detail::wait_access::dropped<true>(
-      g, true, where, [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
+  return detail::wait_access::dropped<detail::drop_by::ordo>(
+      g, detail::outer_locks::allowed, where,
+      [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
 }
 
 // ---------------------------------------------------------------------------
@@ -1192,7 +1512,7 @@ class locked_ptr {
 
   T* operator->() const noexcept { return value_; }
   T& operator*() const noexcept { return *value_; }
-  long lockdep_depth() const noexcept { return guard_.lockdep_depth(); }
+  long lockdep_position() const noexcept { return guard_.lockdep_position(); }
   /// The guard, e.g. for ordo::wait.
   Guard& lock_guard() noexcept { return guard_; }
 
