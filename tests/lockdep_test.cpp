@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -363,6 +365,187 @@ TEST_F(Lockdep, TryLockAddsNoDependencyButOrdersWhatFollows) {
   EXPECT_TRUE(of_kind(ordo::lockdep::report_kind::circular_dependency).empty());
 }
 
+// ---------------------------------------------------------------------------
+// The callback escape: a callback that cannot receive its caller's context.
+
+using callback = ordo::basic_callback_context<ordo::validator_on>;
+
+TEST_F(Lockdep, CallbackContextInTheDeclaredOrderIsSilent) {
+  struct caller_level : ordo::level<> {};
+  struct callee_level : ordo::level<caller_level> {};
+  checked_mutex<caller_level> caller;
+  checked_mutex<callee_level> callee;
+  root ctx;
+  auto g = caller.lock(ctx);
+  std::function<void()> hook = [&] {
+    callback cb;  // the caller's guard cannot reach through std::function
+    auto inner = callee.lock(cb);
+    auto again = callee.try_lock(inner);  // a try of a held lock: fails, silently
+    EXPECT_FALSE(again.has_value());
+  };
+  hook();
+  EXPECT_TRUE(taken().empty());
+  EXPECT_EQ(ordo::lockdep::held_count(), 1u);
+}
+
+TEST_F(Lockdep, CallbackContextTryLockIsSilentWhateverIsHeld) {
+  struct low_level : ordo::level<> {};
+  struct high_level : ordo::level<low_level> {};
+  checked_mutex<low_level> low;
+  checked_mutex<high_level> high;
+  root ctx;
+  auto gh = high.lock(ctx);
+  std::function<void()> hook = [&] {
+    callback cb;
+    auto gl = low.try_lock(cb);  // against the order, but a try cannot wait
+    EXPECT_TRUE(gl.has_value());
+  };
+  hook();
+  EXPECT_TRUE(taken().empty());
+}
+
+// The callback's lock enters the dependency graph: against an order seen
+// before, it is a circular dependency that names both levels and both
+// sites, and nothing else is reported.
+TEST_F(Lockdep, CallbackContextInversionIsACircularDependencyNamingBothSites) {
+  struct table_level : ordo::level<> {};
+  struct entry_level : ordo::level<table_level> {};
+  checked_mutex<table_level> table, other_table;
+  checked_mutex<entry_level> entry, other_entry;
+  root ctx;
+  {
+    auto gt = table.lock(ctx);
+    auto ge = entry.lock(gt);
+  }
+  const int entry_line = __LINE__ + 1;
+  auto ge = other_entry.lock(ctx);
+  int table_line = 0;
+  std::function<void()> hook = [&] {
+    callback cb;
+    table_line = __LINE__ + 1;
+    auto gt = other_table.lock(cb);
+  };
+  hook();
+  const auto all = taken();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].kind, ordo::lockdep::report_kind::circular_dependency);
+  EXPECT_NE(all[0].subject.level.find("table_level"), std::string_view::npos);
+  EXPECT_NE(all[0].other.level.find("entry_level"), std::string_view::npos);
+  EXPECT_EQ(all[0].subject.where.line(), static_cast<unsigned>(table_line));
+  EXPECT_EQ(all[0].other.where.line(), static_cast<unsigned>(entry_line));
+}
+
+TEST_F(Lockdep, CallbackContextSecondLockOfAHeldLevelIsReported) {
+  struct node_level : ordo::level<> {};
+  checked_mutex<node_level> a, b;
+  root ctx;
+  auto ga = a.lock(ctx);
+  callback cb;
+  auto gb = b.lock(cb);
+  ASSERT_EQ(taken().size(), 1u);
+  EXPECT_EQ(taken()[0].kind, ordo::lockdep::report_kind::same_level);
+}
+
+// ---------------------------------------------------------------------------
+// Early release and re-take
+
+TEST_F(Lockdep, EarlyReleaseOfAnOuterGuardIsNotOutOfOrder) {
+  struct first_level : ordo::level<> {};
+  struct second_level : ordo::level<first_level> {};
+  struct third_level : ordo::level<second_level> {};
+  checked_mutex<first_level> first;
+  checked_mutex<second_level> second;
+  checked_mutex<third_level> third;
+  root ctx;
+  auto g1 = first.lock(ctx);
+  auto g2 = second.lock(g1);
+  g1.unlock();  // hand-over-hand: on purpose
+  EXPECT_EQ(ordo::lockdep::held_count(), 1u);
+  auto g3 = third.lock(g2);  // g2 is still the current context
+  EXPECT_TRUE(taken().empty());
+}
+
+TEST_F(Lockdep, ReleasedGuardUsedAsAContextIsReported) {
+  struct first_level : ordo::level<> {};
+  struct second_level : ordo::level<first_level> {};
+  checked_mutex<first_level> first;
+  checked_mutex<second_level> second;
+  root ctx;
+  auto g1 = first.lock(ctx);
+  g1.unlock();
+  const int line = __LINE__ + 1;
+  auto g2 = second.lock(g1);  // g1's type still claims first_level
+  const auto all = taken();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].kind, ordo::lockdep::report_kind::released_guard_used);
+  EXPECT_EQ(all[0].subject.where.line(), static_cast<unsigned>(line));
+}
+
+TEST_F(Lockdep, SecondUnlockOfAGuardIsReported) {
+  struct once_level : ordo::level<> {};
+  checked_mutex<once_level> m;
+  root ctx;
+  auto g = m.lock(ctx);
+  g.unlock();
+  g.unlock();
+  const auto all = taken();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].kind, ordo::lockdep::report_kind::unlock_not_held);
+  EXPECT_NE(all[0].text.find("double unlock"), std::string::npos);
+}
+
+TEST_F(Lockdep, RetakeWhenTheParentIsNoLongerInnermostIsReported) {
+  struct outer_level : ordo::level<> {};
+  struct inner_level : ordo::level<outer_level> {};
+  struct side_level : ordo::level<outer_level> {};
+  checked_mutex<outer_level> outer;
+  checked_mutex<inner_level> inner;
+  checked_mutex<side_level> side;
+  root ctx;
+  auto go = outer.lock(ctx);
+  auto gi = inner.lock(go);
+  gi.unlock();
+  auto gs = side.lock(go);
+  ordo::relockable lk(gi, ordo::allow_held<outer_level>);
+  lk.lock();  // inner re-taken through go while gs (taken through go) is held
+  ASSERT_EQ(taken().size(), 1u);
+  EXPECT_EQ(taken()[0].kind, ordo::lockdep::report_kind::stale_context);
+}
+
+TEST_F(Lockdep, TryLockOfASecondLockOfAHeldLevelIsSilent) {
+  struct slot_level : ordo::level<> {};
+  checked_mutex<slot_level> a, b;
+  root ctx;
+  auto ga = a.lock(ctx);
+  auto gb = b.try_lock(ga);
+  EXPECT_TRUE(gb.has_value());
+  EXPECT_TRUE(taken().empty());
+}
+
+// The batch's entries carry the caller's line, not the header's.
+TEST_F(Lockdep, LockAllRecordsTheCallersLine) {
+  struct slot_level : ordo::level<> {};
+  checked_mutex<slot_level> a, b;
+  root ctx;
+  const int line = __LINE__ + 1;
+  auto all = ordo::lock_all(ctx, a, b);
+  root misplaced;  // a report that names the innermost held lock's site
+  const auto all_reports = taken();
+  ASSERT_EQ(all_reports.size(), 1u);
+  EXPECT_EQ(all_reports[0].other.where.line(), static_cast<unsigned>(line));
+  EXPECT_NE(std::string_view(all_reports[0].other.where.file_name()).find("lockdep_test.cpp"),
+            std::string_view::npos);
+}
+
+TEST_F(Lockdep, DestroyingAnUnheldMutexIsSilent) {
+  struct gone_level : ordo::level<> {};
+  auto m = std::make_unique<checked_mutex<gone_level>>();
+  root ctx;
+  { auto g = m->lock(ctx); }
+  m.reset();
+  EXPECT_TRUE(taken().empty());
+}
+
 TEST(LockdepHandler, SetReturnsThePreviousAndNullRestoresTheDefault) {
   auto mine = +[](const ordo::lockdep::report&) {};
   const auto before = ordo::lockdep::set_report_handler(mine);
@@ -434,6 +617,18 @@ void lock_twice() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 TEST(LockdepDeathTest, RecursiveLockingAbortsBeforeDeadlocking) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(lock_twice(), "recursive locking detected.*self_level.*self_level");
+}
+
+TEST(LockdepDeathTest, DestroyingAHeldMutexIsHeldLockFreed) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct freed_level : ordo::level<> {};
+  auto scenario = [] {
+    auto m = std::make_unique<checked_mutex<freed_level>>();
+    root ctx;
+    auto g = m->lock(ctx);
+    m.reset();
+  };
+  EXPECT_DEATH(scenario(), "held lock freed.*freed_level.*lockdep_test.cpp:");
 }
 
 TEST(LockdepDeathTest, WaitWithLocksHeldSplatNamesTheHeldLock) {
