@@ -52,22 +52,35 @@
 //
 // Invariants
 //   I1  The held stack lists this thread's validated locks in acquisition
-//       order; a context's depth is the stack size when it was made, so a
-//       context is current iff its depth equals the stack size.
+//       order, each with a position: its acquisition number on this thread
+//       (0 means "holds nothing"). A context carries the position of the
+//       lock it stands on (a root: the top's when it was made), so a context
+//       is current iff its position is the top entry's. Positions do not
+//       move when an entry below is released early (hand-over-hand), so
+//       the guards above it stay current.
 //   I2  An edge A -> B is in the graph only if no path B ->* A existed when
 //       it was added: the graph stays acyclic, so each inversion is
 //       reported once (at the first acquisition that would close a cycle)
 //       and the offending edge is not recorded.
 //   I3  Lock classes are numbered from 1 in order of first use; a class is
 //       (level, instance key); the key is 0 except for nestable levels.
+//   I4  A nestable level has one order, ascending instance key, whether its
+//       instances are taken one by one or by one lock_all (which sorts by
+//       key): one-by-one needs strictly ascending keys, a batch allows
+//       equal ones among its own entries. A try_lock never waits: it adds
+//       no edge and is never a second-lock or nesting-order fault.
 //
 // Misuse
 //   compile error  none (this header has no compile-time rules).
-//   runtime report circular dependency, recursive lock, same non-nestable
-//                  level twice, nestable instances out of order, stale
-//                  context, unlock of a lock not held, unlock out of order,
-//                  wait with extra locks held, ordo::unlocked made while
-//                  holding a lock, held stack overflow.
+//   runtime report circular dependency, recursive lock (a self-deadlock,
+//                  reported as that even when reached through a stale
+//                  context), same non-nestable level twice, nestable
+//                  instances out of order, stale context, a guard released
+//                  by unlock() used as a context, unlock of a lock not held
+//                  (a guard's second unlock() included), unlock out of
+//                  order, wait with extra locks held, ordo::unlocked made
+//                  while holding a lock, a held mutex destroyed ("held lock
+//                  freed"), held stack overflow.
 //   undefined      a report handler that returns lets the program continue
 //                  past the fault (a recursive lock then deadlocks).
 //

@@ -18,17 +18,20 @@
 //       update_guest_apcb(m);        // holds<guests_level, mdevs_level> auto&
 //     }
 //
-//   ordered_mutex<Level, Mutex = absl::Mutex> wraps any Lockable (absl
-//   style Lock/Unlock/TryLock or std style lock/unlock/try_lock);
+//   ordered_mutex<Level, Mutex = absl::Mutex> wraps any Lockable (std
+//   style lock/unlock/try_lock, preferred when a type has both, or absl
+//   style Lock/Unlock/TryLock);
 //   ordered_shared_mutex<Level> is the reader/writer form (lock and
 //   lock_shared). Both are zero-cost wrappers when the validator is off:
 //   sizeof(ordered_mutex<L>) == sizeof(absl::Mutex), a guard is one pointer.
 //
 // When not to use it
-//   For a lock taken from a callback whose caller's context cannot be passed
-//   in (the order is then unknowable at compile time); use try_lock or a
-//   plain absl::Mutex there, and the validator for the rest. For data that a
-//   single lock guards, prefer ordo::guarded<T, Mutex>.
+//   Where the caller's context cannot be passed in (a type-erased callback,
+//   a hook, a C API), the order is unknowable at compile time: there, and
+//   only there, take the lock through ordo::callback_context, the escape
+//   that the validator checks at run time (I6); never a plain mutex, which
+//   hides the inversion from the validator. For data that a single lock
+//   guards, prefer ordo::guarded<T, Mutex>.
 //
 // Thread-safety contract
 //   The mutex members are thread-safe. Contexts and guards belong to the
@@ -46,7 +49,10 @@
 //       __tsan_mutex_* annotations (absl::Mutex from Debian is not TSan
 //       instrumented).
 //   O2  ordo::wait(g, cond) releases m (as an unlock) and re-acquires it
-//       (as a lock) before returning; cond is evaluated with m held.
+//       (as a lock) before returning; cond is evaluated with m held. The
+//       same holds for std::condition_variable_any waiting on a guard or an
+//       ordo::relockable: guard::unlock() is an unlock of m (O1), and
+//       guard::lock() a lock of m.
 //
 // Invariants
 //   I1  A context's held_levels lists, in acquisition order, the level of
@@ -54,16 +60,31 @@
 //   I2  lock(ctx) compiles only if for every held level H:
 //       lock_before_v<H, Level>, or H == Level and Level is nestable.
 //   I3  Guards release in reverse order of acquisition (RAII); a guard that
-//       was moved from releases nothing.
+//       was moved from, or released by unlock(), releases nothing.
 //   I4  wait/unlocked_call drop only the guard's own (innermost) lock; with
 //       outer levels in the guard's type they compile only with
 //       ordo::allow_held<every outer level...>.
-//   I5  lock_all takes locks of one level in ascending address order, each
-//       distinct lock once.
+//   I5  lock_all takes locks of one level in one fixed order, each distinct
+//       lock once: ascending address, or for a nestable level ascending
+//       instance key, then address. That is the order one-by-one nesting of
+//       the level must follow too, so a nestable level has one order however
+//       its instances are taken (the key is kept with the validator off, so
+//       the order is the same in every build).
+//   I6  ordo::callback_context claims no level: what is taken through it is
+//       not checked at compile time. With the validator on it is checked
+//       against what the thread holds and enters the dependency graph like
+//       any lock (lockdep.hpp).
+//   I7  guard::unlock() may release a lock that is not the innermost, on
+//       purpose (hand-over-hand): the locks taken after it stay held and
+//       their guards stay the current contexts. guard::lock() re-takes it
+//       through the context the guard was made from, which must then be
+//       the innermost. guard::hand_over(next) is take-next-then-release in
+//       one step, keeping the guard's type, for a nestable level.
 //
 // Sanitizers and static analysis
 //   ThreadSanitizer: every lock, unlock, try-lock (with its outcome), shared
-//   lock and condition wait is described with __tsan_mutex_* at the ordered
+//   lock and condition wait goes through one raw lock layer
+//   (detail::raw_lock) that describes it with __tsan_mutex_* at the ordered
 //   mutex's address, so any Lockable TSan cannot see (Debian's absl::Mutex)
 //   gives correct happens-before edges. Locks TSan already sees (the std
 //   mutexes, or yours: specialize ordo::lockable_is_tsan_visible_v) are not
@@ -77,19 +98,25 @@
 // Misuse
 //   compile error  "ordo: lock order violation: ..." for a wrong order, an
 //                  unrelated level, a level already held, a declared
-//                  cycle, a wait/unlocked_call with an outer lock held;
-//                  "ordo: lock_all: ...", "ordo: lock_if: ...",
+//                  cycle, a wait/unlocked_call, or a guard's BasicLockable
+//                  lock() (std::condition_variable_any), with an outer lock
+//                  held; "ordo: hand_over: ..." for a level that is not
+//                  nestable; "ordo: lock_all: ...", "ordo: lock_if: ...",
 //                  "ordo: assert_held: ...", "ordo: guarded<T, Mutex>: ...",
 //                  "ordo: wait: ...". Clang's -Wthread-safety flags data
 //                  marked ABSL_GUARDED_BY(m) touched without m's guard.
-//   runtime report (validator on) a stale context, an unlock of a lock not
-//                  held, out-of-order release, nestable instances out of
-//                  order, waits with extra locks held, ordo::unlocked made
-//                  while holding a lock, and every inversion between chains
-//                  (lockdep.hpp).
+//   runtime report (validator on) a stale context, a released guard used as a
+//                  context, a second unlock() of a guard, an unlock of a
+//                  lock not held, out-of-order release, a recursive lock
+//                  (self-deadlock), nestable instances out of order, waits
+//                  with extra locks held, ordo::unlocked made while holding
+//                  a lock, a held mutex destroyed ("held lock freed"), and
+//                  every inversion between chains, through a
+//                  callback_context included (lockdep.hpp).
 //   undefined      a context or guard used from another thread than its
 //                  maker's with the validator off; destroying a mutex that
-//                  is held; a Lockable that may not be unlocked by another
+//                  is held with the validator off (its guard then releases
+//                  freed memory); a Lockable that may not be unlocked by another
 //                  thread (absl::Mutex, std::mutex) released through a guard
 //                  moved to another thread.
 //
@@ -102,6 +129,22 @@
 //     auto g = guests_lock.lock(ctx);
 //     auto m = mdevs_lock.lock(g);      // mdevs_lock.lock(ctx) would compile
 //   }                                   // too, but be a stale context
+//
+// Public names (each is documented where it is declared)
+//   ordo::unlocked / basic_unlocked<V>       the root context
+//   ordo::callback_context / basic_callback_context<V>
+//                                            the escape for callbacks (I6)
+//   ordo::lock_context, ordo::holds, ordo::maybe, ordo::exclusive,
+//   ordo::assert_held                        what a context proves
+//   ordo::ordered_mutex, ordered_shared_mutex, nest_key, lock_mode,
+//   ordo::lockable_is_tsan_visible_v         the mutexes
+//   ordo::guard (unlock, lock, hand_over, owns_lock, mutex,
+//   lockdep_position), maybe_guard, batch_guard
+//                                            the contexts that hold locks
+//   ordo::relockable, ordo::allow_held       std::condition_variable_any with
+//                                            outer levels held, on purpose (I4)
+//   ordo::lock_if, ordo::lock_all, ordo::wait, wait_for, unlocked_call,
+//   ordo::guarded, locked_ptr
 #ifndef ORDO_ORDERED_MUTEX_HPP
 #define ORDO_ORDERED_MUTEX_HPP
 
@@ -216,8 +259,9 @@ struct satisfies<exclusive<Level>, List> {
 };
 }  // namespace detail
 
-/// A lock context: ordo::unlocked or any guard. Contexts expose the list of
-/// held levels (I1) and their validator depth (lockdep.hpp I1).
+/// A lock context: ordo::unlocked, ordo::callback_context or any guard.
+/// Contexts expose the list of held levels (I1) and their validator
+/// position (lockdep.hpp I1: -1 when not validated).
 template <class C>
 concept lock_context = requires(const C& c) {
   typename C::held_levels;
@@ -835,11 +879,13 @@ class relockable {
     static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
   }
   /// Releases the guard's lock (guard::unlock).
-  void unlock(std::source_location where = std::source_location::current()) {
+  void unlock(std::source_location where = std::source_location::current())
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
     guard_->unlock(where);
   }
   /// Re-takes it (guard::lock, the outer levels allowed).
-  void lock(std::source_location where = std::source_location::current()) {
+  void lock(std::source_location where = std::source_location::current())
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
     guard_->relock(where);
   }
 
