@@ -320,7 +320,21 @@ inline void hazptr_register_thread() {
 /// The process-wide domain: slots, retired objects, reclamation.
 class hazptr_domain {
  public:
-  hazptr_domain() noexcept : membarrier_(process_membarrier().available) {}
+  /// allow_membarrier = false forces fallback mode (seq_cst fences on both
+  /// sides): the documented hook to test the path that runs where
+  /// membarrier(2) is unavailable. The process-wide domain uses true.
+  explicit hazptr_domain(bool allow_membarrier = true) noexcept
+      : membarrier_(allow_membarrier && process_membarrier().available) {}
+  /// Only domains other than the process-wide one (which is leaked, I2) are
+  /// destroyed: no thread may use them any more; their slots are freed.
+  ~hazptr_domain() {
+    // relaxed: no other thread uses the domain any more (precondition).
+    for (hazptr_slot* s = slots_.load(std::memory_order_relaxed); s != nullptr;) {
+      hazptr_slot* next = s->next_slot;
+      delete s;
+      s = next;
+    }
+  }
   hazptr_domain(const hazptr_domain&) = delete;
   hazptr_domain& operator=(const hazptr_domain&) = delete;
 

@@ -210,4 +210,56 @@ TEST(HazardPointerTorture, AStalledReaderPinsOnlyItsOwnObject) {
   EXPECT_EQ(reclaimed_in_use.load(), 0) << "the stalled reader's object was reclaimed";
 }
 
+// Fallback mode (what runs where membarrier(2) is missing or forbidden):
+// readers fence with seq_cst after their slot store, the writer with a
+// seq_cst fence before its scan. Exercised through the domain's own slots
+// and wait_until_unprotected(), the path hazard_protect's clear() takes.
+TEST(HazardPointerTorture, FallbackModeNeverFreesAnObjectASlotHolds) {
+  ordo::detail::hazptr_domain domain(/*allow_membarrier=*/false);
+  ASSERT_FALSE(domain.membarrier());
+  poisoned_reads = 0;
+  reclaimed_in_use = 0;
+  std::atomic<victim*> current{new victim(0)};
+  std::atomic<bool> stop{false};
+  std::atomic<long> reads{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      ordo::detail::hazptr_slot* slot = domain.acquire_slot();
+      long mine = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        victim* v = current.load(std::memory_order_relaxed);
+        for (;;) {
+          slot->protect(v);
+          victim* again = current.load(std::memory_order_acquire);
+          if (again == v) break;
+          v = again;
+        }
+        use_victim(r, mine++, v);
+        slot->reset();
+      }
+      domain.release_slot(slot);
+      reads.fetch_add(mine);
+    });
+  }
+  long swaps = 0;
+  const auto deadline = std::chrono::steady_clock::now() + torture_duration();
+  while (std::chrono::steady_clock::now() < deadline) {
+    victim* old = current.exchange(new victim(++swaps));
+    domain.wait_until_unprotected(old);
+    for (auto& slot : in_use) {
+      if (slot.load() == old) reclaimed_in_use.fetch_add(1);
+    }
+    old->state = poison;  // plain store: must be ordered after every protected read
+    delete old;
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  delete current.load();
+  EXPECT_EQ(poisoned_reads.load(), 0);
+  EXPECT_EQ(reclaimed_in_use.load(), 0) << "an object was freed while a reader used it";
+  EXPECT_GT(swaps, 100);
+  EXPECT_GT(reads.load(), 100);
+}
+
 }  // namespace
