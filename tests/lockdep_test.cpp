@@ -554,6 +554,49 @@ TEST_F(Lockdep, DestroyingAnUnheldMutexIsSilent) {
   EXPECT_TRUE(taken().empty());
 }
 
+// The std Lockable view of the escape is checked like the escape.
+TEST_F(Lockdep, CallbackLockableInversionIsACircularDependency) {
+  struct upper_level : ordo::level<> {};
+  struct lower_level : ordo::level<upper_level> {};
+  checked_mutex<upper_level> upper, other_upper;
+  checked_mutex<lower_level> lower, other_lower;
+  root ctx;
+  {
+    auto gu = upper.lock(ctx);
+    auto gl = lower.lock(gu);
+  }
+  auto gl = other_lower.lock(ctx);
+  ordo::callback_lockable view(other_upper);
+  std::unique_lock lk(view);
+  const auto all = taken();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].kind, ordo::lockdep::report_kind::circular_dependency);
+  EXPECT_NE(all[0].subject.level.find("upper_level"), std::string_view::npos);
+}
+
+// A condition wait with a lock the guard's type does not show: reported
+// before anything is dropped.
+TEST_F(Lockdep, ConditionVariableWaitWithAHiddenLockIsReported) {
+  struct hidden_level : ordo::level<> {};
+  struct waited_level : ordo::level<> {};
+  checked_mutex<hidden_level> hidden;
+  checked_mutex<waited_level, std::mutex> waited;
+  ordo::condition_variable cv;
+  ordo::lockdep::set_report_handler([](const ordo::lockdep::report& r) {
+    record(r);
+    throw abandoned{};
+  });
+  root ctx;
+  auto gh = hidden.lock(ctx);
+  callback cb;
+  auto gw = waited.lock(cb);
+  EXPECT_THROW(cv.wait(gw, [] { return true; }), abandoned);
+  EXPECT_TRUE(gw.owns_lock());
+  ASSERT_EQ(taken().size(), 1u);
+  EXPECT_EQ(taken()[0].kind, ordo::lockdep::report_kind::wait_with_locks_held);
+  EXPECT_NE(taken()[0].other.level.find("hidden_level"), std::string_view::npos);
+}
+
 TEST(LockdepHandler, SetReturnsThePreviousAndNullRestoresTheDefault) {
   auto mine = +[](const ordo::lockdep::report&) {};
   const auto before = ordo::lockdep::set_report_handler(mine);

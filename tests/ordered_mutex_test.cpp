@@ -685,4 +685,132 @@ TEST(OrderedMutex, LockOpsPreferTheStdSpelling) {
   EXPECT_EQ(both_spellings::old_spelling_calls.load(), old_calls_before);
 }
 
+// ---------------------------------------------------------------------------
+// ordo::condition_variable and ordo::callback_lockable
+
+template <class M>
+void condition_variable_wakes_a_waiter() {
+  M m;
+  ordo::condition_variable cv;
+  bool ready = false;  // guarded by m
+  std::thread setter([&] {
+    ordo::unlocked ctx;
+    auto g = m.lock(ctx);
+    ready = true;
+    cv.notify_one();
+  });
+  {
+    ordo::unlocked ctx;
+    auto g = m.lock(ctx);
+    cv.wait(g, [&] { return ready; });
+    EXPECT_TRUE(ready);
+    EXPECT_TRUE(g.owns_lock());
+  }
+  setter.join();
+}
+TEST(OrderedConditionVariable, WakesAWaiterOverAbslMutex) {
+  condition_variable_wakes_a_waiter<ordo::ordered_mutex<single_level>>();
+}
+TEST(OrderedConditionVariable, WakesAWaiterOverStdMutex) {
+  condition_variable_wakes_a_waiter<ordo::ordered_mutex<single_level, std::mutex>>();
+}
+TEST(OrderedConditionVariable, WakesAWaiterOverAnyLockable) {
+  condition_variable_wakes_a_waiter<ordo::ordered_mutex<single_level, spin_lock>>();
+}
+TEST(OrderedConditionVariable, WakesASharedWaiter) {
+  condition_variable_wakes_a_waiter<ordo::ordered_shared_mutex<single_level>>();
+}
+
+TEST(OrderedConditionVariable, NotifyAllWakesEveryWaiter) {
+  ordo::ordered_mutex<single_level, std::mutex> m;
+  ordo::condition_variable cv;
+  bool go = false;  // guarded by m
+  int woken = 0;    // guarded by m
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.emplace_back([&] {
+      ordo::unlocked ctx;
+      auto g = m.lock(ctx);
+      cv.wait(g, [&] { return go; });
+      ++woken;
+    });
+  }
+  {
+    ordo::unlocked ctx;
+    auto g = m.lock(ctx);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(woken, 3);
+}
+
+TEST(OrderedConditionVariable, WaitForAndWaitUntilTimeOutWithTheLockHeldAgain) {
+  ordo::ordered_mutex<single_level, std::mutex> m;
+  ordo::condition_variable cv;
+  ordo::unlocked ctx;
+  auto g = m.lock(ctx);
+  EXPECT_FALSE(cv.wait_for(g, std::chrono::milliseconds(1), [] { return false; }));
+  EXPECT_TRUE(g.owns_lock());
+  EXPECT_FALSE(free_from_another_thread(m));
+  EXPECT_FALSE(cv.wait_until(g, std::chrono::steady_clock::now() + std::chrono::milliseconds(1),
+                             [] { return false; }));
+  EXPECT_FALSE(free_from_another_thread(m));
+  (void)cv.wait_for(g, std::chrono::milliseconds(1));  // may wake spuriously
+  (void)cv.wait_until(g, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+  EXPECT_TRUE(g.owns_lock());
+  EXPECT_FALSE(free_from_another_thread(m));
+}
+
+TEST(OrderedConditionVariable, RelockableWaitKeepsTheAllowedOuterLevel) {
+  ordo::ordered_mutex<outer_level> outer;
+  ordo::ordered_mutex<inner_level, std::mutex> inner;
+  ordo::condition_variable cv;
+  bool ready = false;  // guarded by inner
+  std::thread setter([&] {
+    ordo::unlocked ctx;
+    auto g = inner.lock(ctx);
+    ready = true;
+    cv.notify_all();
+  });
+  {
+    ordo::unlocked ctx;
+    auto go = outer.lock(ctx);
+    auto gi = inner.lock(go);
+    ordo::relockable lk(gi, ordo::allow_held<outer_level>);
+    cv.wait(lk, [&] { return ready; });
+    EXPECT_FALSE(free_from_another_thread(outer));
+    EXPECT_FALSE(free_from_another_thread(inner));
+  }
+  setter.join();
+}
+
+TEST(CallbackLockable, StdUniqueLockAndScopedLockTakeTheOrderedMutex) {
+  ordo::ordered_mutex<single_level, std::mutex> m;
+  ordo::callback_lockable view(m);
+  {
+    std::unique_lock lk(view);
+    EXPECT_TRUE(lk.owns_lock());
+    EXPECT_FALSE(free_from_another_thread(m));
+    lk.unlock();
+    EXPECT_TRUE(free_from_another_thread(m));
+    EXPECT_TRUE(lk.try_lock());
+    EXPECT_FALSE(free_from_another_thread(m));
+  }
+  EXPECT_TRUE(free_from_another_thread(m));
+  {
+    std::scoped_lock lk(view);
+    EXPECT_FALSE(free_from_another_thread(m));
+  }
+  EXPECT_TRUE(free_from_another_thread(m));
+}
+
+TEST(CallbackLockable, StdSharedLockTakesTheReaderSide) {
+  ordo::ordered_shared_mutex<single_level> m;
+  ordo::callback_lockable view(m);
+  std::shared_lock lk(view);
+  EXPECT_TRUE(lk.owns_lock());
+  EXPECT_FALSE(free_from_another_thread(m));  // a writer cannot enter
+}
+
 }  // namespace

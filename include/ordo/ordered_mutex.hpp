@@ -50,7 +50,8 @@
 //       instrumented).
 //   O2  ordo::wait(g, cond) releases m (as an unlock) and re-acquires it
 //       (as a lock) before returning; cond is evaluated with m held. The
-//       same holds for std::condition_variable_any waiting on a guard or an
+//       same holds for ordo::condition_variable, and for
+//       std::condition_variable_any waiting on a guard or an
 //       ordo::relockable: guard::unlock() is an unlock of m (O1), and
 //       guard::lock() a lock of m.
 //
@@ -143,6 +144,10 @@
 //                                            the contexts that hold locks
 //   ordo::relockable, ordo::allow_held       std::condition_variable_any with
 //                                            outer levels held, on purpose (I4)
+//   ordo::condition_variable                 wait/wait_for/wait_until on a
+//                                            guard over any Lockable (O2, I4)
+//   ordo::callback_lockable                  a run-time-checked std Lockable
+//                                            view for the callback escape (I6)
 //   ordo::lock_if, ordo::lock_all, ordo::wait, wait_for, unlocked_call,
 //   ordo::guarded, locked_ptr
 #ifndef ORDO_ORDERED_MUTEX_HPP
@@ -159,6 +164,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -422,6 +428,11 @@ inline constexpr bool is_ordered_mutex_v = false;
 template <class Level, class Mutex, class Validator, bool Shared>
 inline constexpr bool is_ordered_mutex_v<basic_ordered_mutex<Level, Mutex, Validator, Shared>> =
     true;
+template <class T>
+inline constexpr bool is_shared_ordered_mutex_v = false;
+template <class Level, class Mutex, class Validator>
+inline constexpr bool
+    is_shared_ordered_mutex_v<basic_ordered_mutex<Level, Mutex, Validator, true>> = true;
 
 // Adapters over the two Lockable spellings.
 template <class M>
@@ -888,6 +899,8 @@ class relockable {
       ABSL_NO_THREAD_SAFETY_ANALYSIS {
     guard_->relock(where);
   }
+  /// The guard it releases and re-takes.
+  G& guard() const noexcept { return *guard_; }
 
  private:
   G* guard_;
@@ -972,6 +985,8 @@ namespace detail {
 struct guard_access {
   template <class G>
   static auto record_of(const G& g) noexcept { return g.record_; }
+  template <class G>
+  static void relock(G& g, std::source_location where) { g.relock(where); }
   template <class G>
   static void set_record(G& g, decltype(g.record_) r) noexcept { g.record_ = r; }
   template <class OM, class Held>
@@ -1543,6 +1558,202 @@ decltype(auto) unlocked_call(G& g, Fn&& fn, allow_held_t<Allowed...>,
       g, detail::outer_locks::allowed, where,
       [&](auto&) -> decltype(auto) { return std::forward<Fn>(fn)(); });
 }
+
+// ---------------------------------------------------------------------------
+// condition_variable, callback_lockable
+
+namespace detail {
+// What ordo::condition_variable waits on: a guard (no outer level may be
+// held, I4) or an ordo::relockable (its outer levels allowed by name).
+template <class L>
+struct cv_lock;
+template <class OM, bool S, class Held>
+struct cv_lock<guard<OM, S, Held>> {
+  using guard_type = guard<OM, S, Held>;
+  static constexpr bool outer_allowed = false;
+  static constexpr bool check() { return check_drop<Held>(); }
+  static guard_type& guard_of(guard_type& g) noexcept { return g; }
+};
+template <class G, class... Allowed>
+struct cv_lock<relockable<G, Allowed...>> {
+  using guard_type = G;
+  static constexpr bool outer_allowed = true;
+  static constexpr bool check() { return true; }  // checked by relockable
+  static G& guard_of(relockable<G, Allowed...>& r) noexcept { return r.guard(); }
+};
+
+template <class L>
+concept cv_waitable = requires { typename cv_lock<std::remove_cvref_t<L>>::guard_type; };
+}  // namespace detail
+
+/// A condition variable for ordered mutexes over any Lockable (absl::Mutex,
+/// std::mutex, a spin lock): wait, wait_for and wait_until on a guard drop
+/// the guard's (innermost) lock while blocked and re-take it before they
+/// return (O2), through the guard's unlock()/lock(), so the validator and
+/// ThreadSanitizer see the unlock and the re-lock. Like ordo::wait, waiting
+/// on a guard whose type holds outer levels compiles only through
+/// ordo::relockable(guard, ordo::allow_held<every outer level...>) (I4);
+/// validator: the guard must be the innermost lock, and the only one unless
+/// outer levels are allowed. notify_one/notify_all need no lock.
+/// Thread-safe (the waits: each on its own thread's guard).
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  /// Wakes one waiter. Thread-safe.
+  void notify_one() noexcept { cv_.notify_one(); }
+  /// Wakes every waiter. Thread-safe.
+  void notify_all() noexcept { cv_.notify_all(); }
+
+  /// Blocks until notified (or spuriously woken), the lock dropped.
+  template <detail::cv_waitable L>
+  void wait(L& lock, std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    cv_.wait(view);
+  }
+  /// Blocks until pred() is true (evaluated with the lock held).
+  template <detail::cv_waitable L, class Pred>
+  void wait(L& lock, Pred pred, std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    cv_.wait(view, std::move(pred));
+  }
+  /// As wait(), for at most `timeout`: std::cv_status::timeout when it
+  /// expired. The lock is held again either way.
+  template <detail::cv_waitable L, class Rep, class Period>
+  std::cv_status wait_for(L& lock, const std::chrono::duration<Rep, Period>& timeout,
+                          std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    return cv_.wait_for(view, timeout);
+  }
+  /// As wait(lock, pred), for at most `timeout`: pred()'s last value.
+  template <detail::cv_waitable L, class Rep, class Period, class Pred>
+  bool wait_for(L& lock, const std::chrono::duration<Rep, Period>& timeout, Pred pred,
+                std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    return cv_.wait_for(view, timeout, std::move(pred));
+  }
+  /// As wait(), until `deadline`.
+  template <detail::cv_waitable L, class Clock, class Duration>
+  std::cv_status wait_until(L& lock, const std::chrono::time_point<Clock, Duration>& deadline,
+                            std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    return cv_.wait_until(view, deadline);
+  }
+  /// As wait(lock, pred), until `deadline`: pred()'s last value.
+  template <detail::cv_waitable L, class Clock, class Duration, class Pred>
+  bool wait_until(L& lock, const std::chrono::time_point<Clock, Duration>& deadline, Pred pred,
+                  std::source_location where = std::source_location::current()) {
+    auto& g = enter(lock, where);
+    relock_as_lockable<std::remove_reference_t<decltype(g)>> view{g, where};
+    return cv_.wait_until(view, deadline, std::move(pred));
+  }
+
+ private:
+  // The guard's own unlock()/lock(), with the where of the wait.
+  template <class G>
+  struct relock_as_lockable {
+    G& g;
+    std::source_location where;
+    void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { g.unlock(where); }
+    void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { detail::guard_access::relock(g, where); }
+  };
+
+  // I4 at compile time; the validator's wait check at run time (nothing is
+  // dropped yet when it reports).
+  template <class L>
+  static auto& enter(L& lock, std::source_location where) {
+    using traits = detail::cv_lock<std::remove_cvref_t<L>>;
+    static_assert(traits::check());
+    auto& g = traits::guard_of(lock);
+    using OM = typename std::remove_reference_t<decltype(g)>::mutex_type;
+    if constexpr (OM::validator::enabled) {
+      lockdep::detail::on_wait(&g.mutex(), detail::type_name_v<typename OM::level_type>,
+                               g.lockdep_position(), traits::outer_allowed, where);
+    }
+    return g;
+  }
+
+  std::condition_variable_any cv_;
+};
+
+/// A std Lockable view of an ordered mutex, for code that uses the callback
+/// escape (I6) and wants the std vocabulary there: `ordo::callback_lockable
+/// view(m); std::unique_lock lk(view);` (or std::scoped_lock, and for an
+/// ordered_shared_mutex std::shared_lock). Each lock()/try_lock() takes m
+/// through a fresh ordo::callback_context: no compile-time order check, and
+/// with the validator on the run-time checks of the escape (what the thread
+/// holds, the dependency graph). One view holds at most one lock at a time;
+/// it belongs to the thread that locks it (not thread-safe), and must be
+/// unlocked before it is destroyed (its destructor releases a lock it still
+/// holds).
+template <class OrderedMutex>
+class callback_lockable {
+  using context = basic_callback_context<typename OrderedMutex::validator>;
+  using exclusive_guard = guard<OrderedMutex, false,
+                                detail::type_list<detail::held<typename OrderedMutex::level_type,
+                                                               false, false>>>;
+  using shared_guard = guard<OrderedMutex, true,
+                             detail::type_list<detail::held<typename OrderedMutex::level_type,
+                                                            true, false>>>;
+
+ public:
+  explicit callback_lockable(OrderedMutex& m) noexcept : mutex_(&m) {}
+  callback_lockable(const callback_lockable&) = delete;
+  callback_lockable& operator=(const callback_lockable&) = delete;
+
+  /// Takes the lock exclusively (blocks); checked at run time (I6).
+  void lock(std::source_location where = std::source_location::current()) {
+    context ctx;
+    exclusive_.emplace(mutex_->lock(ctx, where));
+  }
+  /// Takes it if free; a try is never an ordering fault.
+  bool try_lock(std::source_location where = std::source_location::current()) {
+    context ctx;
+    auto g = mutex_->try_lock(ctx, where);
+    if (!g) return false;
+    exclusive_.emplace(std::move(*g));
+    return true;
+  }
+  /// Releases the exclusive lock.
+  void unlock() { exclusive_.reset(); }
+
+  /// Takes it in shared mode (ordered_shared_mutex only).
+  void lock_shared(std::source_location where = std::source_location::current())
+    requires requires(OrderedMutex& m, context& c) { m.lock_shared(c); }
+  {
+    context ctx;
+    shared_.emplace(mutex_->lock_shared(ctx, where));
+  }
+  /// Takes it in shared mode if it can (ordered_shared_mutex only).
+  bool try_lock_shared(std::source_location where = std::source_location::current())
+    requires requires(OrderedMutex& m, context& c) { m.try_lock_shared(c); }
+  {
+    context ctx;
+    auto g = mutex_->try_lock_shared(ctx, where);
+    if (!g) return false;
+    shared_.emplace(std::move(*g));
+    return true;
+  }
+  /// Releases the shared lock.
+  void unlock_shared() { shared_.reset(); }
+
+ private:
+  OrderedMutex* mutex_;
+  struct no_shared_guard {
+    void reset() noexcept {}
+  };
+  std::optional<exclusive_guard> exclusive_;
+  [[no_unique_address]] std::conditional_t<detail::is_shared_ordered_mutex_v<OrderedMutex>,
+                                           std::optional<shared_guard>, no_shared_guard>
+      shared_;
+};
 
 // ---------------------------------------------------------------------------
 // guarded<T, Mutex>
