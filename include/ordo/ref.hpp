@@ -458,8 +458,11 @@ template <class T>
 /// std::hash<ordo::ref<T>> is this hash. Thread-safe (stateless).
 template <class T>
 struct ref_hash {
+  /// Marks the hash transparent (lookup by const T* without a ref).
   using is_transparent = void;
+  /// The hash of r.get().
   std::size_t operator()(const ref<T>& r) const noexcept { return (*this)(r.get()); }
+  /// The hash of the pointer (std::hash<const T*>).
   std::size_t operator()(const T* p) const noexcept { return std::hash<const T*>{}(p); }
 };
 
@@ -467,10 +470,15 @@ struct ref_hash {
 /// Thread-safe (stateless).
 template <class T>
 struct ref_equal {
+  /// Marks the equality transparent (lookup by const T* without a ref).
   using is_transparent = void;
+  /// Same object.
   bool operator()(const ref<T>& a, const ref<T>& b) const noexcept { return a.get() == b.get(); }
+  /// a refers to b.
   bool operator()(const ref<T>& a, const T* b) const noexcept { return a.get() == b; }
+  /// b refers to a.
   bool operator()(const T* a, const ref<T>& b) const noexcept { return a == b.get(); }
+  /// Same pointer.
   bool operator()(const T* a, const T* b) const noexcept { return a == b; }
 };
 
