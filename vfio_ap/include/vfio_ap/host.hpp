@@ -19,18 +19,27 @@
 //   module's kvm_get_kvm_safe / kvm_put_kvm); set_kvm's EPERM leaves the
 //   winning mdev's hook in place ([7.3], not the [6.16] bug).
 //
-//   Paths (also reachable through the /sys/bus/matrix/devices/matrix,
-//   /sys/bus/mdev/devices/UUID and /sys/devices/ap/cardXX/XX.YYYY aliases):
-//     /sys/bus/ap/apmask, aqmask                          RW
-//     /sys/bus/ap/drivers/vfio_ap/bind, unbind            WO
-//     /sys/bus/ap/devices/XX.YYYY/status                  RO (bound to vfio_ap)
-//     /sys/devices/vfio_ap/matrix/features                RO
+//   The sysfs layout is one table (host::sysfs_table, one row per node:
+//   path pattern, kind, kernel mode, show, store, symlink target, when it
+//   exists). sysfs_read/sysfs_write, sysfs_list/sysfs_stat (what a mounted
+//   sysfs needs: entries, modes, symlinks) and the simulator all read it.
+//   Below /sys:
+//     bus/ap/apmask, aqmask                               RW 0644
+//     bus/ap/drivers/vfio_ap/bind, unbind                 WO 0200
+//     bus/ap/drivers/vfio_ap/XX.YYYY                      -> a queue bound to vfio_ap
+//     bus/ap/devices/cardXX, XX.YYYY                      -> devices/ap/cardXX[/XX.YYYY]
+//     devices/ap/cardXX/XX.YYYY/status                    RO 0444 (bound to vfio_ap)
+//     devices/vfio_ap/matrix/features                     RO
 //     .../matrix/mdev_supported_types/vfio_ap-passthrough/
-//         create (WO), available_instances, name, device_api (RO)
+//         create (WO), available_instances, name, device_api (RO), devices/UUID ->
 //     .../matrix/UUID/ assign_adapter, unassign_adapter, assign_domain,
 //         unassign_domain, assign_control_domain, unassign_control_domain,
 //         remove (WO); matrix, guest_matrix, control_domains (RO);
-//         ap_config (RW)
+//         ap_config (RW); mdev_type ->
+//     bus/mdev/devices/UUID, bus/matrix/devices/matrix,
+//     class/mdev_bus/matrix                               -> the mdev / matrix
+//   A read or write follows the symlinks on its path by pattern (an alias
+//   names the same attribute), and leaves existence to the show or store.
 //
 // Choices where the kernel has no single answer (documented)
 //   C1  Writing a read-only or reading a write-only attribute: EACCES
@@ -101,10 +110,14 @@
 #define ORDO_VFIO_AP_HOST_HPP
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <iterator>
 #include <cctype>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -133,6 +146,22 @@ struct qci_update {
   std::optional<ap::control_domain_mask> adm{}; // configured control domains
 };
 
+/// What a path of the model's sysfs is (host::sysfs_stat, host::sysfs_list).
+enum class sysfs_kind : unsigned char { file, dir, symlink };
+
+/// One node of the model's sysfs, as stat(2)/readlink(2) see it. `mode` is
+/// the permission part of st_mode the kernel gives it: 0644 (RW), 0444 (RO)
+/// or 0200 (WO) for an attribute, 0755 for a directory, 0777 for a symlink.
+/// `target` is a symlink's target, relative to its directory as readlink(2)
+/// prints it ("../../../devices/ap/card05/05.0004"); empty otherwise.
+struct sysfs_entry {
+  std::string name;
+  sysfs_kind kind = sysfs_kind::file;
+  unsigned mode = 0;
+  std::string target;
+  friend bool operator==(const sysfs_entry&, const sysfs_entry&) = default;
+};
+
 /// The features attribute ([6.16]/[7.3] code).
 inline constexpr std::string_view vfio_ap_features = "guest_matrix hotplug ap_config\n";
 
@@ -155,6 +184,21 @@ class host {
   /// on error). Unknown path: ENOENT; write-only attribute: EACCES.
   /// Thread-safe.
   std::error_code sysfs_read(std::string_view path, std::string& out);
+
+  /// The entries of directory `dir` (absolute, below /sys; symlinks on the
+  /// way are followed, as opendir does), sorted by name, as they exist now:
+  /// a queue's `status` only while it is bound to vfio_ap, one symlink per
+  /// bound queue in bus/ap/drivers/vfio_ap, one directory per mdev, and so
+  /// on (the layout: sysfs_table in this header). ENOENT if `dir` does not
+  /// exist, ENOTDIR if it is a file; `out` is untouched on error.
+  /// Thread-safe; one consistent snapshot (bus lock and guests_lock held).
+  std::error_code sysfs_list(std::string_view dir, std::vector<sysfs_entry>& out) const;
+
+  /// lstat(2) + readlink(2) of `path`: what it is now, with its mode and,
+  /// for a symlink, its target; a final symlink is not followed, those on
+  /// the way are. /sys itself is the directory "sys". ENOENT, ENOTDIR.
+  /// Thread-safe, as sysfs_list.
+  std::error_code sysfs_stat(std::string_view path, sysfs_entry& out) const;
 
   /// The host AP configuration changes, then the AP bus rescans (§4.6).
   /// EINVAL (C5). Thread-safe.
@@ -215,22 +259,87 @@ class host {
 
   enum class bound_to : unsigned char { none, host_driver, vfio_ap };
 
-  enum class attr {
-    none, apmask, aqmask, bind, unbind, status, features, create, available_instances, type_name,
-    device_api, assign_adapter, unassign_adapter, assign_domain, unassign_domain,
-    assign_control_domain, unassign_control_domain, control_domains, matrix, guest_matrix,
-    ap_config, remove
-  };
-  struct target {
-    attr what = attr::none;
-    std::string uuid;   // mdev attributes
-    ap::apqn queue;     // status
-  };
-
   static std::optional<std::string> canonical_uuid(std::string_view text);
-  static target resolve(std::string_view path);
-  static bool readable(attr a);
-  static bool writable(attr a);
+
+  // ---- the sysfs layout: one table (sysfs_table) --------------------------
+  // Every node of the layout is one row: its path below /sys as a pattern
+  // whose placeholder components are {card} ("cardXX"), {apqn} ("XX.YYYY")
+  // and {uuid} (lowercase canonical), its kind and kernel mode, and for an
+  // attribute its show and store (nullptr: not readable / not writable; the
+  // mode's read and write bits say the same: vfio_ap_layout_test). A
+  // directory exists when its row's `presence` holds for the names the path
+  // bound; a symlink's target is a pattern expanded with them.
+  struct sysfs_binding {
+    std::optional<ap::apid> card;   // {card}
+    std::optional<ap::apqn> queue;  // {apqn}
+    std::string_view uuid;          // {uuid}
+  };
+  using sysfs_show = std::error_code (*)(host&, const sysfs_binding&, std::string&);
+  using sysfs_store = std::error_code (*)(host&, const sysfs_binding&, std::string_view);
+  /// When a row's node exists, given what its path bound.
+  enum class sysfs_presence : unsigned char {
+    always,      // static
+    card,        // {card} is a configured adapter (a card device)
+    queue,       // {apqn} is a queue device (of {card}, if bound)
+    vfio_queue,  // {apqn} is a queue device bound to vfio_ap
+    mdev,        // {uuid} is an mdev
+  };
+  static constexpr std::size_t sysfs_max_depth = 8;
+  struct sysfs_pattern {
+    std::array<std::string_view, sysfs_max_depth> part{};
+    std::size_t depth = 0;
+    constexpr sysfs_pattern(const char* literal) {  // NOLINT: implicit, from a literal
+      std::string_view text(literal);
+      while (!text.empty()) {
+        const std::size_t slash = text.find('/');
+        part[depth++] = text.substr(0, slash);
+        text = slash == std::string_view::npos ? std::string_view{} : text.substr(slash + 1);
+      }
+    }
+  };
+  struct sysfs_row {
+    sysfs_pattern path;
+    sysfs_kind kind;
+    unsigned mode;
+    sysfs_show show = nullptr;
+    sysfs_store store = nullptr;
+    std::string_view target{};  // symlink: relative target pattern
+    sysfs_presence presence = sysfs_presence::always;
+  };
+  struct sysfs_node {
+    const sysfs_row* row = nullptr;
+    sysfs_binding bound;
+    std::string storage;  // the rewritten path when a symlink was followed
+  };
+  static std::span<const sysfs_row> sysfs_table();
+  static bool sysfs_match_part(std::string_view pattern, std::string_view name, sysfs_binding& b);
+  static const sysfs_row* sysfs_match(std::span<const std::string_view> parts, sysfs_binding& b);
+  static std::string sysfs_expand(std::string_view pattern, const sysfs_binding& b);
+  /// The attribute row `path` names, following symlinks by pattern only
+  /// (existence is the show/store's business, as before the table): the
+  /// read/write path. nullptr: not in the layout.
+  static const sysfs_row* sysfs_attribute(std::string_view path, sysfs_node& node);
+  /// The node at `path` with every component checked for existence;
+  /// `follow` says whether a final symlink is followed (list) or not (stat). Needs the
+  /// bus lock and guests_lock (b, g).
+  enum class sysfs_follow : unsigned char { final_link, not_final_link };
+  template <class Ctx>
+  std::error_code sysfs_lookup(Ctx& g, std::string_view path, sysfs_follow follow,
+                               sysfs_node& node) const;
+  template <class Ctx>
+  bool sysfs_present(Ctx& g, const sysfs_row& row, const sysfs_binding& b) const;
+  template <std::error_code (matrix_dev::*Store)(ordo::unlocked&, std::string_view,
+                                                 std::string_view)>
+  static std::error_code store_on_mdev(host& h, const sysfs_binding& b, std::string_view value) {
+    ordo::unlocked ctx;
+    return (h.matrix_.*Store)(ctx, b.uuid, value);
+  }
+  template <matrix_dev::show_kind Kind>
+  static std::error_code show_on_mdev(host& h, const sysfs_binding& b, std::string& out) {
+    ordo::unlocked ctx;
+    return h.matrix_.show(ctx, b.uuid, Kind, out);
+  }
+  static sysfs_entry sysfs_entry_of(const sysfs_row& row, std::string name, const sysfs_binding& b);
 
   std::error_code store_mask(std::string_view value, bool adapters);
   std::error_code bind(std::string_view value);
@@ -334,181 +443,399 @@ inline std::optional<std::string> host::canonical_uuid(std::string_view text) {
   return out;
 }
 
-inline host::target host::resolve(std::string_view path) {
-  target t;
-  constexpr std::string_view bus_ap = "/sys/bus/ap/";
-  constexpr std::string_view matrix_dir = "/sys/devices/vfio_ap/matrix/";
-  constexpr std::string_view matrix_alias = "/sys/bus/matrix/devices/matrix/";
-  constexpr std::string_view mdev_bus = "/sys/bus/mdev/devices/";
-  constexpr std::string_view ap_devices = "/sys/devices/ap/";
-  const auto starts = [&](std::string_view prefix) { return path.substr(0, prefix.size()) == prefix; };
-  const auto queue_status = [&](std::string_view rest) {
-    // "XX.YYYY/status" with the exact device name.
-    const std::size_t slash = rest.find('/');
-    if (slash == std::string_view::npos || rest.substr(slash) != "/status") return;
-    const std::string_view name = rest.substr(0, slash);
-    auto [q, ec] = ap::parse_apqn(name);
-    if (ec || q.to_string() != name) return;
-    t.what = attr::status;
-    t.queue = q;
-  };
-  if (starts(bus_ap)) {
-    const std::string_view rest = path.substr(bus_ap.size());
-    if (rest == "apmask") t.what = attr::apmask;
-    else if (rest == "aqmask") t.what = attr::aqmask;
-    else if (rest == "drivers/vfio_ap/bind") t.what = attr::bind;
-    else if (rest == "drivers/vfio_ap/unbind") t.what = attr::unbind;
-    else if (rest.substr(0, 8) == "devices/") queue_status(rest.substr(8));
-    return t;
-  }
-  if (starts(ap_devices)) {
-    // /sys/devices/ap/cardXX/XX.YYYY/status
-    const std::string_view rest = path.substr(ap_devices.size());
-    if (rest.size() > 7 && rest.substr(0, 4) == "card" && rest[6] == '/' &&
-        rest.substr(4, 2) == rest.substr(7, 2)) {
-      queue_status(rest.substr(7));
+// ---- the sysfs table ------------------------------------------------------
+
+inline bool host::sysfs_match_part(std::string_view pattern, std::string_view name,
+                                   sysfs_binding& b) {
+  if (pattern.empty() || pattern.front() != '{') return pattern == name;
+  if (pattern == "{card}") {
+    // "card%02x" of a card device.
+    if (name.size() != 6 || name.substr(0, 4) != "card") return false;
+    unsigned id = 0;
+    for (const char c : name.substr(4)) {
+      if (c >= '0' && c <= '9') id = id * 16 + static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') id = id * 16 + static_cast<unsigned>(c - 'a' + 10);
+      else return false;
     }
-    return t;
+    b.card = ap::apid(static_cast<std::uint8_t>(id));
+    return true;
   }
-  std::string_view rest;
-  if (starts(matrix_dir)) {
-    rest = path.substr(matrix_dir.size());
-  } else if (starts(matrix_alias)) {
-    rest = path.substr(matrix_alias.size());
-  } else if (starts(mdev_bus)) {
-    rest = path.substr(mdev_bus.size());
-    if (rest.size() < 37 || rest[36] != '/') return t;  // only UUID/attr
-  } else {
-    return t;
+  if (pattern == "{apqn}") {
+    const auto [q, ec] = ap::parse_apqn(name);
+    if (ec || q.to_string() != name || (b.card && *b.card != q.card())) return false;
+    b.queue = q;
+    return true;
   }
-  if (rest == "features") {
-    t.what = attr::features;
-    return t;
+  // {uuid}: sysfs names are lowercase.
+  if (name.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    const char c = name[i];
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
-  constexpr std::string_view type_dir = "mdev_supported_types/vfio_ap-passthrough/";
-  if (rest.substr(0, type_dir.size()) == type_dir) {
-    const std::string_view name = rest.substr(type_dir.size());
-    if (name == "create") t.what = attr::create;
-    else if (name == "available_instances") t.what = attr::available_instances;
-    else if (name == "name") t.what = attr::type_name;
-    else if (name == "device_api") t.what = attr::device_api;
-    return t;
-  }
-  if (rest.size() < 38 || rest[36] != '/') return t;
-  const std::string_view dir = rest.substr(0, 36);
-  const std::optional<std::string> uuid = canonical_uuid(dir);
-  if (!uuid || *uuid != dir) return t;  // sysfs names are lowercase
-  const std::string_view name = rest.substr(37);
-  static constexpr std::pair<std::string_view, attr> mdev_attrs[] = {
-      {"assign_adapter", attr::assign_adapter},
-      {"unassign_adapter", attr::unassign_adapter},
-      {"assign_domain", attr::assign_domain},
-      {"unassign_domain", attr::unassign_domain},
-      {"assign_control_domain", attr::assign_control_domain},
-      {"unassign_control_domain", attr::unassign_control_domain},
-      {"control_domains", attr::control_domains},
-      {"matrix", attr::matrix},
-      {"guest_matrix", attr::guest_matrix},
-      {"ap_config", attr::ap_config},
-      {"remove", attr::remove},
-  };
-  for (const auto& [attr_name, a] : mdev_attrs) {
-    if (name == attr_name) {
-      t.what = a;
-      t.uuid = std::string(dir);
-    }
-  }
-  return t;
+  b.uuid = name;
+  return true;
 }
 
-inline bool host::readable(attr a) {
-  switch (a) {
-    case attr::apmask: case attr::aqmask: case attr::status: case attr::features:
-    case attr::available_instances: case attr::type_name: case attr::device_api:
-    case attr::control_domains: case attr::matrix: case attr::guest_matrix: case attr::ap_config:
-      return true;
-    default:
-      return false;
+inline const host::sysfs_row* host::sysfs_match(std::span<const std::string_view> parts,
+                                                sysfs_binding& b) {
+  for (const sysfs_row& row : sysfs_table()) {
+    if (row.path.depth != parts.size()) continue;
+    sysfs_binding bound;
+    std::size_t i = 0;
+    while (i < parts.size() && sysfs_match_part(row.path.part[i], parts[i], bound)) ++i;
+    if (i == parts.size()) {
+      b = bound;
+      return &row;
+    }
   }
+  return nullptr;
 }
 
-inline bool host::writable(attr a) {
-  switch (a) {
-    case attr::apmask: case attr::aqmask: case attr::bind: case attr::unbind: case attr::create:
-    case attr::assign_adapter: case attr::unassign_adapter: case attr::assign_domain:
-    case attr::unassign_domain: case attr::assign_control_domain:
-    case attr::unassign_control_domain: case attr::ap_config: case attr::remove:
-      return true;
-    default:
-      return false;
+inline std::string host::sysfs_expand(std::string_view pattern, const sysfs_binding& b) {
+  std::string out;
+  while (!pattern.empty()) {
+    const std::size_t open = pattern.find('{');
+    out += pattern.substr(0, open);
+    if (open == std::string_view::npos) break;
+    const std::size_t close = pattern.find('}', open);
+    const std::string_view name = pattern.substr(open, close + 1 - open);
+    if (name == "{card}") {
+      out += absl::StrFormat("card%02x", b.card ? b.card->value() : b.queue->card().value());
+    } else if (name == "{apqn}") {
+      out += b.queue->to_string();
+    } else {
+      out += b.uuid;
+    }
+    pattern = pattern.substr(close + 1);
   }
+  return out;
+}
+
+namespace detail {
+// "/sys/a/b" as its components below /sys; false if not below /sys, too
+// deep, or with an empty component ("//", a trailing '/').
+template <std::size_t N>
+bool split_sysfs_path(std::string_view path, std::array<std::string_view, N>& parts,
+                      std::size_t& depth) {
+  depth = 0;
+  if (path.substr(0, 4) != "/sys") return false;
+  path.remove_prefix(4);
+  while (!path.empty()) {
+    if (path.front() != '/' || depth == N) return false;
+    path.remove_prefix(1);
+    const std::size_t slash = path.find('/');
+    const std::string_view part = path.substr(0, slash);
+    if (part.empty()) return false;
+    parts[depth++] = part;
+    path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
+  }
+  return true;
+}
+// The path with the symlink at parts[link] replaced by its target (relative
+// to the link's directory) followed by the rest of the parts.
+template <std::size_t N>
+std::string follow_sysfs_link(const std::array<std::string_view, N>& parts, std::size_t depth,
+                              std::size_t link, std::string_view target) {
+  std::vector<std::string_view> out(parts.begin(), parts.begin() + link);
+  while (!target.empty()) {
+    const std::size_t slash = target.find('/');
+    const std::string_view part = target.substr(0, slash);
+    if (part == "..") {
+      if (!out.empty()) out.pop_back();
+    } else {
+      out.push_back(part);
+    }
+    target = slash == std::string_view::npos ? std::string_view{} : target.substr(slash + 1);
+  }
+  out.insert(out.end(), parts.begin() + link + 1, parts.begin() + depth);
+  std::string path = "/sys";
+  for (std::string_view part : out) path.append("/").append(part);
+  return path;
+}
+}  // namespace detail
+
+inline const host::sysfs_row* host::sysfs_attribute(std::string_view path, sysfs_node& node) {
+  std::array<std::string_view, 2 * sysfs_max_depth> parts;
+  std::size_t depth = 0;
+  for (int hops = 0; hops < 8; ++hops) {
+    if (!detail::split_sysfs_path(path, parts, depth) || depth == 0) return nullptr;
+    // The canonical path of an attribute matches one row.
+    if (const sysfs_row* row = sysfs_match({parts.data(), depth}, node.bound)) {
+      return row->kind == sysfs_kind::file ? row : nullptr;
+    }
+    // An alias: follow the first symlink on the way.
+    std::size_t at = 0;
+    const sysfs_row* link = nullptr;
+    for (; at + 1 < depth; ++at) {
+      link = sysfs_match({parts.data(), at + 1}, node.bound);
+      if (link == nullptr || link->kind == sysfs_kind::file) return nullptr;
+      if (link->kind == sysfs_kind::symlink) break;
+    }
+    if (at + 1 == depth) return nullptr;
+    std::string next =
+        detail::follow_sysfs_link(parts, depth, at, sysfs_expand(link->target, node.bound));
+    node.storage = std::move(next);
+    path = node.storage;
+  }
+  return nullptr;
+}
+
+template <class Ctx>
+bool host::sysfs_present(Ctx& g, const sysfs_row& row, const sysfs_binding& b) const {
+  switch (row.presence) {
+    case sysfs_presence::always: return true;
+    case sysfs_presence::card: {
+      const ap::ap_matrix limits(qci_);
+      return qci_.apm.test(*b.card) && *b.card <= limits.apm_max;
+    }
+    case sysfs_presence::queue: return devices_.contains(*b.queue);
+    case sysfs_presence::vfio_queue: {
+      const auto it = devices_.find(*b.queue);
+      return it != devices_.end() && it->second == bound_to::vfio_ap;
+    }
+    case sysfs_presence::mdev: return matrix_.find_mdev(g, b.uuid) != nullptr;
+  }
+  return false;
+}
+
+template <class Ctx>
+std::error_code host::sysfs_lookup(Ctx& g, std::string_view path, sysfs_follow follow,
+                                   sysfs_node& node) const {
+  std::array<std::string_view, 2 * sysfs_max_depth> parts;
+  std::size_t depth = 0;
+  for (int hops = 0; hops < 8; ++hops) {
+    if (!detail::split_sysfs_path(path, parts, depth)) {
+      return errc(std::errc::no_such_file_or_directory);
+    }
+    if (depth == 0) {
+      node.row = sysfs_match({}, node.bound);  // /sys itself
+      return {};
+    }
+    std::string next;
+    for (std::size_t i = 0; i < depth && next.empty(); ++i) {
+      const sysfs_row* row = sysfs_match({parts.data(), i + 1}, node.bound);
+      if (row == nullptr || !sysfs_present(g, *row, node.bound)) {
+        return errc(std::errc::no_such_file_or_directory);
+      }
+      const bool last = i + 1 == depth;
+      if (row->kind == sysfs_kind::file && !last) return errc(std::errc::not_a_directory);
+      if (row->kind == sysfs_kind::symlink && (!last || follow == sysfs_follow::final_link)) {
+        next = detail::follow_sysfs_link(parts, depth, i, sysfs_expand(row->target, node.bound));
+      } else if (last) {
+        node.row = row;
+        return {};
+      }
+    }
+    node.storage = std::move(next);
+    path = node.storage;
+  }
+  return errc(std::errc::too_many_symbolic_link_levels);
+}
+
+inline sysfs_entry host::sysfs_entry_of(const sysfs_row& row, std::string name,
+                                        const sysfs_binding& b) {
+  sysfs_entry e;
+  e.name = std::move(name);
+  e.kind = row.kind;
+  e.mode = row.mode;
+  if (row.kind == sysfs_kind::symlink) e.target = sysfs_expand(row.target, b);
+  return e;
+}
+
+inline std::error_code host::sysfs_stat(std::string_view path, sysfs_entry& out) const {
+  ordo::unlocked ctx;
+  auto b = bus_lock_.lock(ctx);
+  auto g = matrix_.guests_lock.lock(b);
+  sysfs_node node;
+  if (auto ec = sysfs_lookup(g, path, sysfs_follow::not_final_link, node)) return ec;
+  const std::size_t depth = node.row->path.depth;
+  std::string name = depth == 0 ? std::string("sys") : std::string(path.substr(path.rfind('/') + 1));
+  out = sysfs_entry_of(*node.row, std::move(name), node.bound);
+  return {};
+}
+
+inline std::error_code host::sysfs_list(std::string_view dir, std::vector<sysfs_entry>& out) const {
+  ordo::unlocked ctx;
+  auto b = bus_lock_.lock(ctx);
+  auto g = matrix_.guests_lock.lock(b);
+  sysfs_node node;
+  if (auto ec = sysfs_lookup(g, dir, sysfs_follow::final_link, node)) return ec;
+  if (node.row->kind != sysfs_kind::dir) return errc(std::errc::not_a_directory);
+  const sysfs_row& parent = *node.row;
+  const std::size_t depth = parent.path.depth;
+  std::vector<sysfs_entry> entries;
+  const auto add = [&](const sysfs_row& row, const sysfs_binding& bound, std::string name) {
+    if (sysfs_present(g, row, bound)) entries.push_back(sysfs_entry_of(row, std::move(name), bound));
+  };
+  for (const sysfs_row& row : sysfs_table()) {
+    if (row.path.depth != depth + 1 ||
+        !std::equal(parent.path.part.begin(), parent.path.part.begin() + depth,
+                    row.path.part.begin())) {
+      continue;
+    }
+    const std::string_view leaf = row.path.part[depth];
+    sysfs_binding bound = node.bound;
+    if (leaf == "{card}") {
+      const ap::ap_matrix limits(qci_);
+      for (ap::apid a : qci_.apm.up_to(limits.apm_max)) {
+        bound.card = a;
+        add(row, bound, absl::StrFormat("card%02x", a.value()));
+      }
+    } else if (leaf == "{apqn}") {
+      for (const auto& [q, driver] : devices_) {
+        if (node.bound.card && q.card() != *node.bound.card) continue;
+        bound.queue = q;
+        add(row, bound, q.to_string());
+      }
+    } else if (leaf == "{uuid}") {
+      for (const auto& m : matrix_.mdev_list(g)) {
+        bound.uuid = m->uuid();
+        add(row, bound, m->uuid());
+      }
+    } else {
+      add(row, bound, std::string(leaf));
+    }
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const sysfs_entry& x, const sysfs_entry& y) { return x.name < y.name; });
+  out = std::move(entries);
+  return {};
+}
+
+inline std::span<const host::sysfs_row> host::sysfs_table() {
+  using k = sysfs_kind;
+  using p = sysfs_presence;
+  constexpr unsigned dir = 0755, link = 0777, ro = 0444, wo = 0200, rw = 0644;
+  // Shows and stores: each is the attribute's kernel function.
+  constexpr sysfs_show show_apmask = [](host& h, const sysfs_binding&, std::string& out) {
+    ordo::unlocked ctx;
+    auto a = h.perms_.mutex.lock(ctx);
+    out = h.perms_.apm.to_string() + "\n";
+    return std::error_code{};
+  };
+  constexpr sysfs_show show_aqmask = [](host& h, const sysfs_binding&, std::string& out) {
+    ordo::unlocked ctx;
+    auto a = h.perms_.mutex.lock(ctx);
+    out = h.perms_.aqm.to_string() + "\n";
+    return std::error_code{};
+  };
+  constexpr sysfs_store store_apmask = [](host& h, const sysfs_binding&, std::string_view v) {
+    return h.store_mask(v, true);
+  };
+  constexpr sysfs_store store_aqmask = [](host& h, const sysfs_binding&, std::string_view v) {
+    return h.store_mask(v, false);
+  };
+  constexpr sysfs_store store_bind = [](host& h, const sysfs_binding&, std::string_view v) {
+    return h.bind(v);
+  };
+  constexpr sysfs_store store_unbind = [](host& h, const sysfs_binding&, std::string_view v) {
+    return h.unbind(v);
+  };
+  constexpr sysfs_show show_status = [](host& h, const sysfs_binding& b, std::string& out) {
+    ordo::unlocked ctx;
+    return h.matrix_.show_status(ctx, *b.queue, out);
+  };
+  constexpr sysfs_show show_features = [](host&, const sysfs_binding&, std::string& out) {
+    out = std::string(vfio_ap_features);
+    return std::error_code{};
+  };
+  constexpr sysfs_store store_create = [](host& h, const sysfs_binding&, std::string_view v) {
+    const std::optional<std::string> uuid = canonical_uuid(v);
+    if (!uuid) return errc(std::errc::invalid_argument);
+    ordo::unlocked ctx;
+    return h.matrix_.create_mdev(ctx, *uuid);
+  };
+  constexpr sysfs_show show_available = [](host& h, const sysfs_binding&, std::string& out) {
+    ordo::unlocked ctx;
+    auto g = h.matrix_.guests_lock.lock(ctx);
+    out = absl::StrFormat("%u\n", max_mdev_instances - h.matrix_.instances(g));
+    return std::error_code{};
+  };
+  constexpr sysfs_show show_name = [](host&, const sysfs_binding&, std::string& out) {
+    out = "VFIO AP Passthrough Device\n";
+    return std::error_code{};
+  };
+  constexpr sysfs_show show_device_api = [](host&, const sysfs_binding&, std::string& out) {
+    out = "vfio-ap\n";
+    return std::error_code{};
+  };
+  constexpr sysfs_store store_remove = [](host& h, const sysfs_binding& b, std::string_view v) {
+    return h.remove_mdev(b.uuid, v);
+  };
+  static constexpr sysfs_row table[] = {
+      {"", k::dir, dir},
+      {"bus", k::dir, dir},
+      {"bus/ap", k::dir, dir},
+      {"bus/ap/apmask", k::file, rw, show_apmask, store_apmask},
+      {"bus/ap/aqmask", k::file, rw, show_aqmask, store_aqmask},
+      {"bus/ap/devices", k::dir, dir},
+      {"bus/ap/devices/{card}", k::symlink, link, nullptr, nullptr, "../../../devices/ap/{card}", p::card},
+      {"bus/ap/devices/{apqn}", k::symlink, link, nullptr, nullptr, "../../../devices/ap/{card}/{apqn}", p::queue},
+      {"bus/ap/drivers", k::dir, dir},
+      {"bus/ap/drivers/vfio_ap", k::dir, dir},
+      {"bus/ap/drivers/vfio_ap/bind", k::file, wo, nullptr, store_bind},
+      {"bus/ap/drivers/vfio_ap/unbind", k::file, wo, nullptr, store_unbind},
+      {"bus/ap/drivers/vfio_ap/{apqn}", k::symlink, link, nullptr, nullptr, "../../../../devices/ap/{card}/{apqn}", p::vfio_queue},
+      {"bus/matrix", k::dir, dir},
+      {"bus/matrix/devices", k::dir, dir},
+      {"bus/matrix/devices/matrix", k::symlink, link, nullptr, nullptr, "../../../devices/vfio_ap/matrix"},
+      {"bus/mdev", k::dir, dir},
+      {"bus/mdev/devices", k::dir, dir},
+      {"bus/mdev/devices/{uuid}", k::symlink, link, nullptr, nullptr, "../../../devices/vfio_ap/matrix/{uuid}", p::mdev},
+      {"class", k::dir, dir},
+      {"class/mdev_bus", k::dir, dir},
+      {"class/mdev_bus/matrix", k::symlink, link, nullptr, nullptr, "../../devices/vfio_ap/matrix"},
+      {"devices", k::dir, dir},
+      {"devices/ap", k::dir, dir},
+      {"devices/ap/{card}", k::dir, dir, nullptr, nullptr, {}, p::card},
+      {"devices/ap/{card}/{apqn}", k::dir, dir, nullptr, nullptr, {}, p::queue},
+      {"devices/ap/{card}/{apqn}/status", k::file, ro, show_status, nullptr, {}, p::vfio_queue},
+      {"devices/vfio_ap", k::dir, dir},
+      {"devices/vfio_ap/matrix", k::dir, dir},
+      {"devices/vfio_ap/matrix/features", k::file, ro, show_features},
+      {"devices/vfio_ap/matrix/mdev_supported_types", k::dir, dir},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough", k::dir, dir},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", k::file, wo, nullptr, store_create},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances", k::file, ro, show_available},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/name", k::file, ro, show_name},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/device_api", k::file, ro, show_device_api},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices", k::dir, dir},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices/{uuid}", k::symlink, link, nullptr, nullptr, "../../../{uuid}", p::mdev},
+      {"devices/vfio_ap/matrix/{uuid}", k::dir, dir, nullptr, nullptr, {}, p::mdev},
+      {"devices/vfio_ap/matrix/{uuid}/assign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_adapter>},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_adapter>},
+      {"devices/vfio_ap/matrix/{uuid}/assign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_domain>},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_domain>},
+      {"devices/vfio_ap/matrix/{uuid}/assign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_control_domain>},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_control_domain>},
+      {"devices/vfio_ap/matrix/{uuid}/control_domains", k::file, ro, &show_on_mdev<matrix_dev::show_kind::control_domains>},
+      {"devices/vfio_ap/matrix/{uuid}/matrix", k::file, ro, &show_on_mdev<matrix_dev::show_kind::matrix>},
+      {"devices/vfio_ap/matrix/{uuid}/guest_matrix", k::file, ro, &show_on_mdev<matrix_dev::show_kind::guest_matrix>},
+      {"devices/vfio_ap/matrix/{uuid}/ap_config", k::file, rw, &show_on_mdev<matrix_dev::show_kind::ap_config>, &store_on_mdev<&matrix_dev::store_ap_config>},
+      {"devices/vfio_ap/matrix/{uuid}/remove", k::file, wo, nullptr, store_remove},
+      {"devices/vfio_ap/matrix/{uuid}/mdev_type", k::symlink, link, nullptr, nullptr, "../mdev_supported_types/vfio_ap-passthrough"},
+  };
+  return table;
 }
 
 // ---- sysfs ----------------------------------------------------------------
 
 inline std::error_code host::sysfs_write(std::string_view path, std::string_view value) {
-  const target t = resolve(path);
-  if (t.what == attr::none) return errc(std::errc::no_such_file_or_directory);
-  if (!writable(t.what)) return errc(std::errc::permission_denied);
-  ordo::unlocked ctx;
-  switch (t.what) {
-    case attr::apmask: return store_mask(value, true);
-    case attr::aqmask: return store_mask(value, false);
-    case attr::bind: return bind(value);
-    case attr::unbind: return unbind(value);
-    case attr::create: {
-      const std::optional<std::string> uuid = canonical_uuid(value);
-      if (!uuid) return errc(std::errc::invalid_argument);
-      return matrix_.create_mdev(ctx, *uuid);
-    }
-    case attr::assign_adapter: return matrix_.assign_adapter(ctx, t.uuid, value);
-    case attr::unassign_adapter: return matrix_.unassign_adapter(ctx, t.uuid, value);
-    case attr::assign_domain: return matrix_.assign_domain(ctx, t.uuid, value);
-    case attr::unassign_domain: return matrix_.unassign_domain(ctx, t.uuid, value);
-    case attr::assign_control_domain: return matrix_.assign_control_domain(ctx, t.uuid, value);
-    case attr::unassign_control_domain:
-      return matrix_.unassign_control_domain(ctx, t.uuid, value);
-    case attr::ap_config: return matrix_.store_ap_config(ctx, t.uuid, value);
-    case attr::remove: return remove_mdev(t.uuid, value);
-    default: return errc(std::errc::permission_denied);
-  }
+  sysfs_node node;
+  const sysfs_row* row = sysfs_attribute(path, node);
+  if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
+  if (row->store == nullptr) return errc(std::errc::permission_denied);  // C1
+  return row->store(*this, node.bound, value);
 }
 
 inline std::error_code host::sysfs_read(std::string_view path, std::string& out) {
-  const target t = resolve(path);
-  if (t.what == attr::none) return errc(std::errc::no_such_file_or_directory);
-  if (!readable(t.what)) return errc(std::errc::permission_denied);
-  ordo::unlocked ctx;
+  sysfs_node node;
+  const sysfs_row* row = sysfs_attribute(path, node);
+  if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
+  if (row->show == nullptr) return errc(std::errc::permission_denied);  // C1
   std::string text;
-  std::error_code ec;
-  switch (t.what) {
-    case attr::apmask:
-    case attr::aqmask: {
-      auto a = perms_.mutex.lock(ctx);
-      text = (t.what == attr::apmask ? perms_.apm.to_string() : perms_.aqm.to_string()) + "\n";
-      break;
-    }
-    case attr::status: ec = matrix_.show_status(ctx, t.queue, text); break;
-    case attr::features: text = std::string(vfio_ap_features); break;
-    case attr::available_instances: {
-      auto g = matrix_.guests_lock.lock(ctx);
-      text = absl::StrFormat("%u\n", max_mdev_instances - matrix_.instances(g));
-      break;
-    }
-    case attr::type_name: text = "VFIO AP Passthrough Device\n"; break;
-    case attr::device_api: text = "vfio-ap\n"; break;
-    case attr::control_domains:
-      ec = matrix_.show(ctx, t.uuid, matrix_dev::show_kind::control_domains, text);
-      break;
-    case attr::matrix: ec = matrix_.show(ctx, t.uuid, matrix_dev::show_kind::matrix, text); break;
-    case attr::guest_matrix:
-      ec = matrix_.show(ctx, t.uuid, matrix_dev::show_kind::guest_matrix, text);
-      break;
-    case attr::ap_config:
-      ec = matrix_.show(ctx, t.uuid, matrix_dev::show_kind::ap_config, text);
-      break;
-    default: return errc(std::errc::permission_denied);
-  }
+  const std::error_code ec = row->show(*this, node.bound, text);
   if (!ec) out = std::move(text);
   return ec;
 }

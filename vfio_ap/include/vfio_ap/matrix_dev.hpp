@@ -232,6 +232,17 @@ class matrix_dev {
     return std::forward<F>(f)(md);
   }
 
+  /// The preamble of every mdev store: guests_lock (after what ctx holds),
+  /// the mdev by UUID (ENOENT if there is none), then the update locks;
+  /// calls body(mdevs guard, mdev*) and returns what it returns.
+  template <class Ctx, class Body>
+  std::error_code with_mdev(Ctx& ctx, std::string_view uuid, Body&& body) {
+    auto g = guests_lock.lock(ctx);
+    mdev* m = find_mdev(g, uuid);
+    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
+    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code { return body(md, m); });
+  }
+
   // ---------------------------------------------------------------------
   // Internal operations: each demands its locks.
 
@@ -548,14 +559,12 @@ class matrix_dev {
  public:
   // ---------------------------------------------------------------------
   // Sysfs stores on an mdev (§2.1-2.6, 2.9). Locks: ap_attr (assign and
-  // ap_config) then guests (lookup), kvm (if attached), mdevs.
+  // ap_config) then with_mdev's guests (lookup), kvm (if attached), mdevs;
+  // each body is the kernel's store body.
 
   std::error_code assign_adapter(ordo::unlocked& ctx, std::string_view uuid, std::string_view buf) {
     auto a = perms_->mutex.lock(ctx);
-    auto g = guests_lock.lock(a);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(a, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [apid, ec] = ap::parse_id(buf, m->matrix.apm_max);
       if (ec) return ec;
       if (m->matrix.apm.test(apid)) return {};
@@ -572,10 +581,7 @@ class matrix_dev {
 
   std::error_code unassign_adapter(ordo::unlocked& ctx, std::string_view uuid,
                                    std::string_view buf) {
-    auto g = guests_lock.lock(ctx);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(ctx, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [apid, ec] = ap::parse_id(buf, m->matrix.apm_max);
       if (ec) return ec;
       if (!m->matrix.apm.test(apid)) return {};
@@ -587,10 +593,7 @@ class matrix_dev {
 
   std::error_code assign_domain(ordo::unlocked& ctx, std::string_view uuid, std::string_view buf) {
     auto a = perms_->mutex.lock(ctx);
-    auto g = guests_lock.lock(a);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(a, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [apqi, ec] = ap::parse_id(buf, m->matrix.aqm_max);
       if (ec) return ec;
       if (m->matrix.aqm.test(apqi)) return {};
@@ -607,10 +610,7 @@ class matrix_dev {
 
   std::error_code unassign_domain(ordo::unlocked& ctx, std::string_view uuid,
                                   std::string_view buf) {
-    auto g = guests_lock.lock(ctx);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(ctx, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [apqi, ec] = ap::parse_id(buf, m->matrix.aqm_max);
       if (ec) return ec;
       if (!m->matrix.aqm.test(apqi)) return {};
@@ -622,10 +622,7 @@ class matrix_dev {
 
   std::error_code assign_control_domain(ordo::unlocked& ctx, std::string_view uuid,
                                         std::string_view buf) {
-    auto g = guests_lock.lock(ctx);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(ctx, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [id, ec] = ap::parse_id(buf, m->matrix.adm_max);
       if (ec) return ec;
       if (m->matrix.adm.test(id)) return {};
@@ -637,10 +634,7 @@ class matrix_dev {
 
   std::error_code unassign_control_domain(ordo::unlocked& ctx, std::string_view uuid,
                                           std::string_view buf) {
-    auto g = guests_lock.lock(ctx);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(ctx, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [id, ec] = ap::parse_id(buf, m->matrix.adm_max);
       if (ec) return ec;
       if (!m->matrix.adm.test(id)) return {};
@@ -654,10 +648,7 @@ class matrix_dev {
   std::error_code store_ap_config(ordo::unlocked& ctx, std::string_view uuid,
                                   std::string_view buf) {
     auto a = perms_->mutex.lock(ctx);
-    auto g = guests_lock.lock(a);
-    mdev* m = find_mdev(g, uuid);
-    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-    return with_mdev_locks(g, *m, [&](auto& md) -> std::error_code {
+    return with_mdev(a, uuid, [&](auto& md, mdev* m) -> std::error_code {
       auto [masks, ec] = ap::parse_ap_config(buf);
       if (ec) return ec;
       const ap::ap_matrix m_old = m->matrix;
