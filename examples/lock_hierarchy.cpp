@@ -15,13 +15,15 @@
 // Written the other way round, the code does not compile: taking the table
 // lock while a bucket is held (`table_.lock(bucket_guard)`) is "ordo: lock
 // order violation: ...", and so is waiting for the refill with the table
-// lock held above the bucket (ordo::wait drops only the innermost lock).
+// lock held above the bucket (a wait drops only the innermost lock).
 //
-// The waits are ordo::wait (absl::Mutex::Await): the condition is evaluated
-// with the lock held and re-evaluated when the refill thread unlocks, so no
-// notify is needed.
+// The waits are ordo::condition_variable waits on a guard: the bucket and
+// queue locks are std::mutex underneath (the table lock is absl::Mutex), the
+// wait drops only the guard's own lock, and waiting on a guard that holds an
+// outer level does not compile either (ordo::relockable names it on purpose).
 #include <array>
 #include <atomic>
+#include <mutex>
 #include <cstddef>
 #include <cstdio>
 #include <deque>
@@ -70,11 +72,12 @@ class cache {
         auto queue = refill_.lock(bucket);  // bucket ─▶ refill: in order
         queue->keys.push_back(key);
         ++bucket->misses;
+        queued_.notify_one();
       }
       // Drops only the bucket lock while waiting (the guard holds nothing
       // else), until the entry is loaded, or gone again (a flush dropped
       // it after the refill: then it is missed anew).
-      ordo::wait(bucket, [&] {
+      refilled_.wait(bucket.lock_guard(), [&] {
         auto found = bucket->entries.find(key);
         return found == bucket->entries.end() || static_cast<bool>(found->second);
       });
@@ -109,7 +112,7 @@ class cache {
       int key = 0;
       {
         auto queue = refill_.lock(ctx);
-        ordo::wait(queue, [&] { return queue->stopping || !queue->keys.empty(); });
+        queued_.wait(queue.lock_guard(), [&] { return queue->stopping || !queue->keys.empty(); });
         if (queue->keys.empty()) return;  // stopping, and nothing left to load
         key = queue->keys.front();
         queue->keys.pop_front();
@@ -117,12 +120,14 @@ class cache {
       auto value = ordo::make_ref<const cached_value>(key, load_from_source(key));
       auto bucket = bucket_of(key).lock(ctx);
       bucket->entries.at(key) = std::move(value);
+      refilled_.notify_all();  // the readers of every bucket share it
     }
   }
 
   void stop_refill(ordo::unlocked& ctx) {
     auto queue = refill_.lock(ctx);
     queue->stopping = true;
+    queued_.notify_all();
   }
 
   int misses(ordo::unlocked& ctx) {
@@ -145,13 +150,15 @@ class cache {
     std::deque<int> keys;
     bool stopping = false;
   };
-  using bucket = ordo::guarded<bucket_state, ordo::ordered_mutex<bucket_level>>;
+  using bucket = ordo::guarded<bucket_state, ordo::ordered_mutex<bucket_level, std::mutex>>;
 
   bucket& bucket_of(int key) { return buckets_[static_cast<std::size_t>(key) % bucket_count]; }
 
   ordo::guarded<table_state, ordo::ordered_mutex<table_level>> table_;
   std::array<bucket, bucket_count> buckets_;
-  ordo::guarded<refill_queue, ordo::ordered_mutex<refill_level>> refill_;
+  ordo::guarded<refill_queue, ordo::ordered_mutex<refill_level, std::mutex>> refill_;
+  ordo::condition_variable queued_;    // refill_queue gained a key, or stopping
+  ordo::condition_variable refilled_;  // an entry was loaded
 };
 
 }  // namespace
