@@ -18,7 +18,7 @@
 //
 //   The standard's interface (C++26 [saferecl.rcu], P2545) is here under the
 //   same names and semantics, so a program written for <rcu> compiles with
-//   std:: replaced by ordo:: (tests/rcu_std_test.cpp):
+//   std:: replaced by ordo:: (tests/rcu_test.cpp, RcuStd.*):
 //
 //     rcu_obj_base<T, D>            T's base; x.retire(d, dom) schedules
 //                                   d(&x) without allocating (noexcept)

@@ -100,7 +100,7 @@ MUTANTS = {
       }
       return;''', '''        reclaimer_wake_.notify_one();
       }''')],
-                                                  'rcu_std_test', 'RcuReclaimerThread.RetireNeverRunsDeletersOnTheCallersThread', 'release'),
+                                                  'rcu_test', 'RcuReclaimerThread.RetireNeverRunsDeletersOnTheCallersThread', 'release'),
     # --- hook.hpp ------------------------------------------------------------
     # rcu_protect's replace (clear/exchange) returns without a grace period.
     'hook_rcu_replace_no_grace_period': (HOOK, [('if (previous != nullptr) domain_->synchronize();  // O3',
