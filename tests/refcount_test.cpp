@@ -264,6 +264,38 @@ TYPED_TEST(Refcount, LiveRangeEndsAtIntMax) {
   EXPECT_EQ(r.read(), TypeParam::saturated);
   TypeParam too_many(TypeParam::max_count + 1u);
   EXPECT_TRUE(too_many.is_saturated());
+  // add_not_zero exactly at the limit, and one past it.
+  TypeParam q(TypeParam::max_count - 2);
+  EXPECT_TRUE(q.add_not_zero(2));
+  EXPECT_EQ(q.read(), TypeParam::max_count);
+  EXPECT_EQ(reports(), 1);
+  TypeParam p(TypeParam::max_count - 1);
+  EXPECT_TRUE(p.add_not_zero(2));
+  EXPECT_EQ(p.read(), TypeParam::saturated);
+  EXPECT_EQ(reports(), 2);
+  EXPECT_EQ(last_error(), ordo::refcount_error::overflow);
+}
+
+// Traffic on a saturated counter moves it by at most max_step per operation
+// before the slow path re-parks it; 64 maximal steps each way (2^30, more
+// than the 2^29 margin) must leave it saturated (I4).
+TYPED_TEST(Refcount, SaturatedStaysParkedUnderManyLargeSteps) {
+  TypeParam r(TypeParam::saturated);
+  for (int i = 0; i < 64; ++i) EXPECT_FALSE(r.sub_and_test(TypeParam::max_step));
+  EXPECT_EQ(r.read(), TypeParam::saturated);
+  for (int i = 0; i < 64; ++i) r.add(TypeParam::max_step);
+  EXPECT_EQ(r.read(), TypeParam::saturated);
+  EXPECT_EQ(reports(), 0);
+}
+
+// Late getters of a dead counter: 64 maximal add_not_zero steps (2^30, more
+// than the dead zone's margin) all fail and leave it dead (I2).
+TYPED_TEST(Refcount, DeadStaysDeadUnderManyLargeGets) {
+  TypeParam r(0);
+  for (int i = 0; i < 64; ++i) EXPECT_FALSE(r.add_not_zero(TypeParam::max_step));
+  EXPECT_EQ(r.read(), 0u);
+  EXPECT_FALSE(r.inc_not_zero());
+  EXPECT_EQ(reports(), 0);
 }
 
 TYPED_TEST(Refcount, ReportCarriesCounterAndCallSite) {
