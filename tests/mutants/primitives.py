@@ -36,6 +36,8 @@ RCU = 'include/ordo/rcu.hpp'
 FENCE = 'include/ordo/detail/asymmetric_fence.hpp'
 HOOK = 'include/ordo/hook.hpp'
 MODULE = 'include/ordo/module.hpp'
+REF = 'include/ordo/ref.hpp'
+REFCOUNT = 'include/ordo/refcount.hpp'
 
 # name: (header, [(text, replacement), ...], target, gtest filter, preset)
 MUTANTS = {
@@ -123,6 +125,48 @@ MUTANTS = {
     'module_unload_does_not_wait': (MODULE, [('      pinned = block_pins(*m);  // O3: from here on every try_module_get fails\n      m->set_state(module_state::going);\n    }\n    if (pinned) wait_unpinned(*m);\n',
                                               '      pinned = block_pins(*m);  // O3: from here on every try_module_get fails\n      m->set_state(module_state::going);\n    }\n    (void)pinned;\n')],
                                     'hook_test', 'HookPtr.OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing', 'release'),
+    # --- ref.hpp -------------------------------------------------------------
+    # The final put does not run the release function.
+    'ref_final_put_no_release': (REF, [('if (refs_.dec_and_test(where)) release();',
+                                        '(void)refs_.dec_and_test(where);')],
+                                 'ref_test', 'Ref.MakeRefStartsWithOneReferenceAndDestructorReleases', 'release'),
+    # A move copies the pointer and leaves the source holding it (two puts).
+    'ref_move_keeps_source': (REF, [('ref(ref&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}',
+                                     'ref(ref&& other) noexcept : object_(other.object_) {}')],
+                              'ref_test', 'Ref.MovesLeaveTheSourceEmptyAndDoNotCount', 'release'),
+    # get_safe takes a reference even on a dead count (I2).
+    'ref_get_safe_plain_inc': (REF, [("  if (!detail::kref_access::count(*detail::kref_of(object)).inc_not_zero(where)) {\n    return ref<T>();\n  }",
+                                      "  detail::kref_access::count(*detail::kref_of(object)).inc(where);")],
+                               'ref_test', 'GetSafe.DyingObjectGivesEmptyNeverAReference', 'release'),
+    # put_locked takes the mutex for every put, not only the last (I4).
+    'ref_put_locked_always_locks': (REF, [('  if (count.dec_not_one(where)) return false;\n  return std::forward',
+                                           '  return std::forward')],
+                                    'ref_test', 'PutLocked.TakesTheMutexOnlyForTheLastPutAndReleasesUnderIt', 'asan'),
+    # put_locked releases without re-deciding under the lock (O3): a getter
+    # that found the object before the lock keeps a freed object.
+    'ref_put_locked_no_recheck': (REF, [('    const bool last = count.dec_and_test(where);\n    if (last) kref_access::release(*counted);',
+                                         '    const bool last = true;\n    (void)count.dec_if_one();\n    if (last) kref_access::release(*counted);')],
+                                  'ref_test', 'PutLocked.AGetterThatFindsTheObjectBeforeTheLockKeepsItAlive', 'asan'),
+    # put_locked's release runs after the mutex is unlocked (I4).
+    'ref_put_locked_release_unlocked': (REF, [('            mutex.lock();\n            const bool last = body();\n            mutex.unlock();',
+                                               '            mutex.lock();\n            mutex.unlock();\n            const bool last = body();')],
+                                        'ref_test', 'PutLocked.TakesTheMutexOnlyForTheLastPutAndReleasesUnderIt', 'release'),
+    # A failed dynamic_ref_cast empties its source (I1).
+    'ref_dynamic_cast_failure_empties_source': (REF, [('    T* target = dynamic_cast<T*>(r.get());\n    if (target == nullptr) return ref<T>();\n    (void)r.release();',
+                                                       '    T* target = dynamic_cast<T*>(r.release());\n    if (target == nullptr) return ref<T>();')],
+                                                'ref_test', 'RefCast.DynamicRefCastSucceedsOrLeavesTheSourceHoldingItsReference', 'release'),
+    # The address order compares a base and a derived pointer raw (I6).
+    'ref_order_without_common_pointer': (REF, [('  return std::compare_three_way{}(static_cast<P>(a), static_cast<P>(b));',
+                                                '  (void)sizeof(P);\n  return std::compare_three_way{}(a, b);')],
+                                         'ref_test', 'RefCompare.DerivedAndBaseCompareAsTheSameObject', 'release'),
+    # ref_hash hashes a ref unlike its pointer: lookup by T* misses (I6).
+    'ref_hash_not_pointer_hash': (REF, [('  std::size_t operator()(const ref<T>& r) const noexcept { return (*this)(r.get()); }',
+                                         '  std::size_t operator()(const ref<T>& r) const noexcept { return std::hash<const void*>{}(r.get()) ^ 1u; }')],
+                                  'ref_test', 'RefHash.*', 'release'),
+    # --- refcount.hpp ----------------------------------------------------------
+    # dec_not_one also takes the last reference: put_locked never releases.
+    'refcount_dec_not_one_takes_the_last': (REFCOUNT, [("      if (old == 0) return false;  // one reference: the caller's is the last\n", '')],
+                                            'ref_test', 'PutLocked.TakesTheMutexOnlyForTheLastPutAndReleasesUnderIt', 'release'),
 }
 
 
