@@ -38,6 +38,8 @@ HOOK = 'include/ordo/hook.hpp'
 MODULE = 'include/ordo/module.hpp'
 REF = 'include/ordo/ref.hpp'
 REFCOUNT = 'include/ordo/refcount.hpp'
+LOCKDEP = 'include/ordo/lockdep.hpp'
+ORDERED = 'include/ordo/ordered_mutex.hpp'
 
 # name: (header, [(text, replacement), ...], target, gtest filter, preset)
 MUTANTS = {
@@ -167,6 +169,67 @@ MUTANTS = {
     # dec_not_one also takes the last reference: put_locked never releases.
     'refcount_dec_not_one_takes_the_last': (REFCOUNT, [("      if (old == 0) return false;  // one reference: the caller's is the last\n", '')],
                                             'ref_test', 'PutLocked.TakesTheMutexOnlyForTheLastPutAndReleasesUnderIt', 'release'),
+    # --- lockdep.hpp / ordered_mutex.hpp -------------------------------------
+    # The common path does not push the acquisition on the held stack.
+    'lockdep_held_stack_push_fast': (LOCKDEP, [('  slot.position = ++st.last_position;\n  st.size = n + 1;',
+        '  slot.position = ++st.last_position;')],
+        'locking_selftest_test', 'LockingSelftest.AA_mutex:LockingSelftest.ABBA_mutex', 'release'),
+    # The checked (slow) path does not push the acquisition.
+    'lockdep_held_stack_push_slow': (LOCKDEP, [('  st.entries[st.size++] = taking;',
+        '  (void)taking;')],
+        'locking_selftest_test', 'LockingSelftest.ABBCCA_mutex', 'release'),
+    # lock_all takes its batch in argument order.
+    'lockdep_lock_all_no_sort': (ORDERED, [('      std::sort(locks.begin(), locks.end(), &detail::batch_before<First>);\n',
+        '')],
+        'locking_selftest_test', 'LockingSelftest.nested_lock_all_then_one_by_one', 'release'),
+    # lock_all orders a nestable batch by address, not key (two orders for one level).
+    'lockdep_lock_all_address_order_only': (ORDERED, [('    if (a->key() != b->key()) return a->key() < b->key();\n',
+        '')],
+        'locking_selftest_test', 'LockingSelftest.nested_lock_all_then_one_by_one', 'release'),
+    # A new edge is recorded without looking for the opposite path (no circular report).
+    'lockdep_no_inversion_check': (LOCKDEP, [('    if (path.empty()) {',
+        '    if (true) {')],
+        'locking_selftest_test', 'LockingSelftest.ABBA_mutex', 'release'),
+    # A successful try_lock is checked and ordered like a blocking lock.
+    'lockdep_trylock_adds_edges': (LOCKDEP, [('    if (taking.flags & entry_trylock) continue;\n',
+        '')],
+        'locking_selftest_test', 'LockingSelftest.ww_test_try_try:LockingSelftest.ww_test_block_try:LockingSelftest.ww_test_spin_try', 'release'),
+    # Nestable instances are not checked for ascending keys.
+    'lockdep_no_nest_order': (LOCKDEP, [('      if (taking.key < h.key || (taking.key == h.key && !one_batch)) {',
+        '      if (false) {')],
+        'locking_selftest_test', 'LockingSelftest.nested_subclass_descending', 'release'),
+    # Destroying a held mutex is not reported.
+    'lockdep_no_held_lock_freed': (ORDERED, [('    if constexpr (Validator::enabled) lockdep::detail::on_destroy(this);\n',
+        '')],
+        'locking_selftest_test', 'LockingSelftest.init_held_mutex', 'release'),
+    # A self-deadlock through a stale context is titled a stale context.
+    'lockdep_stale_before_recursion': (LOCKDEP, [('  bool recursive = false;\n',
+        '  if (!current) report_stale(st, taking, ctx_position);\n  bool recursive = false;\n')],
+        'locking_selftest_test', 'LockingSelftest.AA_through_stale_context', 'release'),
+    # A stale context is not reported.
+    'lockdep_no_stale_check': (LOCKDEP, [('  if (!recursive && !current) report_stale(st, taking, ctx_position);',
+        '  (void)current;')],
+        'locking_selftest_test', 'LockingSelftest.ww_test_object_lock_stale_context', 'release'),
+    # guard.unlock() leaves its entry on the held stack.
+    'lockdep_early_release_keeps_entry': (LOCKDEP, [('    if (st.entries[i].lock == lock) {\n      remove_entry(st, i);\n      return;',
+        '    if (st.entries[i].lock == lock) {\n      return;')],
+        'lockdep_test', 'Lockdep.EarlyReleaseOfAnOuterGuardIsNotOutOfOrder', 'release'),
+    # A guard ending out of order is taken for the innermost.
+    'lockdep_release_any_order': (LOCKDEP, [('  if (st.size > 0 && st.entries[st.size - 1].lock == lock) [[likely]] {',
+        '  if (st.size > 0) [[likely]] {')],
+        'locking_selftest_test', 'LockingSelftest.bad_unlock_order_mutex', 'release'),
+    # condition_variable waits without the validator's wait check.
+    'lockdep_cv_no_wait_check': (ORDERED, [('      lockdep::detail::on_wait(&g.mutex(), detail::type_name_v<typename OM::level_type>,\n                               g.lockdep_position(), traits::outer_allowed, where);',
+        '      (void)where;')],
+        'lockdep_test', 'Lockdep.ConditionVariableWaitWithAHiddenLockIsReported', 'release'),
+    # A second lock of a non-nestable level is not reported.
+    'lockdep_no_same_level': (LOCKDEP, [('        dispatch(report_kind::same_level, "second lock of a non-nestable level", std::move(body),\n                 site_of(taking), site_of(h));',
+        '        (void)body;')],
+        'locking_selftest_test', 'LockingSelftest.AA_mutex:LockingSelftest.ww_test_block_block', 'release'),
+    # A second unlock() of a guard is not reported.
+    'lockdep_double_unlock_silent': (ORDERED, [('        if (word_ != 0) {\n          lockdep::detail::on_double_unlock(',
+        '        if (false) {\n          lockdep::detail::on_double_unlock(')],
+        'locking_selftest_test', 'LockingSelftest.double_unlock_mutex', 'release'),
 }
 
 
