@@ -10,6 +10,7 @@ packages=(
   liburcu-dev libtsan2
   clang-19 libclang-rt-19-dev
   python3 ccache
+  fuse3 libfuse3-dev mdevctl
 )
 
 missing=()

@@ -142,32 +142,40 @@ shell::shell(std::ostream& out, std::ostream& err)
 shell::~shell() = default;
 
 int shell::run(std::istream& in) {
-  std::string line;
-  bool too_long = false;
-  bool pending = false;  // bytes read since the last newline
-  char c = 0;
-  auto finish = [&] {
-    if (too_long) {
-      ++line_;
-      script_error("line longer than " + std::to_string(kMaxLine) + " bytes");
-    } else {
-      run_line(line);
-    }
-    line.clear();
-    too_long = false;
-    pending = false;
-  };
-  while (in.get(c)) {
+  char chunk[4096];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    feed(std::string_view(chunk, static_cast<std::size_t>(in.gcount())));
+  }
+  return end_of_input();
+}
+
+void shell::feed(std::string_view chunk) {
+  for (const char c : chunk) {
     if (c == '\n') {
-      finish();
+      finish_pending();
       continue;
     }
-    pending = true;
-    if (line.size() < kMaxLine) line.push_back(c);
-    else too_long = true;
+    pending_any_ = true;
+    if (pending_.size() < kMaxLine) pending_.push_back(c);
+    else pending_too_long_ = true;
   }
-  if (pending) finish();
+}
+
+int shell::end_of_input() {
+  if (pending_any_) finish_pending();
   return status_;
+}
+
+void shell::finish_pending() {
+  if (pending_too_long_) {
+    ++line_;
+    script_error("line longer than " + std::to_string(kMaxLine) + " bytes");
+  } else {
+    run_line(pending_);
+  }
+  pending_.clear();
+  pending_too_long_ = false;
+  pending_any_ = false;
 }
 
 void shell::run_line(std::string_view line) {

@@ -98,6 +98,17 @@ class shell {
   /// Runs every line of `in` and returns the exit status (see above).
   int run(std::istream& in);
 
+  /// Runs every line `chunk` completes; a partial last line waits for the
+  /// next chunk (or end_of_input). run() is feed() of all of `in`, then
+  /// end_of_input(). For input that arrives in pieces (a pipe, a terminal).
+  void feed(std::string_view chunk);
+  /// Runs the partial line feed() kept, if any; returns the exit status.
+  int end_of_input();
+
+  /// The simulated host, for code that drives it beside the shell (the
+  /// FUSE mount's threads). host is thread-safe; the shell is not.
+  host& model() noexcept { return *host_; }
+
   /// Runs one line (without its `\n`) as line number line_number()+1.
   void run_line(std::string_view line);
 
@@ -138,6 +149,11 @@ class shell {
   std::string cwd_ = "/";
   std::size_t line_ = 0;
   int status_ = 0;
+  // feed(): the line read so far, and whether it outgrew kMaxLine.
+  std::string pending_;
+  bool pending_any_ = false;  // bytes read since the last newline
+  bool pending_too_long_ = false;
+  void finish_pending();
 };
 
 }  // namespace ordo::vfio_ap::sim
