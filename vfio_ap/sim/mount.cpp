@@ -14,6 +14,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -59,9 +61,10 @@ struct sysfs_mount::state {
   std::string dir;
   fuse* fs = nullptr;
   int fuse_fd = -1;
-  int stop_fd = -1;   // eventfd: the workers end
   int ended_fd = -1;  // eventfd: the kernel ended the connection
   std::atomic<bool> ended{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<unsigned> running{0};  // workers that have not left serve()
   std::vector<std::thread> workers;
   bool stopped = false;
   timespec mounted_at{};
@@ -76,6 +79,11 @@ struct sysfs_mount::state {
 };
 
 namespace {
+
+// Interrupts a worker blocked in read(2) on /dev/fuse (a handler that does
+// nothing, installed without SA_RESTART).
+constexpr int kWakeSignal = SIGUSR1;
+void on_wake(int) {}
 
 // What one open(2) of an attribute holds: the show output that reads at
 // offsets > 0 continue in (M2).
@@ -288,21 +296,18 @@ bool connection_gone(int fd) {
 }  // namespace
 
 void sysfs_mount::state::serve() {
+  // The kernel hands each request to one blocked reader (an exclusive
+  // wait): no thundering herd. stop() wakes a reader that still waits with
+  // kWakeSignal (EINTR), after the abort has failed every read it could.
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, kWakeSignal);
+  pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
   fuse_session* se = fuse_get_session(fs);
   fuse_buf buf{};
-  while (true) {
-    pollfd fds[2] = {{fuse_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (fds[1].revents != 0) break;
-    if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
-      note_ended();
-      break;
-    }
+  while (!stopping.load()) {
     const int got = fuse_session_receive_buf(se, &buf);
-    if (got == -EINTR || got == -EAGAIN) continue;  // another worker took it
+    if (got == -EINTR || got == -EAGAIN) continue;
     if (got <= 0) {  // 0: the kernel ended the connection (ENODEV)
       note_ended();
       break;
@@ -310,6 +315,7 @@ void sysfs_mount::state::serve() {
     fuse_session_process_buf(se, &buf);
   }
   std::free(buf.mem);
+  running.fetch_sub(1);
 }
 
 sysfs_mount::sysfs_mount(std::unique_ptr<state> s) : state_(std::move(s)) {}
@@ -355,10 +361,14 @@ std::unique_ptr<sysfs_mount> sysfs_mount::start(host& model, const std::string& 
   }
   s->fuse_fd = fuse_session_fd(fuse_get_session(s->fs));
   ::fcntl(s->fuse_fd, F_SETFD, FD_CLOEXEC);  // commands we run must not hold the connection
-  ::fcntl(s->fuse_fd, F_SETFL, ::fcntl(s->fuse_fd, F_GETFL) | O_NONBLOCK);
-  s->stop_fd = ::eventfd(0, EFD_CLOEXEC);
   s->ended_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  struct sigaction wake {};
+  wake.sa_handler = on_wake;
+  sigemptyset(&wake.sa_mask);
+  wake.sa_flags = 0;  // no SA_RESTART: the blocked read returns EINTR
+  ::sigaction(kWakeSignal, &wake, nullptr);
   const unsigned threads = options.threads == 0 ? 1 : options.threads;
+  s->running.store(threads);
   for (unsigned i = 0; i < threads; ++i) s->workers.emplace_back([p = s.get()] { p->serve(); });
   return std::unique_ptr<sysfs_mount>(new sysfs_mount(std::move(s)));
 }
@@ -372,16 +382,20 @@ void sysfs_mount::stop() {
   if (::geteuid() == 0 && !connection_gone(s.fuse_fd)) {
     (void)::umount2(s.dir.c_str(), MNT_FORCE | MNT_DETACH);
   }
-  const std::uint64_t one = 1;
-  (void)!::write(s.stop_fd, &one, sizeof one);
-  for (auto& w : s.workers) w.join();  // O2
+  s.stopping.store(true);
+  // Without root (or a reader the abort did not reach): interrupt every
+  // worker still in serve() until all have left it, then join (O2).
+  while (s.running.load() != 0) {
+    for (auto& w : s.workers) ::pthread_kill(w.native_handle(), kWakeSignal);
+    ::usleep(2000);
+  }
+  for (auto& w : s.workers) w.join();
   s.workers.clear();
   fuse_unmount(s.fs);  // closes the connection; unmounts unless it is gone
   fuse_destroy(s.fs);
   s.fs = nullptr;
-  ::close(s.stop_fd);
   ::close(s.ended_fd);
-  s.stop_fd = s.ended_fd = -1;
+  s.ended_fd = -1;
 }
 
 int sysfs_mount::ended_fd() const noexcept { return state_->ended_fd; }
