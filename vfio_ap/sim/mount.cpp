@@ -337,7 +337,9 @@ std::unique_ptr<sysfs_mount> sysfs_mount::start(host& model, const std::string& 
   }
   auto s = std::make_unique<state>();
   s->model = &model;
-  s->dir = dir;
+  char* absolute = ::realpath(dir.c_str(), nullptr);  // stop() unmounts by this name
+  s->dir = absolute != nullptr ? absolute : dir;
+  std::free(absolute);
   ::clock_gettime(CLOCK_REALTIME, &s->mounted_at);
   std::string opts = "fsname=vfio-ap-sim,subtype=vfio_ap,default_permissions";
   if (options.allow_other && ::geteuid() == 0) opts += ",allow_other";
@@ -352,7 +354,7 @@ std::unique_ptr<sysfs_mount> sysfs_mount::start(host& model, const std::string& 
     error = "cannot create the FUSE filesystem (libfuse rejected the options)";
     return nullptr;
   }
-  if (fuse_mount(s->fs, dir.c_str()) != 0) {
+  if (fuse_mount(s->fs, s->dir.c_str()) != 0) {
     fuse_destroy(s->fs);
     error = "cannot mount at " + dir +
             (::geteuid() == 0 ? std::string(" (see the message above)")
