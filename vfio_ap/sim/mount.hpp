@@ -19,7 +19,9 @@
 //     M4  opening a read-only attribute for writing, or a write-only one for
 //         reading, is EACCES even for root (kernfs_fop_open). Creating a
 //         name in a directory is EACCES (kernfs has no create); mkdir,
-//         unlink, rmdir, rename, link, symlink, chmod and chown are EPERM.
+//         unlink, rmdir, rename, link and symlink are EPERM (as kernfs);
+//         chmod and chown too (kernfs would record them; the modes here
+//         are the table's).
 //         Truncation (the O_TRUNC of `>`) is accepted and changes nothing.
 //     M5  nothing is cached by the kernel (entry, attribute and negative
 //         timeouts 0, direct I/O): a directory or symlink appears and
