@@ -305,5 +305,25 @@ TEST_F(VfioApHotplug, ApxaOffLimitsQueuesAndMaxima) {
   EXPECT_FALSE(assign_adapter(uuid_b, 64));  // new mdevs get the new maxima
 }
 
+// Issue 13 item 4: the ZAPQ log is a ring, so a long-running model's memory
+// stays flat: past zapq_log_capacity the oldest entries go first and the
+// newest are kept in order.
+TEST_F(VfioApHotplug, ZapqLogIsBounded) {
+  host_with({1, 2}, {4, 5});
+  mdev_with(uuid_a, {1, 2}, {4, 5});
+  ASSERT_FALSE(h.kvm_create("g"));
+  ASSERT_FALSE(h.vfio_open(uuid_a, "g"));
+  h.clear_zapq_log();
+  const std::size_t resets = ordo::vfio_ap::zapq_log_capacity / 4 + 8;
+  for (std::size_t i = 0; i < resets; ++i) ASSERT_FALSE(h.vfio_reset(uuid_a));
+  ASSERT_FALSE(h.zapq_fault(q(2, 5), 0x05));  // the last reset ends differently...
+  (void)h.vfio_reset(uuid_a);
+  const auto log = h.zapq_log();
+  EXPECT_EQ(log.size(), ordo::vfio_ap::zapq_log_capacity);
+  EXPECT_EQ(log.back(), q(2, 5));  // ...and is the newest entry
+  ASSERT_FALSE(h.zapq_fault(q(2, 5), 0));
+  ASSERT_FALSE(h.vfio_close(uuid_a));
+}
+
 }  // namespace
 }  // namespace vfio_ap_test

@@ -88,6 +88,25 @@ TEST_F(VfioApInvariants, I1SharedQueueIsReported) {
   EXPECT_THAT(h.check_invariants(), Contains(HasSubstr("I1: queue 01.0004 is in the matrix")));
 }
 
+// Each invariant is checked alone: a violation shows under its own check
+// and under no other (what an incremental checker relies on).
+TEST_F(VfioApInvariants, EachInvariantIsCheckedAlone) {
+  using ordo::vfio_ap::invariant;
+  access::with_mdev(h, uuid_b, [](ordo::vfio_ap::mdev& m) { m.matrix.apm.set(apid{1}); });
+  const invariant i1[] = {invariant::i1};
+  EXPECT_THAT(h.check_invariants(i1), Contains(HasSubstr("I1: queue 01.0004 is in the matrix")));
+  for (invariant other : ordo::vfio_ap::all_invariants) {
+    if (other == invariant::i1) continue;
+    const invariant alone[] = {other};
+    EXPECT_THAT(h.check_invariants(alone), IsEmpty()) << static_cast<int>(other);
+  }
+  access::reserve_everything(h);
+  const invariant i2[] = {invariant::i2};
+  EXPECT_THAT(h.check_invariants(i2), ::testing::Each(HasSubstr("I2: ")));
+  EXPECT_THAT(h.check_invariants(i2), ::testing::Not(IsEmpty()));
+  EXPECT_THAT(h.check_invariants(i1), ::testing::Each(HasSubstr("I1: ")));
+}
+
 TEST_F(VfioApInvariants, I2HostReservedQueueIsReported) {
   access::reserve_everything(h);
   EXPECT_THAT(h.check_invariants(),

@@ -14,7 +14,11 @@
 //               a shadow APCB (note_departures); the firmware remembers those
 //               still configured until a ZAPQ reaches them, and records any
 //               ZAPQ of an unconfigured queue. check_invariants reads both.
-//               It also keeps the kernel log (dev_warn lines).
+//               It also keeps the kernel log (dev_warn lines). Both logs
+//               are rings: the last zapq_log_capacity ZAPQs and the last
+//               kernel_log_capacity lines, so a long-running model (a
+//               mounted sysfs) stays within a fixed memory bound; tests
+//               that clear the log between steps never reach the bound.
 //     ap_perms  ap_perms.apm/aqm: the host reservation masks, guarded by
 //               ap_attr_mutex (ordered_mutex<ap_attr_level>).
 //
@@ -33,7 +37,8 @@
 // Invariants
 //   H1  pending (the ledger) holds exactly the configured APQNs that left a
 //       shadow APCB and were not ZAPQ'ed since.
-//   H2  zapq_log lists every ZAPQ in issue order.
+//   H2  zapq_log lists every ZAPQ in issue order since the last clear, or
+//       the last zapq_log_capacity of them (older ones are dropped first).
 //
 // Misuse
 //   compile error  taking the hw lock from a context that holds a level not
@@ -46,6 +51,8 @@
 #define ORDO_VFIO_AP_AP_HW_HPP
 
 #include <algorithm>
+#include <cstddef>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -57,6 +64,10 @@
 #include "vfio_ap/levels.hpp"
 
 namespace ordo::vfio_ap {
+
+/// How many ZAPQs (2 bytes each) and kernel log lines the model keeps.
+inline constexpr std::size_t zapq_log_capacity = std::size_t{1} << 16;
+inline constexpr std::size_t kernel_log_capacity = 1024;
 
 /// ap_perms: the queues reserved for the host's default drivers. Default:
 /// every APQN (all-ones masks). Guarded by `mutex` (ap_attr_mutex).
@@ -100,6 +111,7 @@ class ap_hw {
   [[nodiscard]] unsigned zapq(Ctx& ctx, ap::apqn q) {
     auto hw = lock_.lock(ctx);
     zapq_log_.push_back(q);
+    if (zapq_log_.size() > zapq_log_capacity) zapq_log_.pop_front();
     pending_.erase(q);
     if (!configured(q)) {
       zapq_outside_.push_back(q);
@@ -134,24 +146,24 @@ class ap_hw {
   void log(Ctx& ctx, std::string line) {
     auto hw = lock_.lock(ctx);
     log_.push_back(std::move(line));
+    if (log_.size() > kernel_log_capacity) log_.pop_front();
   }
 
   struct snapshot {
-    std::vector<ap::apqn> zapq_log;
     std::vector<ap::apqn> pending;       // left a guest, configured, not reset
     std::vector<ap::apqn> zapq_outside;  // ZAPQ'ed while not configured
   };
   template <class Ctx>
   [[nodiscard]] snapshot state(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
-    snapshot s{zapq_log_, {pending_.begin(), pending_.end()}, zapq_outside_};
+    snapshot s{{pending_.begin(), pending_.end()}, zapq_outside_};
     std::sort(s.pending.begin(), s.pending.end());
     return s;
   }
   template <class Ctx>
   [[nodiscard]] std::vector<ap::apqn> zapq_log(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
-    return zapq_log_;
+    return {zapq_log_.begin(), zapq_log_.end()};
   }
   template <class Ctx>
   void clear_zapq_log(Ctx& ctx) {
@@ -161,7 +173,7 @@ class ap_hw {
   template <class Ctx>
   [[nodiscard]] std::vector<std::string> kernel_log(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
-    return log_;
+    return {log_.begin(), log_.end()};
   }
 
   /// Test-only (host_test_access): forget a pending departure without a
@@ -181,10 +193,10 @@ class ap_hw {
   ap::adapter_mask apm_;
   ap::domain_mask aqm_;
   absl::flat_hash_map<ap::apqn, unsigned> faults_;
-  std::vector<ap::apqn> zapq_log_;
+  std::deque<ap::apqn> zapq_log_;    // a ring of zapq_log_capacity
   absl::flat_hash_set<ap::apqn> pending_;
   std::vector<ap::apqn> zapq_outside_;
-  std::vector<std::string> log_;
+  std::deque<std::string> log_;      // a ring of kernel_log_capacity
 };
 
 }  // namespace ordo::vfio_ap

@@ -162,6 +162,14 @@ struct sysfs_entry {
   friend bool operator==(const sysfs_entry&, const sysfs_entry&) = default;
 };
 
+/// The invariants of check_invariants (header comment I1..I6; `model` is
+/// the model's own bookkeeping: queue table back pointers, the usable
+/// index, bus bindings).
+enum class invariant : unsigned char { i1, i2, i3, i4, i5, i6, model };
+inline constexpr std::array<invariant, 7> all_invariants{
+    invariant::i1, invariant::i2, invariant::i3, invariant::i4,
+    invariant::i5, invariant::i6, invariant::model};
+
 /// The features attribute ([6.16]/[7.3] code).
 inline constexpr std::string_view vfio_ap_features = "guest_matrix hotplug ap_config\n";
 
@@ -242,14 +250,20 @@ class host {
   /// else 0x01. ENOENT if no such guest. Thread-safe.
   std::error_code pqap(std::string_view kvm_name, ap::apqn queue, unsigned& rc);
 
-  /// I1..I6 (header comment): one line per broken invariant; empty = ok.
+  /// I1..I6 and the model's bookkeeping (header comment): one line per
+  /// violation, grouped by invariant in all_invariants order; empty = ok.
   /// Thread-safe (takes every top-level lock: a consistent snapshot).
   std::vector<std::string> check_invariants() const;
+  /// Only the invariants in `which` (each alone, in the order given: what an
+  /// operation could break), under the same locks as check_invariants().
+  std::vector<std::string> check_invariants(std::span<const invariant> which) const;
 
-  /// Every ZAPQ issued since the last clear, in order. Thread-safe.
+  /// Every ZAPQ issued since the last clear, in order; at most the last
+  /// zapq_log_capacity (ap_hw.hpp: a ring, so memory stays flat). Thread-safe.
   std::vector<ap::apqn> zapq_log() const;
   void clear_zapq_log();
-  /// The kernel log lines (dev_warn of verify_no_sharing, reset notices).
+  /// The kernel log lines (dev_warn of verify_no_sharing, reset notices):
+  /// the last kernel_log_capacity of them.
   std::vector<std::string> kernel_log() const;
   /// The host configuration as the AP bus last read it. Thread-safe.
   ap::host_config config() const;
@@ -345,6 +359,20 @@ class host {
   std::error_code bind(std::string_view value);
   std::error_code unbind(std::string_view value);
   std::error_code remove_mdev(std::string_view uuid, std::string_view value);
+
+  // One function per invariant (check_invariants holds every lock: md is
+  // the mdevs guard at the end of that chain, g the guests guard).
+  template <class Ctx> void check_i1(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_i2(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_i3(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_i4(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_i5_mdevs(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_i6_mdevs(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> void check_model(Ctx& md, std::vector<std::string>& broken) const;
+  template <class Ctx> std::vector<kvm*> live_guests(Ctx& g) const;
+  /// The per-guest half of I5 (hook) or I6 (APCB).
+  template <class Ctx>
+  void check_guests(Ctx& g, invariant which, std::vector<std::string>& broken) const;
 
   // AP bus internals (bus_lock_ held in b).
   template <class Ctx>
@@ -1150,7 +1178,208 @@ inline ap::host_config host::config() const {
   return qci_;
 }
 
-inline std::vector<std::string> host::check_invariants() const {
+// ---- invariants (one function each) -------------------------------------------
+
+template <class Ctx>
+void host::check_i1(Ctx& md, std::vector<std::string>& broken) const {
+  const auto& mdevs = matrix_.mdev_list(md);
+  for (std::size_t i = 0; i < mdevs.size(); ++i) {
+    const mdev& m = *mdevs[i];
+    for (std::size_t j = i + 1; j < mdevs.size(); ++j) {
+      const mdev& o = *mdevs[j];
+      const ap::adapter_mask shared_apm = m.matrix.apm & o.matrix.apm;
+      const ap::domain_mask shared_aqm = m.matrix.aqm & o.matrix.aqm;
+      if (!shared_apm.empty() && !shared_aqm.empty()) {
+        broken.push_back(absl::StrFormat(
+            "I1: queue %s is in the matrix of mdev %s and of mdev %s",
+            ap::apqn(*shared_apm.first(), *shared_aqm.first()).to_string(), m.uuid(), o.uuid()));
+      }
+    }
+  }
+}
+
+template <class Ctx>
+void host::check_i2(Ctx& md, std::vector<std::string>& broken) const {
+  for (const auto& m : matrix_.mdev_list(md)) {
+    const ap::adapter_mask res_apm = m->matrix.apm & perms_.apm;
+    const ap::domain_mask res_aqm = m->matrix.aqm & perms_.aqm;
+    if (!res_apm.empty() && !res_aqm.empty()) {
+      broken.push_back(absl::StrFormat("I2: queue %s of mdev %s is reserved for the host",
+                                       ap::apqn(*res_apm.first(), *res_aqm.first()).to_string(),
+                                       m->uuid()));
+    }
+  }
+}
+
+template <class Ctx>
+void host::check_i3(Ctx& md, std::vector<std::string>& broken) const {
+  const ap_hw::snapshot hw = hw_.state(md);
+  for (ap::apqn q : hw.pending) {
+    broken.push_back(absl::StrFormat(
+        "I3: queue %s left a guest's APCB while configured and was not reset", q.to_string()));
+  }
+  for (ap::apqn q : hw.zapq_outside) {
+    broken.push_back(absl::StrFormat(
+        "I3: queue %s was reset while outside the host configuration", q.to_string()));
+  }
+}
+
+template <class Ctx>
+void host::check_i4(Ctx& md, std::vector<std::string>& broken) const {
+  const ap::host_config& info = matrix_.info(md);
+  for (const auto& mp : matrix_.mdev_list(md)) {
+    const mdev& m = *mp;
+    if (!m.shadow.apm.is_subset_of(m.matrix.apm & info.apm) ||
+        !m.shadow.aqm.is_subset_of(m.matrix.aqm & info.aqm)) {
+      broken.push_back(absl::StrFormat(
+          "I4: shadow APCB of mdev %s is not within its matrix and the host configuration",
+          m.uuid()));
+    }
+    if (!(m.shadow.adm == (m.matrix.adm & info.adm))) {
+      broken.push_back(absl::StrFormat(
+          "I4: shadow control domains of mdev %s differ from matrix & host configuration",
+          m.uuid()));
+    }
+    for (ap::apid ap_id : m.shadow.apm) {
+      for (ap::apqi aq_id : m.shadow.aqm) {
+        if (!m.qtable.contains(ap::apqn(ap_id, aq_id))) {
+          broken.push_back(absl::StrFormat(
+              "I4: queue %s is in the shadow APCB of mdev %s but not bound to it",
+              ap::apqn(ap_id, aq_id).to_string(), m.uuid()));
+        }
+      }
+    }
+  }
+}
+
+template <class Ctx>
+void host::check_i5_mdevs(Ctx& md, std::vector<std::string>& broken) const {
+  const auto& mdevs = matrix_.mdev_list(md);
+  for (std::size_t i = 0; i < mdevs.size(); ++i) {
+    const mdev& m = *mdevs[i];
+    for (std::size_t j = i + 1; j < mdevs.size(); ++j) {
+      if (m.guest != nullptr && mdevs[j]->guest == m.guest) {
+        broken.push_back(absl::StrFormat("I5: mdevs %s and %s are attached to guest %s",
+                                         m.uuid(), mdevs[j]->uuid(), m.guest->name()));
+      }
+    }
+  }
+}
+
+template <class Ctx>
+void host::check_i6_mdevs(Ctx& md, std::vector<std::string>& broken) const {
+  const auto& mdevs = matrix_.mdev_list(md);
+  for (const auto& mp : mdevs) {
+    const mdev& m = *mp;
+    // VFIO side (vfio_lock held)
+    if (m.open != (m.guest != nullptr) || (m.guest != nullptr && m.vfio_kvm.get() != m.guest)) {
+      broken.push_back(absl::StrFormat(
+          "I6: mdev %s is %s but %s a guest", m.uuid(), m.open ? "open" : "closed",
+          m.guest != nullptr ? "attached to" : "not attached to"));
+    }
+  }
+  // Reference counts.
+  for (const auto& [name, entry] : kvms_) {
+    const kvm* guest = entry.memory.get();
+    if (guest->released()) continue;
+    unsigned opens = 0;
+    for (const auto& m : mdevs) {
+      if (m->vfio_kvm.get() == guest) ++opens;
+    }
+    const unsigned expected = (entry.creator ? 1u : 0u) + opens;
+    if (guest->refs() != expected) {
+      broken.push_back(absl::StrFormat("I6: guest %s holds %u references, expected %u", name,
+                                       guest->refs(), expected));
+    }
+  }
+}
+
+template <class Ctx>
+void host::check_model(Ctx& md, std::vector<std::string>& broken) const {
+  for (const auto& mp : matrix_.mdev_list(md)) {
+    const mdev& m = *mp;
+    // M1 (queue table back pointers), M2 (the usable index).
+    std::array<ap::domain_mask, ap::max_ids> usable{};
+    for (const auto& [q, queue] : m.qtable) {
+      if (queue->matrix_mdev != &m || !m.matrix.contains(q) || matrix_.find_queue(md, q) != queue) {
+        broken.push_back(absl::StrFormat("model: queue table entry %s of mdev %s is stale",
+                                         q.to_string(), m.uuid()));
+      }
+      if (queue->passable()) usable[q.card().value()].set(q.queue());
+    }
+    if (usable != m.usable) {
+      broken.push_back(absl::StrFormat("model: usable index of mdev %s is stale", m.uuid()));
+    }
+  }
+  for (const auto& [q, queue] : matrix_.queues(md)) {
+    const auto dev = devices_.find(q);
+    if (dev == devices_.end() || dev->second != bound_to::vfio_ap) {
+      broken.push_back(absl::StrFormat("model: vfio_ap queue %s has no device bound to vfio_ap",
+                                       q.to_string()));
+    }
+  }
+  for (const auto& [q, driver] : devices_) {
+    if (driver == bound_to::vfio_ap && matrix_.find_queue(md, q) == nullptr) {
+      broken.push_back(absl::StrFormat("model: device %s is bound to vfio_ap but not probed",
+                                       q.to_string()));
+    }
+  }
+}
+
+template <class Ctx>
+std::vector<kvm*> host::live_guests(Ctx& g) const {
+  // Alive: in the table (t) or held by an open mdev (v).
+  std::vector<kvm*> guests;
+  for (const auto& [name, entry] : kvms_) {
+    if (!entry.memory->released()) guests.push_back(entry.memory.get());
+  }
+  for (const auto& m : matrix_.mdev_list(g)) {
+    if (m->vfio_kvm && std::find(guests.begin(), guests.end(), m->vfio_kvm.get()) == guests.end()) {
+      guests.push_back(m->vfio_kvm.get());
+    }
+  }
+  return guests;
+}
+
+template <class Ctx>
+void host::check_guests(Ctx& g, invariant which, std::vector<std::string>& broken) const {
+  // I5 (hooks) or I6 (APCBs), one guest at a time (kvm->lock, rwsem, mdevs).
+  for (kvm* guest : live_guests(g)) {
+    auto kl = guest->lock.lock(g);
+    auto h = guest->pqap_hook_rwsem.lock_shared(kl);
+    auto md = matrix_.mdevs_lock.lock(h);
+    const mdev* attached = nullptr;
+    for (const auto& m : matrix_.mdev_list(md)) {
+      if (m->guest == guest) attached = m.get();
+    }
+    if (which == invariant::i5) {
+      pqap_request identify{ap::apqn{}, true};
+      const bool hooked = guest->call_pqap_hook(md, nullptr, identify).has_value();
+      if (attached == nullptr && hooked) {
+        broken.push_back(absl::StrFormat("I5: guest %s has a PQAP hook but no mdev attached",
+                                         guest->name()));
+      } else if (attached != nullptr && (!hooked || identify.owner != attached)) {
+        broken.push_back(absl::StrFormat(
+            "I5: the PQAP hook of guest %s does not belong to its mdev %s", guest->name(),
+            attached->uuid()));
+      }
+    } else if (attached == nullptr) {
+      if (!(guest->apcb(md) == apcb_masks{})) {
+        broken.push_back(absl::StrFormat("I6: guest %s has no mdev but a non-empty APCB",
+                                         guest->name()));
+      }
+    } else {
+      const apcb_masks shadow{attached->shadow.apm, attached->shadow.aqm, attached->shadow.adm};
+      if (!(guest->apcb(md) == shadow)) {
+        broken.push_back(absl::StrFormat(
+            "I6: the APCB of guest %s differs from the shadow of mdev %s", guest->name(),
+            attached->uuid()));
+      }
+    }
+  }
+}
+
+inline std::vector<std::string> host::check_invariants(std::span<const invariant> which) const {
   std::vector<std::string> broken;
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
@@ -1158,158 +1387,31 @@ inline std::vector<std::string> host::check_invariants() const {
   auto b = bus_lock_.lock(v);
   auto a = perms_.mutex.lock(b);
   auto g = matrix_.guests_lock.lock(a);
-  const auto& mdevs = matrix_.mdev_list(g);
-  const ap::host_config& info = matrix_.info(g);
-  std::vector<kvm*> guests;  // alive: in the table (t) or held by an open mdev (v)
-  {
-    auto md = matrix_.mdevs_lock.lock(g);
-    for (std::size_t i = 0; i < mdevs.size(); ++i) {
-      const mdev& m = *mdevs[i];
-      // I1
-      for (std::size_t j = i + 1; j < mdevs.size(); ++j) {
-        const mdev& o = *mdevs[j];
-        const ap::adapter_mask shared_apm = m.matrix.apm & o.matrix.apm;
-        const ap::domain_mask shared_aqm = m.matrix.aqm & o.matrix.aqm;
-        if (!shared_apm.empty() && !shared_aqm.empty()) {
-          broken.push_back(absl::StrFormat(
-              "I1: queue %s is in the matrix of mdev %s and of mdev %s",
-              ap::apqn(*shared_apm.first(), *shared_aqm.first()).to_string(), m.uuid(), o.uuid()));
-        }
+  for (const invariant i : which) {
+    if (i == invariant::i5 || i == invariant::i6) {
+      {
+        auto md = matrix_.mdevs_lock.lock(g);
+        if (i == invariant::i5) check_i5_mdevs(md, broken);
+        else check_i6_mdevs(md, broken);
       }
-      // I2
-      const ap::adapter_mask res_apm = m.matrix.apm & perms_.apm;
-      const ap::domain_mask res_aqm = m.matrix.aqm & perms_.aqm;
-      if (!res_apm.empty() && !res_aqm.empty()) {
-        broken.push_back(absl::StrFormat("I2: queue %s of mdev %s is reserved for the host",
-                                         ap::apqn(*res_apm.first(), *res_aqm.first()).to_string(),
-                                         m.uuid()));
-      }
-      // I4
-      if (!m.shadow.apm.is_subset_of(m.matrix.apm & info.apm) ||
-          !m.shadow.aqm.is_subset_of(m.matrix.aqm & info.aqm)) {
-        broken.push_back(absl::StrFormat(
-            "I4: shadow APCB of mdev %s is not within its matrix and the host configuration",
-            m.uuid()));
-      }
-      if (!(m.shadow.adm == (m.matrix.adm & info.adm))) {
-        broken.push_back(absl::StrFormat(
-            "I4: shadow control domains of mdev %s differ from matrix & host configuration",
-            m.uuid()));
-      }
-      for (ap::apid ap_id : m.shadow.apm) {
-        for (ap::apqi aq_id : m.shadow.aqm) {
-          if (!m.qtable.contains(ap::apqn(ap_id, aq_id))) {
-            broken.push_back(absl::StrFormat(
-                "I4: queue %s is in the shadow APCB of mdev %s but not bound to it",
-                ap::apqn(ap_id, aq_id).to_string(), m.uuid()));
-          }
-        }
-      }
-      // The model's bookkeeping (M1, M2).
-      std::array<ap::domain_mask, ap::max_ids> usable{};
-      for (const auto& [q, queue] : m.qtable) {
-        if (queue->matrix_mdev != &m || !m.matrix.contains(q) ||
-            matrix_.find_queue(md, q) != queue) {
-          broken.push_back(absl::StrFormat("model: queue table entry %s of mdev %s is stale",
-                                           q.to_string(), m.uuid()));
-        }
-        if (queue->passable()) usable[q.card().value()].set(q.queue());
-      }
-      if (usable != m.usable) {
-        broken.push_back(absl::StrFormat("model: usable index of mdev %s is stale", m.uuid()));
-      }
-      // I6 (VFIO side; vfio_lock held)
-      if (m.open != (m.guest != nullptr) || (m.guest != nullptr && m.vfio_kvm.get() != m.guest)) {
-        broken.push_back(absl::StrFormat(
-            "I6: mdev %s is %s but %s a guest", m.uuid(), m.open ? "open" : "closed",
-            m.guest != nullptr ? "attached to" : "not attached to"));
-      }
-      // I5
-      for (std::size_t j = i + 1; j < mdevs.size(); ++j) {
-        if (m.guest != nullptr && mdevs[j]->guest == m.guest) {
-          broken.push_back(absl::StrFormat("I5: mdevs %s and %s are attached to guest %s",
-                                           m.uuid(), mdevs[j]->uuid(), m.guest->name()));
-        }
-      }
-    }
-    for (const auto& [q, queue] : matrix_.queues(md)) {
-      const auto dev = devices_.find(q);
-      if (dev == devices_.end() || dev->second != bound_to::vfio_ap) {
-        broken.push_back(absl::StrFormat("model: vfio_ap queue %s has no device bound to vfio_ap",
-                                         q.to_string()));
-      }
-    }
-    for (const auto& [q, driver] : devices_) {
-      if (driver == bound_to::vfio_ap && matrix_.find_queue(md, q) == nullptr) {
-        broken.push_back(absl::StrFormat("model: device %s is bound to vfio_ap but not probed",
-                                         q.to_string()));
-      }
-    }
-    // I3 ledger.
-    const ap_hw::snapshot hw = hw_.state(md);
-    for (ap::apqn q : hw.pending) {
-      broken.push_back(absl::StrFormat(
-          "I3: queue %s left a guest's APCB while configured and was not reset", q.to_string()));
-    }
-    for (ap::apqn q : hw.zapq_outside) {
-      broken.push_back(absl::StrFormat(
-          "I3: queue %s was reset while outside the host configuration", q.to_string()));
-    }
-    // I6 reference counts.
-    for (const auto& [name, entry] : kvms_) {
-      const kvm* guest = entry.memory.get();
-      if (guest->released()) continue;
-      unsigned opens = 0;
-      for (const auto& m : mdevs) {
-        if (m->vfio_kvm.get() == guest) ++opens;
-      }
-      const unsigned expected = (entry.creator ? 1u : 0u) + opens;
-      if (guest->refs() != expected) {
-        broken.push_back(absl::StrFormat("I6: guest %s holds %u references, expected %u", name,
-                                         guest->refs(), expected));
-      }
-      guests.push_back(entry.memory.get());
-    }
-    for (const auto& m : mdevs) {
-      if (m->vfio_kvm && std::find(guests.begin(), guests.end(), m->vfio_kvm.get()) == guests.end()) {
-        guests.push_back(m->vfio_kvm.get());
-      }
-    }
-  }
-  // I5 / I6: hooks and APCBs, one guest at a time (kvm->lock, rwsem, mdevs).
-  for (kvm* guest : guests) {
-    auto kl = guest->lock.lock(g);
-    auto h = guest->pqap_hook_rwsem.lock_shared(kl);
-    auto md = matrix_.mdevs_lock.lock(h);
-    const mdev* attached = nullptr;
-    for (const auto& m : mdevs) {
-      if (m->guest == guest) attached = m.get();
-    }
-    pqap_request identify{ap::apqn{}, true};
-    const bool hooked = guest->call_pqap_hook(md, nullptr, identify).has_value();
-    if (attached == nullptr) {
-      if (hooked) {
-        broken.push_back(absl::StrFormat("I5: guest %s has a PQAP hook but no mdev attached",
-                                         guest->name()));
-      }
-      if (!(guest->apcb(md) == apcb_masks{})) {
-        broken.push_back(absl::StrFormat("I6: guest %s has no mdev but a non-empty APCB",
-                                         guest->name()));
-      }
+      check_guests(g, i, broken);
       continue;
     }
-    if (!hooked || identify.owner != attached) {
-      broken.push_back(absl::StrFormat(
-          "I5: the PQAP hook of guest %s does not belong to its mdev %s", guest->name(),
-          attached->uuid()));
-    }
-    const apcb_masks shadow{attached->shadow.apm, attached->shadow.aqm, attached->shadow.adm};
-    if (!(guest->apcb(md) == shadow)) {
-      broken.push_back(absl::StrFormat("I6: the APCB of guest %s differs from the shadow of mdev %s",
-                                       guest->name(), attached->uuid()));
+    auto md = matrix_.mdevs_lock.lock(g);
+    switch (i) {
+      case invariant::i1: check_i1(md, broken); break;
+      case invariant::i2: check_i2(md, broken); break;
+      case invariant::i3: check_i3(md, broken); break;
+      case invariant::i4: check_i4(md, broken); break;
+      case invariant::model: check_model(md, broken); break;
+      case invariant::i5: case invariant::i6: break;
     }
   }
   return broken;
+}
+
+inline std::vector<std::string> host::check_invariants() const {
+  return check_invariants(all_invariants);
 }
 
 }  // namespace ordo::vfio_ap
