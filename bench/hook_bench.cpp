@@ -24,6 +24,8 @@
 //                          (std::scoped_lock over lock/unlock): the three
 //                          take the same inlined fast path, so they should
 //                          cost the same; ->Threads(1)->Threads(2).
+//   BM_Membarrier          one heavy fence (bench/membarrier_floor.hpp): the
+//                          floor of every exchange-and-wait in the same run.
 //
 // Every hook is an ordo::hook bound to a member function (one indirect
 // call), so the protections differ only in what surrounds the call.
@@ -34,6 +36,8 @@
 #define _LGPL_SOURCE 1
 #include <urcu/urcu-memb.h>
 #include <urcu/urcu-qsbr.h>
+
+#include "membarrier_floor.hpp"
 
 #include <ordo/hook.hpp>
 
@@ -468,6 +472,7 @@ const bool registered = [] {
   register_protection<atomic_shared_ptr_ops>("AtomicSharedPtr");
   register_protection<urcu_memb_ops>("UrcuMemb");
   register_protection<urcu_qsbr_ops>("UrcuQsbr");
+  ordo_bench::register_membarrier_benchmark();
   return true;
 }();
 
