@@ -94,6 +94,8 @@
 #ifndef ORDO_LOCKDEP_HPP
 #define ORDO_LOCKDEP_HPP
 
+#include <ordo/detail/abi_check.hpp>
+#include <ordo/detail/config.hpp>
 #include <ordo/detail/report.hpp>
 #include <ordo/lock_level.hpp>
 

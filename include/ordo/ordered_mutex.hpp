@@ -153,10 +153,16 @@
 #ifndef ORDO_ORDERED_MUTEX_HPP
 #define ORDO_ORDERED_MUTEX_HPP
 
+#include <ordo/detail/config.hpp>
 #include <ordo/detail/sanitizer.hpp>
 #include <ordo/lock_level.hpp>
 #include <ordo/lockdep.hpp>
 
+#if defined(__has_include)
+#if !__has_include(<absl/synchronization/mutex.h>)
+#error "ordo/ordered_mutex.hpp needs Abseil (Debian: libabsl-dev): link ordo::locks, or use only the ordo::core headers"
+#endif
+#endif
 #include <absl/base/thread_annotations.h>
 #include <absl/synchronization/mutex.h>
 #include <absl/time/time.h>
