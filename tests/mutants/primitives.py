@@ -6,6 +6,10 @@ test binary); run it by hand after changing a primitive or its tests:
 
     tests/mutants/primitives.py [--list] [--keep] [NAME_OR_PREFIX...]
 
+--list prints the table and checks that each row's exact text occurs exactly
+once in the working tree's header (exit status 1 if not). ORDO_MUTANT_JOBS
+sets the build's -j (default 2).
+
 With no names every mutant runs. The source tree (without build/ and .git) is
 copied once per preset into a scratch directory under build/mutants/, that
 copy is configured once (cmake --preset PRESET), and each mutant edits one
@@ -80,8 +84,8 @@ MUTANTS = {
                                             'return false;')],
                                      'rcu_test', 'RcuDomain.AnonymousSectionsAreKnownAndWaitedFor', 'release'),
     # synchronize() inside the caller's own section is not detected.
-    'rcu_no_self_wait_check': (RCU, [('''inline void rcu_domain::synchronize() {
-  if (in_read_section()) {''', '''inline void rcu_domain::synchronize() {
+    'rcu_no_self_wait_check': (RCU, [('''inline void rcu_domain::synchronize() noexcept {
+  if (in_read_section()) {''', '''inline void rcu_domain::synchronize() noexcept {
   if (false) {''')],
                                'rcu_test', 'RcuDomain.WaitingInsideOwnReadSectionIsReportedNotADeadlock', 'release'),
     # ~rcu_domain runs one batch: deleters retired by deleters leak.
@@ -169,6 +173,114 @@ MUTANTS = {
     # dec_not_one also takes the last reference: put_locked never releases.
     'refcount_dec_not_one_takes_the_last': (REFCOUNT, [("      if (old == 0) return false;  // one reference: the caller's is the last\n", '')],
                                             'ref_test', 'PutLocked.TakesTheMutexOnlyForTheLastPutAndReleasesUnderIt', 'release'),
+    # saturate_report: remove the store that parks the counter.
+    'refcount_sat_store': (REFCOUNT, [('    stored_.store(saturated_stored, std::memory_order_relaxed);\n    detail::refcount_report_now(error, this, where);',
+        '    detail::refcount_report_now(error, this, where);')],
+        'refcount_test', 'Refcount/0.IncNotZeroAtTheLimitSaturatesAndSucceeds:Refcount/0.IncrementFromZeroIsReportedAndSaturates:Refcount/0.LargeStepsAreExact', 'release'),
+    # saturate_report: remove the report.
+    'refcount_sat_report': (REFCOUNT, [('    stored_.store(saturated_stored, std::memory_order_relaxed);\n    detail::refcount_report_now(error, this, where);',
+        '    stored_.store(saturated_stored, std::memory_order_relaxed);\n    (void)error;\n    (void)where;')],
+        'refcount_test', 'Refcount/0.IncNotZeroAtTheLimitSaturatesAndSucceeds:Refcount/0.IncrementFromZeroIsReportedAndSaturates:Refcount/0.LargeStepsAreExact', 'release'),
+    # put_below_zero: saturate without the underflow report.
+    'refcount_underflow_silent': (REFCOUNT, [('      saturate_report(refcount_error::underflow, where);\n    }\n  }',
+        '      keep_saturated();\n      (void)where;\n    }\n  }')],
+        'refcount_test', 'Refcount/0.SubBelowZeroFromLiveIsUnderflowAndNeverFrees:Refcount/0.UnderflowIsReportedAndSaturates:Refcount/1.SubBelowZeroFromLiveIsUnderflowAndNeverFrees', 'release'),
+    # put_below_zero: report underflow but leave the value (the old park-at-zero).
+    'refcount_underflow_no_saturate': (REFCOUNT, [('      saturate_report(refcount_error::underflow, where);\n    }\n  }',
+        '      detail::refcount_report_now(refcount_error::underflow, this, where);\n    }\n  }')],
+        'refcount_test', 'Refcount/0.UnderflowIsReportedAndSaturates:Refcount/1.UnderflowIsReportedAndSaturates', 'release'),
+    # add_slow_common: saturate on overflow without the report.
+    'refcount_overflow_silent': (REFCOUNT, [('        saturate_report(refcount_error::overflow, where);  // passed INT_MAX',
+        '        keep_saturated();')],
+        'refcount_test', 'Refcount/0.LiveRangeEndsAtIntMax:Refcount/0.OverflowSaturatesOnceAndStaysParked:Refcount/1.LiveRangeEndsAtIntMax', 'release'),
+    # add_slow_common: saturate an increment of a dead counter without the report.
+    'refcount_add_on_zero_silent': (REFCOUNT, [('        saturate_report(refcount_error::add_on_zero, where);\n        return;',
+        '        keep_saturated();\n        return;')],
+        'refcount_test', 'Refcount/0.IncrementFromZeroIsReportedAndSaturates:Refcount/1.IncrementFromZeroIsReportedAndSaturates:RefcountDeathTest.DefaultHandlerPrintsAndAbortsInEveryBuild', 'release'),
+    # refcount::inc: the overflow test one too late (live to 2^31).
+    'refcount_inc_limit': (REFCOUNT, [('    // One compare: old at the limit (count INT_MAX) or negative.\n    if (static_cast<std::uint32_t>(old) >= std::uint32_t{last_live}) [[unlikely]] {',
+        '    // One compare: old at the limit (count INT_MAX) or negative.\n    if (static_cast<std::uint32_t>(old) > std::uint32_t{last_live}) [[unlikely]] {')],
+        'refcount_test', 'Refcount/0.OverflowSaturatesOnceAndStaysParked:RefcountDeathTest.AbortHandlerPrintsEachKind', 'release'),
+    # rcuref::inc: the overflow test one too late.
+    'refcount_rcuref_inc_limit': (REFCOUNT, [('    // the count orders nothing (O1).\n    const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);\n    if (static_cast<std::uint32_t>(old) >= std::uint32_t{last_live}) [[unlikely]] {',
+        '    // the count orders nothing (O1).\n    const std::int32_t old = stored_.fetch_add(1, std::memory_order_relaxed);\n    if (static_cast<std::uint32_t>(old) > std::uint32_t{last_live}) [[unlikely]] {')],
+        'refcount_test', 'Refcount/1.OverflowSaturatesOnceAndStaysParked', 'release'),
+    # refcount::add: the overflow bound at INT32_MAX instead of last_live.
+    'refcount_add_limit': (REFCOUNT, [('    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))\n        [[unlikely]] {\n      add_slow_common(old, where);\n    }\n  }\n\n  /// Takes a reference unless the count is 0',
+        '    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(INT32_MAX - step))\n        [[unlikely]] {\n      add_slow_common(old, where);\n    }\n  }\n\n  /// Takes a reference unless the count is 0')],
+        'refcount_test', 'Refcount/0.LiveRangeEndsAtIntMax', 'release'),
+    # refcount add_not_zero_impl: the overflow bound at INT32_MAX.
+    'refcount_inz_limit': (REFCOUNT, [('      if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))',
+        '      if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(INT32_MAX - step))')],
+        'refcount_test', 'Refcount/0.IncNotZeroAtTheLimitSaturatesAndSucceeds:Refcount/0.LiveRangeEndsAtIntMax', 'release'),
+    # rcuref::add: the overflow bound at INT32_MAX.
+    'refcount_rcuref_add_limit': (REFCOUNT, [('    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(last_live - step))\n        [[unlikely]] {\n      add_slow_common(old, where);\n    }\n  }\n\n  /// Takes a reference unless the object is dead',
+        '    if (static_cast<std::uint32_t>(old) > static_cast<std::uint32_t>(INT32_MAX - step))\n        [[unlikely]] {\n      add_slow_common(old, where);\n    }\n  }\n\n  /// Takes a reference unless the object is dead')],
+        'refcount_test', 'Refcount/1.LiveRangeEndsAtIntMax', 'release'),
+    # rcuref::inc_not_zero: the fast-path bound one too high.
+    'refcount_rcuref_inz_limit': (REFCOUNT, [('if (static_cast<std::uint32_t>(old) + 1u <= std::uint32_t{last_live}) [[likely]] return true;',
+        'if (static_cast<std::uint32_t>(old) + 1u <= std::uint32_t{INT32_MAX}) [[likely]] return true;')],
+        'refcount_test', 'Refcount/1.IncNotZeroAtTheLimitSaturatesAndSucceeds', 'release'),
+    # rcuref::add_not_zero: the fast-path bound one too high.
+    'refcount_rcuref_anz_limit': (REFCOUNT, [('static_cast<std::uint32_t>(last_live + 1 - step))',
+        'static_cast<std::uint32_t>(last_live + 1 - step) + 1u)')],
+        'refcount_test', 'Refcount/1.LiveRangeEndsAtIntMax', 'release'),
+    # add_large: a dead counter is not left alone by add_not_zero.
+    'refcount_large_not_zero': (REFCOUNT, [('          if (not_zero) return false;  // never written (I2)\n',
+        '          (void)not_zero;\n')],
+        'refcount_test', 'Refcount/0.LargeAddNotZeroOnDeadFailsAndWritesNothing:Refcount/1.LargeAddNotZeroOnDeadFailsAndWritesNothing', 'release'),
+    # add_large: no overflow check.
+    'refcount_large_overflow': (REFCOUNT, [('      if (n > static_cast<std::uint32_t>(last_live - old)) {',
+        '      if (false) {')],
+        'refcount_test', 'Refcount/0.LargeStepsAreExact:Refcount/1.LargeStepsAreExact', 'release'),
+    # sub_large: the put of the whole count is not the final one.
+    'refcount_large_exact_final': (REFCOUNT, [('      if (n == count) {',
+        '      if (false) {')],
+        'refcount_test', 'Refcount/0.LargeSubOfTheWholeCountIsTheFinalPut:Refcount/1.LargeSubOfTheWholeCountIsTheFinalPut', 'release'),
+    # sub_large: no check of more than the count.
+    'refcount_large_underflow': (REFCOUNT, [('      if (n > count) {',
+        '      if (false) {')],
+        'refcount_test', 'Refcount/0.LargeStepsAreExact:Refcount/1.LargeStepsAreExact', 'release'),
+    # refcount put_slow: the final put returns false.
+    'refcount_final_put': (REFCOUNT, [('    if (now == dead) return true;',
+        '    if (now == dead) return false;')],
+        'refcount_test', 'Refcount/0.AddAndSubAndTest:Refcount/0.ConcurrentGetPutThenFinalPutIsExactlyOnce:Refcount/0.IncAndDecAndTestCountExactly', 'release'),
+    # refcount dec_slow: no dec_to_zero saturation.
+    'refcount_dec_to_zero': (REFCOUNT, [('    if (now == dead) {\n      saturate_report(refcount_error::dec_to_zero, where);',
+        '    if (now == dead) {\n      (void)0;')],
+        'refcount_test', 'Refcount/0.PlainDecToZeroIsAReportedLeak:Refcount/0.ReportCarriesCounterAndCallSite:RefcountDeathTest.AbortHandlerPrintsEachKind', 'release'),
+    # rcuref::dec: the slow path misses the last reference.
+    'refcount_rcuref_dec_fast': (REFCOUNT, [('    if (old <= 0) [[unlikely]] dec_slow(old, where);',
+        '    if (old < 0) [[unlikely]] dec_slow(old, where);')],
+        'refcount_test', 'Refcount/1.PlainDecToZeroIsAReportedLeak:Refcount/1.ReportCarriesCounterAndCallSite', 'release'),
+    # rcuref dec_slow: a put below zero is not handled.
+    'refcount_rcuref_dec_underflow': (REFCOUNT, [('      put_below_zero(old, where);  // saturated, NOREF or dead',
+        '      (void)0;')],
+        'refcount_test', 'Refcount/1.UnderflowIsReportedAndSaturates', 'release'),
+    # rcuref put_slow: NOREF is never killed.
+    'refcount_rcuref_kill': (REFCOUNT, [('    if (old == step - 1) {',
+        '    if (false && step) {')],
+        'refcount_test', 'Refcount/1.AddAndSubAndTest:Refcount/1.ConcurrentGetPutThenFinalPutIsExactlyOnce:Refcount/1.IncAndDecAndTestCountExactly', 'release'),
+    # encode: a count above max_count is not saturated.
+    'refcount_encode_saturated': (REFCOUNT, [('    if (count > max_count) return saturated_stored;\n',
+        '')],
+        'refcount_test', 'Refcount/0.SetReinitialises:Refcount/1.SetReinitialises', 'release'),
+    # dec_if_one: compares against two references.
+    'refcount_dec_if_one_expected': (REFCOUNT, [('    std::int32_t expected = 0;  // stored 0: one reference',
+        '    std::int32_t expected = 1;')],
+        'refcount_test', 'Refcount/0.DecIfOneOnlyKillsTheLastReference:Refcount/1.DecIfOneOnlyKillsTheLastReference', 'release'),
+    # keep_saturated: no re-park.
+    'refcount_keep_saturated_store': (REFCOUNT, [('  void keep_saturated() noexcept {\n    // relaxed: parking the value; orders nothing.\n    stored_.store(saturated_stored, std::memory_order_relaxed);',
+        '  void keep_saturated() noexcept {')],
+        'refcount_test', 'Refcount/0.SaturatedStaysParkedUnderManyLargeSteps:Refcount/1.SaturatedStaysParkedUnderManyLargeSteps', 'release'),
+    # rcuref get_slow: late getters do not move a dead counter back.
+    'refcount_rcuref_park_dead': (REFCOUNT, [('        park_dead(wrapped(old, step));  // I2: a dead object stays dead',
+        '        (void)wrapped(old, step);')],
+        'refcount_test', 'Refcount/1.DeadStaysDeadUnderManyLargeGets', 'release'),
+    # dec_not_one: a dead counter is not reported.
+    'refcount_dec_not_one_dead': (REFCOUNT, [('          detail::refcount_report_now(refcount_error::underflow, this, where);\n          return true;  // nothing to release here',
+        '          (void)where;\n          return true;  // nothing to release here')],
+        'refcount_test', 'RefcountReports.DecNotOneDropsAllButTheLastReference', 'release'),
     # --- lockdep.hpp / ordered_mutex.hpp -------------------------------------
     # The common path does not push the acquisition on the held stack.
     'lockdep_held_stack_push_fast': (LOCKDEP, [('  slot.position = ++st.last_position;\n  st.size = n + 1;',
@@ -255,9 +367,16 @@ def main(argv):
     keep = '--keep' in argv
     names = [a for a in argv if not a.startswith('--')]
     if '--list' in argv:
-        for name, (header, _, target, filt, preset) in MUTANTS.items():
-            print('%-36s %-42s %-18s %-8s %s' % (name, header, target, preset, filt))
-        return 0
+        # Also checks every row's patterns against the working tree's headers.
+        missing = 0
+        for name, (header, edits, target, filt, preset) in MUTANTS.items():
+            text = open(os.path.join(ROOT, header)).read()
+            found = all(text.count(old) == 1 for old, _ in edits)
+            missing += not found
+            print('%-36s %-42s %-18s %-8s %s%s' % (name, header, target, preset, filt,
+                                                 '' if found else '  PATTERN NOT FOUND'))
+        print('\n%d mutants, %d with a pattern not found exactly once' % (len(MUTANTS), missing))
+        return 1 if missing else 0
     chosen = [n for n in MUTANTS if not names or any(n == a or n.startswith(a) for a in names)]
     env = dict(os.environ)
     env.setdefault('CCACHE_BASEDIR', os.path.dirname(ROOT))
@@ -281,7 +400,8 @@ def main(argv):
         started = time.time()
         try:
             open(path, 'w').write(mutated)
-            built = run(['cmake', '--build', '--preset', preset, '--target', target, '-j2'], tree, env=env)
+            built = run(['cmake', '--build', '--preset', preset, '--target', target,
+                         '-j' + os.environ.get('ORDO_MUTANT_JOBS', '2')], tree, env=env)
             if built is None or built.returncode != 0:
                 verdict = 'BROKEN (does not build)'
             else:
