@@ -189,7 +189,7 @@ TEST_F(VfioApGuest, HotPlugWhileAttachedUpdatesTheGuest) {
   ASSERT_FALSE(h.vfio_open(uuid_b, "g"));
   ASSERT_FALSE(assign_domain(uuid_b, 5));
   EXPECT_EQ(crycb("g"), ordo::ap::format_ap_config(adapters({2}), domains({4, 5}), cdoms({})));
-  ASSERT_FALSE(assign(uuid_b, "assign_control_domain", 9));
+  ASSERT_FALSE(write_id(uuid_b, "assign_control_domain", 9));
   EXPECT_EQ(crycb("g"), ordo::ap::format_ap_config(adapters({2}), domains({4, 5}), cdoms({})));
   ASSERT_FALSE(h.qci({.adm = cdoms({9})}));
   EXPECT_EQ(crycb("g"), ordo::ap::format_ap_config(adapters({2}), domains({4, 5}), cdoms({9})));

@@ -70,12 +70,12 @@ TEST_F(VfioApHotplug, UnassignResetsExactlyTheQueuesLeavingTheGuest) {
   mdev_with(uuid_a, {1, 2}, {4, 5});
   open_guest(uuid_a, "guest");
   h.clear_zapq_log();
-  ASSERT_FALSE(assign(uuid_a, "unassign_adapter", 2));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_adapter", 2));
   EXPECT_EQ(guest_matrix(uuid_a), "01.0004\n01.0005\n");
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4, 5}));
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{2, 4}, {2, 5}})));
   h.clear_zapq_log();
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 5));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 5));
   EXPECT_EQ(guest_matrix(uuid_a), "01.0004\n");
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4}));
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 5}})));
@@ -91,13 +91,13 @@ TEST_F(VfioApHotplug, ControlDomainsFollowMatrixAndHost) {
   host_with({1}, {4}, {3, 5});
   mdev_with(uuid_a, {1}, {4});
   open_guest(uuid_a, "guest");
-  for (unsigned d : {3, 5, 7}) ASSERT_FALSE(assign(uuid_a, "assign_control_domain", d));
+  for (unsigned d : {3, 5, 7}) ASSERT_FALSE(write_id(uuid_a, "assign_control_domain", d));
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4}, {3, 5}));
   // §5 row 13: cdrem = prev.adm & ~cur.adm (not the [6.16] operand mix-up);
   // an added control domain is plugged at scan complete.
   ASSERT_FALSE(h.qci({.adm = cdoms({5, 7})}));
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4}, {5, 7}));
-  ASSERT_FALSE(assign(uuid_a, "unassign_control_domain", 5));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_control_domain", 5));
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4}, {7}));
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "0003\n0007\n");
 }
@@ -221,7 +221,7 @@ TEST_F(VfioApHotplug, BusyResetMakesAQueueUnpassableUntilAGoodReset) {
   open_guest(uuid_a, "guest");
   ASSERT_FALSE(h.zapq_fault(q(1, 4), 0x05));
   h.clear_zapq_log();
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 4));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 4));
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 4}})));  // busy: polled, given up
   h.clear_zapq_log();
   ASSERT_FALSE(assign_domain(uuid_a, 4));  // 01.0004 is not passable: adapter 1 dropped
@@ -236,7 +236,7 @@ TEST_F(VfioApHotplug, BusyResetMakesAQueueUnpassableUntilAGoodReset) {
   EXPECT_EQ(crycb("guest"), apcb_of({}, {}));
   ASSERT_FALSE(h.vfio_open(uuid_a, "guest"));
   EXPECT_EQ(crycb("guest"), apcb_of({}, {4, 5}));  // set_kvm pushes the shadow as is
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 5));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 5));
   ASSERT_FALSE(assign_domain(uuid_a, 5));  // the next filter plugs adapter 1 back
   EXPECT_EQ(guest_matrix(uuid_a), "01.0004\n01.0005\n");
   EXPECT_EQ(crycb("guest"), apcb_of({1}, {4, 5}));
@@ -250,7 +250,7 @@ TEST_F(VfioApHotplug, ResetResponseCodesDecidePassability) {
   ASSERT_FALSE(h.zapq_fault(q(3, 4), 0x02));  // reset in progress forever: not passable
   EXPECT_EQ(h.zapq_fault(q(3, 4), 0x100), std::errc::invalid_argument);
   h.clear_zapq_log();
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 4));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 4));
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 4}, {2, 4}, {3, 4}})));
   EXPECT_THAT(h.kernel_log(), ElementsAre(HasSubstr("ZAPQ of queue 02.0004: rc=0x35")));
   ASSERT_FALSE(assign_domain(uuid_a, 4));

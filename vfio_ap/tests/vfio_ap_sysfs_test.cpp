@@ -94,12 +94,12 @@ TEST_F(VfioApSysfs, MaximaComeFromTheHostWithoutApxa) {
   ASSERT_FALSE(create(uuid_a));
   EXPECT_EQ(assign_adapter(uuid_a, 64), std::errc::no_such_device);
   EXPECT_FALSE(assign_adapter(uuid_a, 63));
-  EXPECT_EQ(assign(uuid_a, "assign_domain", 16), std::errc::no_such_device);
-  EXPECT_EQ(assign(uuid_a, "assign_control_domain", 16), std::errc::no_such_device);
-  EXPECT_EQ(assign(uuid_a, "unassign_adapter", 64), std::errc::no_such_device);
-  EXPECT_EQ(assign(uuid_a, "unassign_domain", 16), std::errc::no_such_device);
-  EXPECT_EQ(assign(uuid_a, "unassign_control_domain", 16), std::errc::no_such_device);
-  EXPECT_FALSE(assign(uuid_a, "assign_control_domain", 15));
+  EXPECT_EQ(write_id(uuid_a, "assign_domain", 16), std::errc::no_such_device);
+  EXPECT_EQ(write_id(uuid_a, "assign_control_domain", 16), std::errc::no_such_device);
+  EXPECT_EQ(write_id(uuid_a, "unassign_adapter", 64), std::errc::no_such_device);
+  EXPECT_EQ(write_id(uuid_a, "unassign_domain", 16), std::errc::no_such_device);
+  EXPECT_EQ(write_id(uuid_a, "unassign_control_domain", 16), std::errc::no_such_device);
+  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 15));
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "000f\n");
 }
 
@@ -137,13 +137,13 @@ TEST_F(VfioApSysfs, ControlDomainsMayBeSharedAndHostReserved) {
   ASSERT_FALSE(create(uuid_a));
   ASSERT_FALSE(create(uuid_b));
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "");
-  EXPECT_FALSE(assign(uuid_a, "assign_control_domain", 3));
-  EXPECT_FALSE(assign(uuid_b, "assign_control_domain", 3));
-  EXPECT_FALSE(assign(uuid_a, "assign_control_domain", 0x1f));
-  EXPECT_FALSE(assign(uuid_a, "assign_control_domain", 3));  // no-op
+  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 3));
+  EXPECT_FALSE(write_id(uuid_b, "assign_control_domain", 3));
+  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 0x1f));
+  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 3));  // no-op
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "0003\n001f\n");
-  EXPECT_FALSE(assign(uuid_a, "unassign_control_domain", 3));
-  EXPECT_FALSE(assign(uuid_a, "unassign_control_domain", 3));  // not set: no-op
+  EXPECT_FALSE(write_id(uuid_a, "unassign_control_domain", 3));
+  EXPECT_FALSE(write_id(uuid_a, "unassign_control_domain", 3));  // not set: no-op
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "001f\n");
   EXPECT_EQ(write(mdev(uuid_a, "unassign_control_domain"), "x\n"), std::errc::invalid_argument);
 }
@@ -158,8 +158,8 @@ TEST_F(VfioApSysfs, MatrixFormats) {
   ASSERT_FALSE(assign_adapter(uuid_a, 0x10));
   ASSERT_FALSE(assign_adapter(uuid_a, 5));
   EXPECT_EQ(matrix(uuid_a), "05.0004\n05.00ab\n10.0004\n10.00ab\n");
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 4));
-  ASSERT_FALSE(assign(uuid_a, "unassign_domain", 0xab));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 4));
+  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 0xab));
   EXPECT_EQ(matrix(uuid_a), "05.\n10.\n");
   // Nothing is configured on the host, so the guest would see nothing.
   EXPECT_EQ(guest_matrix(uuid_a), "");
@@ -179,7 +179,7 @@ TEST_F(VfioApSysfs, MatrixShowIsCappedAtOnePage) {
 TEST_F(VfioApSysfs, ApConfigShowAndStore) {
   ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
   mdev_with(uuid_a, {0, 5}, {4});
-  ASSERT_FALSE(assign(uuid_a, "assign_control_domain", 255));
+  ASSERT_FALSE(write_id(uuid_a, "assign_control_domain", 255));
   const std::string shown = read(mdev(uuid_a, "ap_config"));
   EXPECT_EQ(shown.size(), 201u);
   EXPECT_EQ(shown, ordo::ap::format_ap_config(adapters({0, 5}), domains({4}), cdoms({255})));

@@ -71,14 +71,15 @@ class VfioApTest : public ::testing::Test {
   std::error_code create(std::string_view uuid) {
     return write(type_dir + "create", std::string(uuid) + "\n");
   }
-  std::error_code assign(std::string_view uuid, std::string_view attr, unsigned id) {
+  /// Writes "ID\n" to attribute `attr` of mdev `uuid` (assign_* and unassign_*).
+  std::error_code write_id(std::string_view uuid, std::string_view attr, unsigned id) {
     return write(mdev(uuid, attr), std::to_string(id) + "\n");
   }
   std::error_code assign_adapter(std::string_view uuid, unsigned id) {
-    return assign(uuid, "assign_adapter", id);
+    return write_id(uuid, "assign_adapter", id);
   }
   std::error_code assign_domain(std::string_view uuid, unsigned id) {
-    return assign(uuid, "assign_domain", id);
+    return write_id(uuid, "assign_domain", id);
   }
   std::string guest_matrix(std::string_view uuid) { return read(mdev(uuid, "guest_matrix")); }
   std::string matrix(std::string_view uuid) { return read(mdev(uuid, "matrix")); }

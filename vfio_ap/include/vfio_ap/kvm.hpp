@@ -91,6 +91,8 @@ inline constexpr unsigned ap_response_deconfigured = 0x03;
 inline constexpr unsigned ap_response_checkstopped = 0x04;
 inline constexpr unsigned ap_response_busy = 0x05;
 inline constexpr unsigned ap_response_state_change_in_progress = 0x0a;
+inline constexpr unsigned ap_response_assoc_secret_not_unique = 0x35;  // association failures:
+inline constexpr unsigned ap_response_assoc_failed = 0x36;             // the reset is re-issued
 
 /// What the PQAP intercept hands to the hook: the APQN of PQAP(AQIC) with
 /// IR=0. `identify` asks the hook only to name its owner (the invariant

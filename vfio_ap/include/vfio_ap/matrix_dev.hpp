@@ -404,18 +404,21 @@ class matrix_dev {
     if (!info_.apm.test(q.apqn.card()) || !info_.aqm.test(q.apqn.queue())) return;
     unsigned rc = hw_->zapq(ctx, q.apqn);
     q.reset_rc = rc;
-    const auto busy_code = [](unsigned code) {
+    // The codes after which the kernel checks the reset (apq_reset_check):
+    // NORMAL too, since a reset that was accepted may still be in progress.
+    const auto needs_reset_check = [](unsigned code) {
       return code == ap_response_normal || code == ap_response_reset_in_progress ||
              code == ap_response_busy || code == ap_response_state_change_in_progress;
     };
-    if (busy_code(rc)) {
+    if (needs_reset_check(rc)) {
       unsigned original = rc;
       for (int polls = 0; polls < reset_max_polls; ++polls) {
         const unsigned status = hw_->tapq(ctx, q.apqn);
         const bool done = status == ap_response_normal || status == ap_response_deconfigured ||
                           status == ap_response_checkstopped;
         const bool busy = status == ap_response_reset_in_progress || status == ap_response_busy;
-        const bool again = status == 0x35 || status == 0x36;
+        const bool again =
+            status == ap_response_assoc_secret_not_unique || status == ap_response_assoc_failed;
         if (busy) continue;
         if (!done && !again) {
           hw_->log(ctx, absl::StrFormat("vfio_ap: reset of queue %s failed: TAPQ rc=0x%02x",
@@ -750,12 +753,13 @@ class matrix_dev {
     {
       auto g = guests_lock.lock(ctx);
       auto md = mdevs_lock.lock(g);
+      const auto it = std::find_if(mdev_list_.begin(), mdev_list_.end(),
+                                   [&](const auto& p) { return p.get() == &m; });
+      if (it == mdev_list_.end()) return;  // not in this matrix: nothing to remove
       reset_queues(md, m);
       for (auto& [apqn, q] : m.qtable) q->matrix_mdev = nullptr;
       m.qtable.clear();
       m.usable.fill(ap::domain_mask{});
-      const auto it = std::find_if(mdev_list_.begin(), mdev_list_.end(),
-                                   [&](const auto& p) { return p.get() == &m; });
       doomed = std::move(*it);
       mdev_list_.erase(it);
     }
