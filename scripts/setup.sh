@@ -9,7 +9,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   liburcu-dev libtsan2
   clang-19 libclang-rt-19-dev
-  python3 python3-matplotlib ccache
+  python3 python3-matplotlib ccache doxygen
   fuse3 libfuse3-dev mdevctl
 )
 

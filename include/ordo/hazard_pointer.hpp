@@ -203,8 +203,11 @@ enum class hazard_pointer_report_kind : unsigned char {
 /// One runtime report. `object` is the hazard_pointer or the retired
 /// object concerned (compare, do not dereference).
 struct hazard_pointer_report {
+  /// What happened.
   hazard_pointer_report_kind kind;
+  /// The hazard_pointer or retired object concerned (an address to compare).
   const void* object;
+  /// A human-readable description of the misuse.
   const char* message;
 };
 
@@ -725,10 +728,14 @@ class hazard_pointer_obj_base : private detail::hazptr_retired {
 
  protected:
   hazard_pointer_obj_base() = default;
+  /// A copy is a new object: not retired, whatever the source.
   hazard_pointer_obj_base(const hazard_pointer_obj_base&) noexcept : detail::hazptr_retired() {}
+  /// A moved-to object is a new object: not retired, whatever the source.
   hazard_pointer_obj_base(hazard_pointer_obj_base&&) noexcept : detail::hazptr_retired() {}
   // A copy or move is a new object: it is not retired, whatever the source.
+  /// Assignment leaves this object's retirement state unchanged.
   hazard_pointer_obj_base& operator=(const hazard_pointer_obj_base&) noexcept { return *this; }
+  /// Assignment leaves this object's retirement state unchanged.
   hazard_pointer_obj_base& operator=(hazard_pointer_obj_base&&) noexcept { return *this; }
   ~hazard_pointer_obj_base() = default;
 

@@ -165,9 +165,12 @@ enum class hook_report_kind : unsigned char {
   recursive_call,        ///< rw_protect call through the hook being called
 };
 
+/// One hook runtime report, passed to the hook report handler.
 struct hook_report {
+  /// What happened.
   hook_report_kind kind;
   const void* hook_ptr;  ///< the hook_ptr concerned
+  /// A human-readable description of the misuse.
   const char* message;
 };
 using hook_report_handler = void (*)(const hook_report&);
@@ -266,6 +269,7 @@ class hook;
 template <class R, class... Args>
 class hook<R(Args...)> {
  public:
+  /// The function type this hook calls.
   using signature = R(Args...);
 
   /// An empty hook (no function); publish() rejects it.
@@ -317,8 +321,11 @@ class hook<R(Args...)> {
   /// Calls the function. Precondition: has_function().
   R operator()(Args... args) const { return thunk_(*this, std::forward<Args>(args)...); }
 
+  /// True when the hook has a function to call.
   [[nodiscard]] bool has_function() const noexcept { return thunk_ != nullptr; }
+  /// The module that owns the function's code (nullptr if none).
   [[nodiscard]] module* owner() const noexcept { return owner_; }
+  /// The object or callable the function runs for (nullptr if none).
   [[nodiscard]] void* context() const noexcept { return context_; }
 
  private:
@@ -361,7 +368,9 @@ class hook_ptr<R(Args...), Protection> {
   static constexpr bool is_hazard = std::is_same_v<Protection, hazard_protect>;
 
  public:
+  /// The hook type this pointer publishes.
   using hook_type = hook<R(Args...)>;
+  /// The protection policy that calls through this pointer run under.
   using protection = Protection;
   /// std::optional<R>, or bool when R is void (true: a hook ran).
   using call_result = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
@@ -369,8 +378,11 @@ class hook_ptr<R(Args...), Protection> {
   /// What clear() and exchange() return: the hook that was set (nullptr if
   /// none) and an error (EDEADLK, EINVAL; then nothing changed).
   struct exchange_result {
+    /// The hook that was set before (nullptr if none).
     hook_type* previous = nullptr;
+    /// Empty on success; EDEADLK or EINVAL when nothing changed.
     std::error_code error;
+    /// True when the exchange happened (no error).
     [[nodiscard]] explicit operator bool() const noexcept { return !error; }
   };
 

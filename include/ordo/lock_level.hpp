@@ -79,6 +79,7 @@ struct level_base {};
 /// incomplete at that point (levels are only looked into when used).
 template <class... Before>
 struct level : detail::level_base {
+  /// The levels that may be held when this level is taken.
   using before_list = detail::type_list<Before...>;
   /// Two locks of this level may not be held together except through
   /// ordo::lock_all.
@@ -90,12 +91,14 @@ struct level : detail::level_base {
 /// ascending instance key (see ordered_mutex's key constructor).
 template <class... Before>
 struct nestable_level : level<Before...> {
+  /// Two locks of this level may be nested in ascending key order.
   static constexpr bool nestable = true;
 };
 
 /// A numeric level: rank<M> is before rank<N> when M < N (I3).
 template <unsigned N>
 struct rank : level<> {
+  /// The rank's number: lower ranks are taken first.
   static constexpr unsigned value = N;
 };
 
@@ -215,9 +218,12 @@ inline constexpr bool level_is_acyclic_v = !detail::reaches<L, L, max_level_dept
 /// while_holding<guests_level>".
 namespace lock_order {
 
+/// Checks that Level is not declared in a cycle (Partner: a level of it).
 template <class Level, class Partner>
 struct declared_cycle {
+  /// False when Level precedes itself.
   static constexpr bool levels_are_acyclic = level_is_acyclic_v<Level>;
+  /// Fails to compile (our static_assert) on a cycle; else true.
   static constexpr bool check() {
     static_assert(levels_are_acyclic,
                   "ordo: lock order violation: lock levels are declared in a cycle "
@@ -227,9 +233,12 @@ struct declared_cycle {
   }
 };
 
+/// Checks that Level is a lock level (derives from ordo::level or is a rank).
 template <class Level>
 struct is_a_level {
+  /// True when Level is a lock level.
   static constexpr bool value = is_level_v<Level>;
+  /// Fails to compile (our static_assert) on a non-level; else true.
   static constexpr bool check() {
     static_assert(value,
                   "ordo: ordered_mutex<Level>: Level must be a lock level (derive it "
@@ -251,14 +260,20 @@ constexpr bool check_level() {
 
 template <class Taking>
 struct taking {
+  /// Checks that a Taking lock may be taken while a Held lock is held.
   template <class Held>
   struct while_holding {
+    /// True when Taking and Held are the same level.
     static constexpr bool same_level = std::is_same_v<Taking, Held>;
+    /// False when the same, non-nestable level is taken again.
     static constexpr bool is_not_already_held = !same_level || level_nestable_v<Taking>;
+    /// True when the levels are the same or one is (transitively) before the other.
     static constexpr bool is_related = same_level || levels_related_v<Taking, Held>;
+    /// True when Held is before Taking, or the levels are the same or unrelated.
     static constexpr bool is_declared_after = same_level || !is_related ||
                                               lock_before_v<Held, Taking>;
 
+    /// Fails to compile (our static_assert) on an order violation; true otherwise.
     static constexpr bool check() {
       static_assert(is_not_already_held,
                     "ordo: lock order violation: this level is already held (take "

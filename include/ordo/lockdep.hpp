@@ -118,10 +118,12 @@ namespace ordo {
 
 /// Validator policy: every acquisition is checked at run time.
 struct validator_on {
+  /// True: this policy validates.
   static constexpr bool enabled = true;
 };
 /// Validator policy: nothing is checked at run time and nothing is stored.
 struct validator_off {
+  /// False: this policy validates nothing.
   static constexpr bool enabled = false;
 };
 /// The policy lock types use when none is named: follows ORDO_LOCKDEP.
@@ -160,9 +162,13 @@ struct lock_site {
 /// is the lock being taken/released/waited on, `other` the conflicting one
 /// (the held lock, or the live child guard), when there is one.
 struct report {
+  /// What the validator found.
   report_kind kind;
+  /// The full, human-readable report.
   std::string text;
+  /// The lock being taken, released or waited on.
   lock_site subject;
+  /// The conflicting lock, when there is one.
   lock_site other;
 };
 

@@ -690,10 +690,12 @@ class symbol_ref {
  public:
   /// An empty reference (error ENOENT).
   symbol_ref() noexcept = default;
+  /// Takes other's pin and function; other becomes empty.
   symbol_ref(symbol_ref&& other) noexcept
       : fn_(std::exchange(other.fn_, nullptr)),
         owner_(std::exchange(other.owner_, nullptr)),
         error_(other.error_) {}
+  /// Releases this pin (as the destructor does), then takes other's; other becomes empty.
   symbol_ref& operator=(symbol_ref&& other) noexcept {
     if (this != &other) {
       reset();

@@ -318,7 +318,9 @@ constexpr void assert_held(const Ctx&) noexcept {
 template <class Validator = default_validator>
 class basic_unlocked {
  public:
+  /// The levels this context holds: none.
   using held_levels = detail::type_list<>;
+  /// The validator policy.
   using validator = Validator;
 
   /// Thread-compatible (one per thread). Reports (validator on) if the
@@ -366,7 +368,9 @@ using unlocked = basic_unlocked<>;
 template <class Validator = default_validator>
 class basic_callback_context {
  public:
+  /// The levels known held at compile time: none (the validator checks at run time).
   using held_levels = detail::type_list<>;
+  /// The validator policy.
   using validator = Validator;
 
   basic_callback_context() noexcept {
@@ -399,6 +403,7 @@ using callback_context = basic_callback_context<>;
 /// A lock order tag for nestable levels: instances of one nestable level are
 /// taken in ascending key order (checked by the validator).
 struct nest_key {
+  /// The instance's key: instances are taken in ascending key order.
   std::uint32_t value = 0;
 };
 
@@ -762,10 +767,14 @@ class ABSL_SCOPED_LOCKABLE guard {
   static_assert(alignof(OrderedMutex) >= 2, "the released flag lives in the pointer's low bit");
 
  public:
+  /// The levels held while this guard lives: the context's plus this lock's.
   using held_levels = Held;
+  /// The ordered mutex type this guard locks.
   using mutex_type = OrderedMutex;
+  /// True for a shared (reader) guard.
   static constexpr bool shared = Shared;
 
+  /// Takes over other's lock; other releases nothing.
   guard(guard&& other) noexcept
       : word_(std::exchange(other.word_, 0)), record_(other.record_) {}
   guard& operator=(guard&&) = delete;
@@ -784,6 +793,7 @@ class ABSL_SCOPED_LOCKABLE guard {
 
   /// True while the guard holds its lock (not moved from, not unlocked).
   bool owns_lock() const noexcept { return word_ != 0 && (word_ & released_bit) == 0; }
+  /// Same as owns_lock().
   explicit operator bool() const noexcept { return owns_lock(); }
 
   /// Releases the lock now, before the guard's scope ends (I7): the
@@ -892,6 +902,7 @@ class ABSL_SCOPED_LOCKABLE guard {
 template <class G, class... Allowed>
 class relockable {
  public:
+  /// Wraps g; compiles only if Allowed... lists every level held outside g (I4).
   relockable(G& g, allow_held_t<Allowed...>) noexcept : guard_(&g) {
     static_assert(detail::check_drop<typename G::held_levels, Allowed...>());
   }
@@ -921,9 +932,12 @@ relockable(G&, allow_held_t<Allowed...>) -> relockable<G, Allowed...>;
 template <class OrderedMutex, class Held>
 class maybe_guard {
  public:
+  /// The levels held while this guard lives, the maybe-taken level included.
   using held_levels = Held;
+  /// The ordered mutex type this guard may lock.
   using mutex_type = OrderedMutex;
 
+  /// Takes over other's lock, if any; other releases nothing.
   maybe_guard(maybe_guard&& other) noexcept
       : mutex_(std::exchange(other.mutex_, nullptr)), record_(other.record_),
         parent_position_(other.parent_position_) {}
@@ -934,10 +948,12 @@ class maybe_guard {
 
   /// True when the lock was taken. Not thread-safe (thread-owned).
   bool owns_lock() const noexcept { return mutex_ != nullptr; }
+  /// Same as owns_lock().
   explicit operator bool() const noexcept { return owns_lock(); }
   /// The locked mutex, or nullptr.
   OrderedMutex* mutex() const noexcept { return mutex_; }
 
+  /// The validator position (lockdep.hpp I1): the lock's, else the context's.
   long lockdep_position() const noexcept {
     return mutex_ != nullptr ? record_.position() : parent_position_;
   }
@@ -958,9 +974,12 @@ class maybe_guard {
 template <class OrderedMutex, std::size_t N, class Held>
 class batch_guard {
  public:
+  /// The levels held while this guard lives: the context's plus the batch's.
   using held_levels = Held;
+  /// The ordered mutex type of the batch.
   using mutex_type = OrderedMutex;
 
+  /// Takes over other's locks; other releases nothing.
   batch_guard(batch_guard&& other) noexcept
       : locks_(other.locks_), count_(std::exchange(other.count_, 0)),
         position_(other.position_), where_(other.where_) {}
@@ -974,6 +993,7 @@ class batch_guard {
   /// Number of distinct locks held (duplicates are taken once).
   std::size_t size() const noexcept { return count_; }
 
+  /// The validator position (lockdep.hpp I1) of the last lock taken, or -1.
   long lockdep_position() const noexcept { return position_; }
 
  protected:
@@ -1036,8 +1056,11 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   using record_type = detail::guard_record<Validator>;
 
  public:
+  /// The lock level of this mutex.
   using level_type = Level;
+  /// The underlying lockable type.
   using lockable_type = Mutex;
+  /// The validator policy.
   using validator = Validator;
 
   /// An unlocked mutex. For nestable levels the instance key is 0.
@@ -1345,6 +1368,7 @@ class [[nodiscard]] lock_all
   using base = typename detail::lock_all_base<Ctx, First, n>::type;
 
  public:
+  /// Takes first and rest after what ctx holds, in the batch order (I5).
   explicit lock_all(Ctx& ctx, First& first, Rest&... rest,
                     std::source_location where = std::source_location::current()) {
     if constexpr (detail::lock_all_argument<First>::is_exclusive_ordered_mutex) {
@@ -1363,6 +1387,7 @@ class [[nodiscard]] lock_all
       detail::guard_access::fill_batch(static_cast<base&>(*this), locks, count, position, where);
     }
   }
+  /// Takes over the locks; the moved-from lock_all releases nothing.
   lock_all(lock_all&&) noexcept = default;
 };
 template <class Ctx, class First, class... Rest>
@@ -1710,6 +1735,7 @@ class callback_lockable {
                                                             true, false>>>;
 
  public:
+  /// A view of m; locks nothing yet.
   explicit callback_lockable(OrderedMutex& m) noexcept : mutex_(&m) {}
   callback_lockable(const callback_lockable&) = delete;
   callback_lockable& operator=(const callback_lockable&) = delete;
@@ -1769,16 +1795,23 @@ class callback_lockable {
 template <class T, class Guard>
 class locked_ptr {
  public:
+  /// The levels held while this view lives (the guard's).
   using held_levels = typename Guard::held_levels;
+  /// The ordered mutex type of the guard.
   using mutex_type = typename Guard::mutex_type;
+  /// True when the guard is a shared (reader) lock.
   static constexpr bool shared = Guard::shared;
 
+  /// The guarded value.
   T* operator->() const noexcept { return value_; }
+  /// The guarded value.
   T& operator*() const noexcept { return *value_; }
+  /// The guard's validator position (lockdep.hpp I1).
   long lockdep_position() const noexcept { return guard_.lockdep_position(); }
   /// The guard, e.g. for ordo::wait.
   Guard& lock_guard() noexcept { return guard_; }
 
+  /// Takes over g, the guard of the mutex that protects *value.
   locked_ptr(Guard&& g, T* value) noexcept : guard_(std::move(g)), value_(value) {}
 
  private:
@@ -1825,7 +1858,9 @@ class guarded {
   static_assert(detail::guarded_mutex<Mutex>::check());
 
  public:
+  /// The guarded value's type.
   using value_type = T;
+  /// The ordered mutex type that guards the value.
   using mutex_type = Mutex;
 
   /// Constructs the value from args. Not thread-safe (construction).
@@ -1869,11 +1904,13 @@ class guarded {
     static_assert(detail::guarded_access<D>::check());
     return nullptr;
   }
+  /// Direct access is a compile error: lock first.
   template <class D = void>
   T& operator*() {
     static_assert(detail::guarded_access<D>::check());
     return *static_cast<T*>(nullptr);
   }
+  /// Direct access is a compile error: lock first.
   template <class D = void>
   T& get() {
     static_assert(detail::guarded_access<D>::check());

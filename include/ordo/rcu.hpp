@@ -295,8 +295,11 @@ enum class rcu_report_kind : unsigned char {
 /// One runtime report. `domain` identifies the domain (it may already be
 /// destroyed for thread_exit_in_read_section: compare, do not dereference).
 struct rcu_report {
+  /// What happened.
   rcu_report_kind kind;
+  /// The domain concerned (compare, do not dereference).
   const rcu_domain* domain;
+  /// A human-readable description of the misuse.
   const char* message;
 };
 
@@ -633,6 +636,7 @@ class rcu_domain {
     // relaxed: a statistic; the retire list itself is guarded by retire_mutex_.
     return pending_count_.load(std::memory_order_relaxed);
   }
+  /// rcu_domain_options::backlog_limit as applied (at least 1). Thread-safe.
   [[nodiscard]] std::size_t backlog_limit() const noexcept { return backlog_limit_; }
   /// Number of threads with a reader record in this domain. Thread-safe.
   [[nodiscard]] std::size_t reader_threads() const {
@@ -653,7 +657,9 @@ class rcu_domain {
   // ---- Low-level section API (used by ordo::hook_ptr and rcu_read_guard):
   // enter() opens a section and returns the token to pass to leave() on the
   // same thread, in LIFO order with other sections of this domain.
+  /// Opens a read section; returns the token to pass to leave().
   [[nodiscard]] detail::rcu_section_token enter() noexcept;
+  /// Closes the section that token opened (same thread, LIFO order).
   void leave(detail::rcu_section_token token) noexcept;
 
  private:
@@ -740,6 +746,7 @@ inline rcu_domain& rcu_default_domain() noexcept {
 /// the section in the thread that opened it.
 class [[nodiscard]] rcu_read_guard {
  public:
+  /// Opens a read section of domain, closed by the destructor.
   explicit rcu_read_guard(rcu_domain& domain = rcu_default_domain()) noexcept
       : domain_(&domain), token_(domain.enter()) {}
   ~rcu_read_guard() { domain_->leave(token_); }
@@ -775,9 +782,13 @@ class rcu_obj_base : private detail::rcu_retired {
 
  protected:
   rcu_obj_base() = default;
+  /// Copyable and movable as T's members are; only retire() schedules an object.
   rcu_obj_base(const rcu_obj_base&) = default;
+  /// Copyable and movable as T's members are; only retire() schedules an object.
   rcu_obj_base(rcu_obj_base&&) = default;
+  /// Copyable and movable as T's members are; only retire() schedules an object.
   rcu_obj_base& operator=(const rcu_obj_base&) = default;
+  /// Copyable and movable as T's members are; only retire() schedules an object.
   rcu_obj_base& operator=(rcu_obj_base&&) = default;
   ~rcu_obj_base() = default;
 

@@ -289,12 +289,15 @@ std::strong_ordering address_order(T* a, U* b) noexcept {
 template <class T>
 class ref {
  public:
+  /// The referenced type.
   using element_type = T;
 
   /// An empty reference.
   constexpr ref() noexcept = default;
+  /// An empty reference, like a null pointer.
   constexpr ref(std::nullptr_t) noexcept {}  // NOLINT: implicit, like a pointer
 
+  /// Takes over other's reference; other becomes empty.
   ref(ref&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
   /// From a ref to a derived type, or to const T (the count is the base's).
   template <class U>
@@ -302,10 +305,12 @@ class ref {
   ref(ref<U>&& other) noexcept  // NOLINT: implicit, like unique_ptr's
       : object_(other.release()) {}
 
+  /// Puts the old reference, then takes over other's; other becomes empty.
   ref& operator=(ref&& other) noexcept {
     ref(std::move(other)).swap(*this);  // the old reference is put by the temporary
     return *this;
   }
+  /// Puts the reference, if any; the ref becomes empty.
   ref& operator=(std::nullptr_t) noexcept {
     reset();
     return *this;
@@ -344,12 +349,18 @@ class ref {
   /// must hand it back through adopt() (or the object leaks).
   [[nodiscard]] T* release() noexcept { return std::exchange(object_, nullptr); }
 
+  /// Exchanges the references (no count changes).
   void swap(ref& other) noexcept { std::swap(object_, other.object_); }
+  /// Exchanges the references (no count changes).
   friend void swap(ref& a, ref& b) noexcept { a.swap(b); }
 
+  /// The object, or nullptr when empty; the ref keeps its reference.
   [[nodiscard]] T* get() const noexcept { return object_; }
+  /// The object. Precondition: not empty.
   T& operator*() const noexcept { return *object_; }
+  /// The object. Precondition: not empty.
   T* operator->() const noexcept { return object_; }
+  /// True when the ref holds a reference.
   [[nodiscard]] explicit operator bool() const noexcept { return object_ != nullptr; }
 
   /// Same object (I6). Compiles only for comparable pointer types. Not
@@ -375,7 +386,7 @@ class ref {
   friend bool operator==(const ref& a, std::nullptr_t) noexcept { return a.get() == nullptr; }
 
   /// Address order (I6: std::compare_three_way, a total order), so refs key
-  /// std::set/std::map and sort; an empty ref orders as nullptr.
+  /// std::set and std::map and sort; an empty ref orders as nullptr.
   template <class U>
   friend std::strong_ordering operator<=>(const ref& a, const ref<U>& b) noexcept {
     if constexpr (detail::check_comparable<T, U>()) {
@@ -384,6 +395,7 @@ class ref {
       return std::strong_ordering::equal;
     }
   }
+  /// Address order against a raw pointer (I6).
   template <class U>
   friend std::strong_ordering operator<=>(const ref& a, U* b) noexcept {
     if constexpr (detail::check_comparable<T, U>()) {
@@ -392,6 +404,7 @@ class ref {
       return std::strong_ordering::equal;
     }
   }
+  /// Address order against nullptr: an empty ref is equal to it.
   friend std::strong_ordering operator<=>(const ref& a, std::nullptr_t) noexcept {
     return std::compare_three_way{}(a.get(), static_cast<T*>(nullptr));
   }

@@ -158,8 +158,11 @@ enum class refcount_error : unsigned char {
 
 /// A report: what, which counter (its address) and where it was called.
 struct refcount_report {
+  /// What went wrong.
   refcount_error error;
+  /// The counter's address (compare, do not dereference).
   const void* counter;
+  /// Where the failing call was made.
   std::source_location where;
 };
 
