@@ -2,19 +2,9 @@
 // symbol_get, the PQAP intercept and mdev removal of the vfio_ap model
 // (docs/vfio-ap-model.md §1.7, §4.2, §4.3, §4.7, §4.9, §5 rows 1-6, 13).
 #include "vfio_ap_test_util.hpp"
+#include "host_test_access.hpp"
 
 #include <string>
-
-namespace ordo::vfio_ap {
-struct host_test_access {
-  static std::error_code try_unload(host& h, std::string_view name) {
-    return h.modules_.try_unload(name);
-  }
-  static std::uint32_t module_pins(host& h, std::string_view name) {
-    return h.modules_.find(name)->refcount();
-  }
-};
-}  // namespace ordo::vfio_ap
 
 namespace vfio_ap_test {
 namespace {
@@ -55,15 +45,15 @@ TEST_F(VfioApGuest, GuestLifecycle) {
 
 TEST_F(VfioApGuest, OpenTakesOneReferenceAndCloseDropsIt) {
   ASSERT_FALSE(h.kvm_create("g"));
-  EXPECT_EQ(access::module_pins(h, "kvm"), 0u);
+  EXPECT_EQ(access::module_refs(h, "kvm"), 0u);
   ASSERT_FALSE(h.vfio_open(uuid_a, "g"));
   EXPECT_EQ(refs("g"), 2u);
-  EXPECT_EQ(access::module_pins(h, "kvm"), 1u);  // vfio keeps kvm_put_kvm
+  EXPECT_EQ(access::module_refs(h, "kvm"), 1u);  // vfio keeps kvm_put_kvm
   EXPECT_EQ(crycb("g"), ordo::ap::format_ap_config(adapters({1}), domains({4, 5}), cdoms({})));
   h.clear_zapq_log();
   ASSERT_FALSE(h.vfio_close(uuid_a));
   EXPECT_EQ(refs("g"), 1u);
-  EXPECT_EQ(access::module_pins(h, "kvm"), 0u);
+  EXPECT_EQ(access::module_refs(h, "kvm"), 0u);
   EXPECT_EQ(crycb("g"), empty_apcb);
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 4}, {1, 5}})));  // I6: detach resets
   EXPECT_EQ(guest_matrix(uuid_a), "01.0004\n01.0005\n");           // shadow kept
@@ -155,7 +145,7 @@ TEST_F(VfioApGuest, RemovingAnOpenMdevReleasesEverything) {
   EXPECT_THAT(h.zapq_log(), ElementsAreArray(qs({{1, 4}, {1, 5}, {1, 4}, {1, 5}})));
   EXPECT_EQ(h.vfio_close(uuid_a), std::errc::no_such_file_or_directory);
   EXPECT_EQ(read("/sys/bus/ap/devices/01.0004/status"), "unassigned\n");
-  EXPECT_EQ(access::module_pins(h, "kvm"), 0u);
+  EXPECT_EQ(access::module_refs(h, "kvm"), 0u);
 }
 
 TEST_F(VfioApGuest, TheKvmModuleIsPinnedWhileADeviceHoldsAGuest) {

@@ -3,21 +3,9 @@
 // §4.4-4.6) and the §5 regressions that are runtime behaviour. ZAPQs are
 // checked exactly through the firmware's log.
 #include "vfio_ap_test_util.hpp"
+#include "host_test_access.hpp"
 
 #include <string>
-
-namespace ordo::vfio_ap {
-// Test-only access to the model's internals.
-struct host_test_access {
-  static unsigned long apcb_updates(host& h, std::string_view guest) {
-    ordo::unlocked ctx;
-    auto t = h.kvm_table_lock_.lock_shared(ctx);
-    kvm* k = h.find_guest(t, guest);
-    auto kl = k->lock.lock(t);
-    return k->apcb_updates(kl);
-  }
-};
-}  // namespace ordo::vfio_ap
 
 namespace vfio_ap_test {
 namespace {

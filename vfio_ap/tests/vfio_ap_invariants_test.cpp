@@ -2,58 +2,13 @@
 // broken on purpose through a test-only back door and the checker names it;
 // and six threads hammering one host never see a broken invariant.
 #include "vfio_ap_test_util.hpp"
+#include "host_test_access.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
-
-namespace ordo::vfio_ap {
-// Test-only access: corrupts the model's state under its own locks.
-struct host_test_access {
-  template <class F>
-  static void with_mdev(host& h, std::string_view uuid, F&& f) {
-    ordo::unlocked ctx;
-    auto g = h.matrix_.guests_lock.lock(ctx);
-    mdev* m = h.matrix_.find_mdev(g, uuid);
-    auto md = h.matrix_.mdevs_lock.lock(g);
-    f(*m);
-  }
-  static void reserve_everything(host& h) {
-    ordo::unlocked ctx;
-    auto a = h.perms_.mutex.lock(ctx);
-    h.perms_.apm = ap::adapter_mask::all();
-    h.perms_.aqm = ap::domain_mask::all();
-  }
-  static unsigned zapq(host& h, ap::apqn q) {
-    ordo::unlocked ctx;
-    return h.hw_.zapq(ctx, q);
-  }
-  static void forget_a_reset(host& h, ap::apqn q) {
-    ordo::unlocked ctx;
-    h.hw_.corrupt_ledger(ctx, q);
-  }
-  static kvm* guest(host& h, std::string_view name) {
-    ordo::unlocked ctx;
-    auto t = h.kvm_table_lock_.lock(ctx);
-    return h.find_guest(t, name);
-  }
-  static void clear_hook(host& h, std::string_view name) {
-    kvm* k = guest(h, name);
-    ordo::unlocked ctx;
-    auto kl = k->lock.lock(ctx);
-    auto w = k->pqap_hook_rwsem.lock(kl);
-    k->clear_pqap_hook(w);
-  }
-  static void clear_masks(host& h, std::string_view name) {
-    kvm* k = guest(h, name);
-    ordo::unlocked ctx;
-    auto kl = k->lock.lock(ctx);
-    k->clear_masks(kl);
-  }
-};
-}  // namespace ordo::vfio_ap
 
 namespace vfio_ap_test {
 namespace {

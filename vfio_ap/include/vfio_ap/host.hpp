@@ -409,6 +409,22 @@ class host {
     auto g = matrix_.guests_lock.lock(v);
     return matrix_.find_mdev(g, uuid);
   }
+  /// Whether a VFIO operation needs its device open (close, reset) or closed (open).
+  enum class device_state { closed, open };
+  /// The mdev whose device file a VFIO operation names (C3): ENOENT for a
+  /// malformed or unknown UUID, EBUSY when it must be closed and is open,
+  /// EBADF when it must be open and is not. Under vfio_lock_ (`v`).
+  template <class Ctx>
+  std::error_code find_device(Ctx& v, std::string_view uuid, device_state want, mdev*& out) {
+    const std::optional<std::string> id = canonical_uuid(uuid);
+    if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
+    mdev* m = lookup_mdev(v, *id);
+    if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
+    if (want == device_state::closed && m->open) return errc(std::errc::device_or_resource_busy);
+    if (want == device_state::open && !m->open) return errc(std::errc::bad_file_descriptor);
+    out = m;
+    return {};
+  }
 
   // Declaration order is destruction order reversed: the module registry
   // outlives every symbol_ref and guest reference.
@@ -1091,14 +1107,11 @@ inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) 
 }
 
 inline std::error_code host::vfio_open(std::string_view uuid, std::string_view kvm_name) {
-  const std::optional<std::string> id = canonical_uuid(uuid);
-  if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
   auto v = vfio_lock_.lock(t);
-  mdev* m = lookup_mdev(v, *id);
-  if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-  if (m->open) return errc(std::errc::device_or_resource_busy);
+  mdev* m = nullptr;
+  if (std::error_code ec = find_device(v, uuid, device_state::closed, m)) return ec;
   kvm* found = find_guest(t, kvm_name);
   if (found == nullptr) return errc(std::errc::no_such_file_or_directory);
   // vfio_device_get_kvm_safe: symbol_get both, get, symbol_put the getter.
@@ -1123,25 +1136,19 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
 }
 
 inline std::error_code host::vfio_close(std::string_view uuid) {
-  const std::optional<std::string> id = canonical_uuid(uuid);
-  if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
-  mdev* m = lookup_mdev(v, *id);
-  if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-  if (!m->open) return errc(std::errc::bad_file_descriptor);
+  mdev* m = nullptr;
+  if (std::error_code ec = find_device(v, uuid, device_state::open, m)) return ec;
   close_device(v, *m);
   return {};
 }
 
 inline std::error_code host::vfio_reset(std::string_view uuid) {
-  const std::optional<std::string> id = canonical_uuid(uuid);
-  if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
-  mdev* m = lookup_mdev(v, *id);
-  if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
-  if (!m->open) return errc(std::errc::bad_file_descriptor);
+  mdev* m = nullptr;
+  if (std::error_code ec = find_device(v, uuid, device_state::open, m)) return ec;
   return matrix_.reset_device(v, *m);
 }
 

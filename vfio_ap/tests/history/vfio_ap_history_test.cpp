@@ -23,28 +23,9 @@
 #include "ordo/ap.hpp"
 #include "ordo/ref.hpp"
 #include "vfio_ap/host.hpp"
+#include "../host_test_access.hpp"
 
 #include "../../../examples/ccw_teardown.hpp"
-
-namespace ordo::vfio_ap {
-// The model's declared test hook (host.hpp: friend struct host_test_access):
-// module reference counts, which the public API does not show.
-struct host_test_access {
-  static std::uint32_t module_refs(const host& h, std::string_view name) {
-    const ordo::module* m = h.modules_.find(name);
-    return m == nullptr ? 0xffffffffu : m->refcount();
-  }
-  // How many times the guest's APCB masks were written (set or clear).
-  static unsigned long apcb_updates(host& h, std::string_view name) {
-    ordo::unlocked ctx;
-    auto t = h.kvm_table_lock_.lock_shared(ctx);
-    kvm* guest = h.find_guest(t, name);
-    if (guest == nullptr) return ~0ul;
-    auto kl = guest->lock.lock(t);
-    return guest->apcb_updates(kl);
-  }
-};
-}  // namespace ordo::vfio_ap
 
 namespace {
 

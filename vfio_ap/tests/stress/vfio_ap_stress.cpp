@@ -62,18 +62,7 @@
 
 #include "ordo/ap.hpp"
 #include "vfio_ap/host.hpp"
-
-namespace ordo::vfio_ap {
-// The model's declared test hook (host.hpp: friend struct host_test_access):
-// the stress test reads the module reference counts, which the public API
-// does not show.
-struct host_test_access {
-  static std::uint32_t module_refs(const host& h, std::string_view name) {
-    const ordo::module* m = h.modules_.find(name);
-    return m == nullptr ? 0xffffffffu : m->refcount();
-  }
-};
-}  // namespace ordo::vfio_ap
+#include "../host_test_access.hpp"
 
 namespace {
 
