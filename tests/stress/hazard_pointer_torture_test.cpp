@@ -243,8 +243,14 @@ TEST(HazardPointerTorture, FallbackModeNeverFreesAnObjectASlotHolds) {
     });
   }
   long swaps = 0;
-  const auto deadline = std::chrono::steady_clock::now() + torture_duration();
-  while (std::chrono::steady_clock::now() < deadline) {
+  // At least the torture duration and at least 200 swaps: on a loaded
+  // machine the readers can starve the writer for most of the duration. The
+  // second bound only keeps a broken build from running forever.
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + torture_duration();
+  const auto give_up = deadline + std::chrono::seconds(30);
+  for (auto now = start; (now < deadline || swaps < 200) && now < give_up;
+       now = std::chrono::steady_clock::now()) {
     victim* old = current.exchange(new victim(++swaps));
     domain.wait_until_unprotected(old);
     for (auto& slot : in_use) {
