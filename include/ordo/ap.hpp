@@ -94,6 +94,8 @@
 #ifndef ORDO_AP_HPP
 #define ORDO_AP_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <array>
 #include <compare>
 #include <cstddef>

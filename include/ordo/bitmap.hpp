@@ -78,6 +78,8 @@
 #ifndef ORDO_BITMAP_HPP
 #define ORDO_BITMAP_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <array>
 #include <bit>
 #include <cstddef>

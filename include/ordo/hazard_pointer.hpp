@@ -173,6 +173,7 @@
 #ifndef ORDO_HAZARD_POINTER_HPP
 #define ORDO_HAZARD_POINTER_HPP
 
+#include <ordo/detail/config.hpp>
 #include <ordo/detail/asymmetric_fence.hpp>
 #include <ordo/detail/report.hpp>
 #include <ordo/detail/sanitizer.hpp>

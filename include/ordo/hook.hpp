@@ -121,6 +121,7 @@
 #ifndef ORDO_HOOK_HPP
 #define ORDO_HOOK_HPP
 
+#include <ordo/detail/config.hpp>
 #include <ordo/detail/report.hpp>
 #include <ordo/hazard_pointer.hpp>
 #include <ordo/module.hpp>

@@ -54,6 +54,8 @@
 #ifndef ORDO_LOCK_LEVEL_HPP
 #define ORDO_LOCK_LEVEL_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <cstddef>
 #include <string_view>
 #include <type_traits>

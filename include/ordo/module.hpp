@@ -100,6 +100,8 @@
 #ifndef ORDO_MODULE_HPP
 #define ORDO_MODULE_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>

@@ -53,6 +53,8 @@
 #ifndef ORDO_ONCE_HPP
 #define ORDO_ONCE_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <atomic>
 #include <type_traits>
 

@@ -221,6 +221,7 @@
 #ifndef ORDO_RCU_HPP
 #define ORDO_RCU_HPP
 
+#include <ordo/detail/config.hpp>
 #include <ordo/detail/asymmetric_fence.hpp>
 #include <ordo/detail/report.hpp>
 #include <ordo/detail/sanitizer.hpp>

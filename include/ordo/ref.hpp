@@ -124,6 +124,8 @@
 #ifndef ORDO_REF_HPP
 #define ORDO_REF_HPP
 
+#include <ordo/detail/config.hpp>
+
 #include <compare>
 #include <cstddef>
 #include <cstdint>

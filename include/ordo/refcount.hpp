@@ -131,6 +131,7 @@
 #ifndef ORDO_REFCOUNT_HPP
 #define ORDO_REFCOUNT_HPP
 
+#include <ordo/detail/config.hpp>
 #include "ordo/detail/report.hpp"
 
 #include <atomic>
