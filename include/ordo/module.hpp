@@ -488,16 +488,23 @@ class module_registry {
     module* m = create(name, error);
     if (m == nullptr) return error;
     module_loader loader(*this, *m);
-    try {
+    auto run_init = [&] {
       if constexpr (std::is_same_v<std::invoke_result_t<Init&, module_loader&>, void>) {
         std::forward<Init>(init)(loader);
       } else {
         error = std::forward<Init>(init)(loader);
       }
+    };
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    try {
+      run_init();
     } catch (...) {
       (void)abort_load(m);
       throw;
     }
+#else  // -fno-exceptions: init can only return
+    run_init();
+#endif
     if (error) {
       (void)abort_load(m);
       return error;
