@@ -311,6 +311,32 @@ constexpr void assert_held(const Ctx&) noexcept {
 // ---------------------------------------------------------------------------
 // Root and callback contexts
 
+namespace detail {
+// The validator position a root context (unlocked, callback_context)
+// starts from: stored only with the validator on, -1 otherwise.
+template <class Validator>
+class root_position {
+ public:
+  void set(long value) noexcept {
+    if constexpr (Validator::enabled) stored_.value = value;
+  }
+  [[nodiscard]] long get() const noexcept {
+    if constexpr (Validator::enabled) {
+      return stored_.value;
+    } else {
+      return lockdep::detail::no_position;
+    }
+  }
+
+ private:
+  struct none {};
+  struct stored {
+    long value = 0;
+  };
+  [[no_unique_address]] std::conditional_t<Validator::enabled, stored, none> stored_;
+};
+}  // namespace detail
+
 /// The root context: "this thread holds no lock". Make one at the top of a
 /// call chain (`ordo::unlocked ctx;`) and pass it down by reference. With
 /// the validator on, making one while the thread holds a validated lock is
@@ -327,7 +353,7 @@ class basic_unlocked {
   /// thread holds a lock; the context then starts from what is held, so
   /// that the fault is reported once, not again at every use.
   explicit basic_unlocked(std::source_location where = std::source_location::current()) noexcept {
-    if constexpr (Validator::enabled) position_.value = lockdep::detail::on_root_context(where);
+    if constexpr (Validator::enabled) position_.set(lockdep::detail::on_root_context(where));
   }
   basic_unlocked(const basic_unlocked&) = delete;
   basic_unlocked& operator=(const basic_unlocked&) = delete;
@@ -335,19 +361,11 @@ class basic_unlocked {
   /// The validator position (lockdep.hpp I1): 0 for a proper root, or -1
   /// when not validated.
   long lockdep_position() const noexcept {
-    if constexpr (Validator::enabled) {
-      return position_.value;
-    } else {
-      return lockdep::detail::no_position;
-    }
+    return position_.get();
   }
 
  private:
-  struct no_position {};
-  struct position {
-    long value = 0;
-  };
-  [[no_unique_address]] std::conditional_t<Validator::enabled, position, no_position> position_;
+  [[no_unique_address]] detail::root_position<Validator> position_;
 };
 
 /// The root context with the default validator policy.
@@ -374,7 +392,7 @@ class basic_callback_context {
   using validator = Validator;
 
   basic_callback_context() noexcept {
-    if constexpr (Validator::enabled) position_.value = lockdep::detail::current_position();
+    if constexpr (Validator::enabled) position_.set(lockdep::detail::current_position());
   }
   basic_callback_context(const basic_callback_context&) = delete;
   basic_callback_context& operator=(const basic_callback_context&) = delete;
@@ -382,19 +400,11 @@ class basic_callback_context {
   /// The validator position (lockdep.hpp I1): the thread's innermost lock
   /// when it was made, or -1 when not validated.
   long lockdep_position() const noexcept {
-    if constexpr (Validator::enabled) {
-      return position_.value;
-    } else {
-      return lockdep::detail::no_position;
-    }
+    return position_.get();
   }
 
  private:
-  struct no_position {};
-  struct position {
-    long value = 0;
-  };
-  [[no_unique_address]] std::conditional_t<Validator::enabled, position, no_position> position_;
+  [[no_unique_address]] detail::root_position<Validator> position_;
 };
 
 /// The callback escape with the default validator policy.
