@@ -441,7 +441,8 @@ class hook_ptr<R(Args...), Protection> {
   /// no hook is set, when the owner is going (owner_ref), or on a recursive
   /// rw_protect call (reported). Exceptions from the hook propagate (the
   /// protection is released). Thread-safe. Ordering: acquire (O1).
-  std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> call(Args... args) const {
+  ORDO_ALWAYS_INLINE std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> call(
+      Args... args) const {
     if constexpr (is_rcu) {
       rcu_domain& domain = *domain_;
       const detail::rcu_section_token token = domain.enter();
