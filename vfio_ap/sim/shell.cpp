@@ -245,78 +245,122 @@ bool shell::expand(std::string_view text, std::size_t& i, std::string& into) {
   return true;
 }
 
-bool shell::split(std::string_view text, std::vector<word>& words) {
-  std::size_t i = 0;
-  std::size_t expanded = 0;
-  while (true) {
-    while (i < text.size() && is_blank(text[i])) ++i;
-    if (i == text.size()) return true;
-    if (text[i] == '>') {
-      ++i;
-      if (i < text.size() && text[i] == '>') ++i;
-      words.push_back({">", true});
-      continue;
-    }
-    word w;
-    while (i < text.size() && !is_blank(text[i]) && text[i] != '>') {
-      const char c = text[i];
-      if (c == '\'') {
-        const std::size_t close = text.find('\'', i + 1);
-        if (close == std::string_view::npos) {
-          script_error("unterminated '");
-          return false;
-        }
-        w.text += text.substr(i + 1, close - i - 1);
-        i = close + 1;
-      } else if (c == '"') {
-        ++i;
-        while (true) {
-          if (i == text.size()) {
-            script_error("unterminated \"");
-            return false;
-          }
-          const char q = text[i];
-          if (q == '"') {
-            ++i;
-            break;
-          }
-          if (q == '\\' && i + 1 < text.size() &&
-              (text[i + 1] == '"' || text[i + 1] == '\\' || text[i + 1] == '$')) {
-            w.text.push_back(text[i + 1]);
-            i += 2;
-          } else if (q == '$') {
-            if (!expand(text, i, w.text)) return false;
-          } else {
-            w.text.push_back(q);
-            ++i;
-          }
-        }
-      } else if (c == '\\') {
-        if (i + 1 < text.size()) {
-          w.text.push_back(text[i + 1]);
-          i += 2;
-        } else {
-          w.text.push_back('\\');
-          ++i;
-        }
-      } else if (c == '$') {
-        if (!expand(text, i, w.text)) return false;
-      } else {
-        w.text.push_back(c);
-        ++i;
+// One line's words, read left to right (the "Language" rules of shell.hpp).
+// Each reader starts at its opening character and leaves the cursor just
+// past what it consumed; one that returns false has reported a script error.
+class shell::tokenizer {
+ public:
+  tokenizer(shell& sh, std::string_view text) : sh_(sh), text_(text) {}
+
+  bool split(std::vector<word>& words) {
+    while (true) {
+      skip_blanks();
+      if (at_end()) return true;
+      if (peek() == '>') {
+        words.push_back(redirection());
+        continue;
       }
-      if (w.text.size() > kMaxLine) {
-        script_error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
-        return false;
-      }
+      word w;
+      if (!read_word(w.text) || !count_expanded(w.text.size())) return false;
+      words.push_back(std::move(w));
     }
-    expanded += w.text.size();
-    if (expanded > kMaxLine) {
-      script_error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
-      return false;
-    }
-    words.push_back(std::move(w));
   }
+
+ private:
+  bool at_end() const { return i_ == text_.size(); }
+  char peek() const { return text_[i_]; }
+  bool next_is(char c) const { return i_ + 1 < text_.size() && text_[i_ + 1] == c; }
+
+  void skip_blanks() {
+    while (!at_end() && is_blank(peek())) ++i_;
+  }
+
+  // `>` or `>>` (sysfs treats both as a write).
+  word redirection() {
+    ++i_;
+    if (!at_end() && peek() == '>') ++i_;
+    return {">", true};
+  }
+
+  // Unquoted, quoted and escaped parts up to a blank or `>`, joined.
+  bool read_word(std::string& into) {
+    while (!at_end() && !is_blank(peek()) && peek() != '>') {
+      if (!read_part(into)) return false;
+      if (into.size() > kMaxLine) return too_long();
+    }
+    return true;
+  }
+
+  bool read_part(std::string& into) {
+    switch (peek()) {
+      case '\'': return single_quoted(into);
+      case '"': return double_quoted(into);
+      case '\\': escaped(into); return true;
+      case '$': return sh_.expand(text_, i_, into);
+      default: into.push_back(text_[i_++]); return true;
+    }
+  }
+
+  // '...': everything up to the next ' literally.
+  bool single_quoted(std::string& into) {
+    const std::size_t close = text_.find('\'', i_ + 1);
+    if (close == std::string_view::npos) return error("unterminated '");
+    into += text_.substr(i_ + 1, close - i_ - 1);
+    i_ = close + 1;
+    return true;
+  }
+
+  // "...": blanks kept, variables expanded, \" \\ \$ stand for the character.
+  bool double_quoted(std::string& into) {
+    ++i_;
+    while (!at_end() && peek() != '"') {
+      if (peek() == '\\' && (next_is('"') || next_is('\\') || next_is('$'))) {
+        into.push_back(text_[i_ + 1]);
+        i_ += 2;
+      } else if (peek() == '$') {
+        if (!sh_.expand(text_, i_, into)) return false;
+      } else {
+        into.push_back(text_[i_++]);
+      }
+    }
+    if (at_end()) return error("unterminated \"");
+    ++i_;
+    return true;
+  }
+
+  // \c outside quotes is c; a backslash at the end of the line is itself.
+  void escaped(std::string& into) {
+    if (i_ + 1 == text_.size()) {
+      into.push_back(text_[i_++]);
+      return;
+    }
+    into.push_back(text_[i_ + 1]);
+    i_ += 2;
+  }
+
+  // All words of the line together stay within kMaxLine.
+  bool count_expanded(std::size_t word_size) {
+    expanded_ += word_size;
+    return expanded_ <= kMaxLine || too_long();
+  }
+
+  bool too_long() {
+    return error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
+  }
+
+  bool error(std::string_view what) {
+    sh_.script_error(what);
+    return false;
+  }
+
+  shell& sh_;
+  std::string_view text_;
+  std::size_t i_ = 0;          // the next character to read
+  std::size_t expanded_ = 0;   // bytes of the words read so far
+};
+
+bool shell::split(std::string_view text, std::vector<word>& words) {
+  return tokenizer(*this, text).split(words);
 }
 
 std::string shell::resolve(std::string_view path) const {

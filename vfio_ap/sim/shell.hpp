@@ -122,6 +122,8 @@ class shell {
     bool redirect = false;  // an unquoted `>` or `>>`
   };
 
+  class tokenizer;  // split()'s reader over one line (shell.cpp)
+
   void execute(std::string_view line);
   bool split(std::string_view text, std::vector<word>& words);
   bool expand(std::string_view text, std::size_t& i, std::string& into);
