@@ -438,6 +438,7 @@ void shell::execute(std::string_view line) {
   else if (name == "vfio") cmd_vfio(words);
   else if (name == "pqap") cmd_pqap(words);
   else if (name == "check") cmd_check(words);
+  else if (name == "lsmod") cmd_lsmod(words);
   else script_error("unknown command: " + name);
 }
 
@@ -536,8 +537,12 @@ void shell::cmd_zapq_fault(const std::vector<word>& words) {
 }
 
 void shell::cmd_kvm(const std::vector<word>& words) {
+  if (words.size() == 2 && words[1].text == "list") {
+    for (const auto& guest : host_->kvm_list()) out_ << guest.name << ' ' << guest.refs << '\n';
+    return;
+  }
   if (words.size() != 3) {
-    script_error("usage: kvm create|destroy|refs|crycb NAME");
+    script_error("usage: kvm create|destroy|refs|crycb NAME | kvm list");
     return;
   }
   const std::string& op = words[1].text;
@@ -559,7 +564,7 @@ void shell::cmd_kvm(const std::vector<word>& words) {
       if (masks.empty() || masks.back() != '\n') out_ << '\n';
     }
   } else {
-    script_error("usage: kvm create|destroy|refs|crycb NAME");
+    script_error("usage: kvm create|destroy|refs|crycb NAME | kvm list");
     return;
   }
   if (ec) failed(ec);
@@ -593,6 +598,14 @@ void shell::cmd_pqap(const std::vector<word>& words) {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   out_ << "rc=0x" << kHex[(rc >> 4) & 0xf] << kHex[rc & 0xf] << '\n';
+}
+
+void shell::cmd_lsmod(const std::vector<word>& words) {
+  if (words.size() != 1) {
+    script_error("usage: lsmod");
+    return;
+  }
+  for (const auto& m : host_->modules()) out_ << m.name << ' ' << m.pins << '\n';
 }
 
 void shell::cmd_check(const std::vector<word>& words) {

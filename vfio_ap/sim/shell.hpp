@@ -138,6 +138,7 @@ class shell {
   void cmd_vfio(const std::vector<word>& words);
   void cmd_pqap(const std::vector<word>& words);
   void cmd_check(const std::vector<word>& words);
+  void cmd_lsmod(const std::vector<word>& words);
 
   void failed(std::error_code ec);           // `error: ENAME: text` on out
   void script_error(std::string_view what);  // `sim: line N: what` on err

@@ -162,6 +162,21 @@ struct sysfs_entry {
   friend bool operator==(const sysfs_entry&, const sysfs_entry&) = default;
 };
 
+/// A loaded module and the pins held on it now (module_refcount: what
+/// lsmod prints under "Used by"), host::modules.
+struct module_pins {
+  std::string name;
+  unsigned pins = 0;
+  friend bool operator==(const module_pins&, const module_pins&) = default;
+};
+
+/// A live guest and its reference count now, host::kvm_list.
+struct guest_refs {
+  std::string name;
+  unsigned refs = 0;
+  friend bool operator==(const guest_refs&, const guest_refs&) = default;
+};
+
 /// The invariants of check_invariants (header comment I1..I6; `model` is
 /// the model's own bookkeeping: queue table back pointers, the usable
 /// index, bus bindings).
@@ -226,6 +241,16 @@ class host {
   std::error_code kvm_destroy(std::string_view name);
   /// The guest's reference count (creator + one per open mdev). ENOENT.
   std::error_code kvm_refs(std::string_view name, unsigned& refs);
+  /// Every live guest (as kvm_refs answers for it) with its reference
+  /// count, sorted by name: one snapshot under the guest table's lock.
+  /// Thread-safe.
+  std::vector<guest_refs> kvm_list() const;
+  /// The modules the host loaded, in load order (`kvm`, `vfio_ap`), with
+  /// their pins now: `kvm` is pinned once per open mdev (VFIO's symbol_get
+  /// of kvm_put_kvm) and for the length of an open; `vfio_ap` for the
+  /// length of an apmask/aqmask veto check. A snapshot of each count; at
+  /// rest (no operation running) it is exact. Thread-safe.
+  std::vector<module_pins> modules() const;
   /// The guest's APCB masks in ap_config form ("0x..,0x..,0x..\n"). ENOENT.
   std::error_code kvm_crycb(std::string_view name, std::string& out);
 
@@ -1094,6 +1119,24 @@ inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) {
   if (guest == nullptr) return errc(std::errc::no_such_file_or_directory);
   refs = guest->refs();
   return {};
+}
+
+inline std::vector<guest_refs> host::kvm_list() const {
+  ordo::unlocked ctx;
+  auto t = kvm_table_lock_.lock_shared(ctx);
+  std::vector<guest_refs> out;
+  for (const auto& [name, entry] : kvms_) {
+    if (find_guest(t, name) != nullptr) out.push_back({name, entry.memory->refs()});
+  }
+  return out;
+}
+
+inline std::vector<module_pins> host::modules() const {
+  std::vector<module_pins> out;
+  for (const char* name : {"kvm", "vfio_ap"}) {
+    if (const ordo::module* m = modules_.find(name)) out.push_back({name, m->refcount()});
+  }
+  return out;
 }
 
 inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) {

@@ -4,11 +4,12 @@
 # apmask/aqmask edits; readers of every attribute and directory) run against
 # the mounted model while the simulator's standard input changes the host
 # configuration (qci) and guests open mdevs and call PQAP. Afterwards the
-# model's invariants hold (check prints ok), every guest's references are
-# back to its creator's, every process has exited, and the server's resident
-# memory at the end is within a small bound of what it was after warm-up
-# (both printed; asserted only without sanitizers, whose allocators keep
-# freed memory in quarantine). About 15 s.
+# model's invariants hold (check prints ok), every module pin and guest
+# reference is back to what it was at the start (lsmod and kvm list, after
+# a warm-up round of the simulator's input), every process has exited, and
+# the server's resident memory at the end is within a small bound of what it
+# was after warm-up (both printed; asserted only without sanitizers, whose
+# allocators keep freed memory in quarantine). About 15 s.
 # Usage: stress_test.sh HOST.sim      Environment: STRESS_SECONDS (default 12)
 . "$(dirname "$0")/lib.sh"
 require_mount
@@ -75,6 +76,39 @@ reader() {
   echo "$n"
 }
 
+# The guests, and one quiet round of the simulator's input before any
+# writer runs (warm-up): the module pins and guest references then are the
+# start state the end must come back to.
+sim_do kvm create guest1 >/dev/null
+sim_do kvm create guest2 >/dev/null
+sim_round() {
+  case $(($1 % 3)) in
+    0) sim_do qci apm=5 ;;
+    1) sim_do qci apm=5,6,7 ;;
+    2) sim_do qci apm=5,6 aqm=4,0x47,0xab ;;
+  esac >/dev/null
+  sim_do vfio open "${UUIDS[0]}" guest1 >/dev/null
+  sim_do vfio open "${UUIDS[1]}" guest2 >/dev/null
+  sim_do pqap guest1 05.0004 >/dev/null
+  sim_do pqap guest2 06.0004 >/dev/null
+  sim_do vfio close "${UUIDS[0]}" >/dev/null
+  sim_do vfio close "${UUIDS[1]}" >/dev/null
+}
+for u in "${UUIDS[0]}" "${UUIDS[1]}"; do
+  echo "$u" >"$T/create"
+  echo 5 >"$M/$u/assign_adapter"
+  echo 4 >"$M/$u/assign_domain"
+done
+sim_round 2
+start_refs=$(sim_do lsmod; sim_do kvm list)
+echo "module pins and guest references at the start:" $start_refs
+case "$start_refs" in
+  *"kvm "*"vfio_ap "*"guest1 1"*"guest2 1"*) ;;
+  *) fail "lsmod and kvm list print the modules and guests: $start_refs" ;;
+esac
+echo 1 >"$M/${UUIDS[0]}/remove"
+echo 1 >"$M/${UUIDS[1]}/remove"
+
 start=$(date +%s)
 end=$((start + SECONDS_TOTAL))
 mdev_writer "${UUIDS[0]}" "$end" >"$WORK/w0" &
@@ -86,22 +120,10 @@ writers=$(jobs -p | grep -v "^$SIM_PID\$")
 
 # The simulator's standard input: configuration changes and guests, until
 # the writers' deadline.
-sim_do kvm create guest1 >/dev/null
-sim_do kvm create guest2 >/dev/null
 rounds=0
 warm_rss=
 while [ "$(date +%s)" -lt "$end" ]; do
-  case $((rounds % 3)) in
-    0) sim_do qci apm=5 ;;
-    1) sim_do qci apm=5,6,7 ;;
-    2) sim_do qci apm=5,6 aqm=4,0x47,0xab ;;
-  esac >/dev/null
-  sim_do vfio open "${UUIDS[0]}" guest1 >/dev/null
-  sim_do vfio open "${UUIDS[1]}" guest2 >/dev/null
-  sim_do pqap guest1 05.0004 >/dev/null
-  sim_do pqap guest2 06.0004 >/dev/null
-  sim_do vfio close "${UUIDS[0]}" >/dev/null
-  sim_do vfio close "${UUIDS[1]}" >/dev/null
+  sim_round "$rounds"
   rounds=$((rounds + 1))
   if [ -z "$warm_rss" ] && [ "$(date +%s)" -ge $((start + WARMUP)) ]; then
     warm_rss=$(rss_kb)
@@ -124,8 +146,12 @@ echo "writes through the mount: $writes, reads: $reads, simulator rounds: $round
 for u in "${UUIDS[@]}"; do sim_do vfio close "$u" >/dev/null; done
 expect "guest1 references back to its creator's" 1 "$(sim_do kvm refs guest1)"
 expect "guest2 references back to its creator's" 1 "$(sim_do kvm refs guest2)"
+end_refs=$(sim_do lsmod; sim_do kvm list)
+echo "module pins and guest references at the end:  " $end_refs
+expect "every module pin and guest reference back to its start" "$start_refs" "$end_refs"
 sim_do kvm destroy guest1
 sim_do kvm destroy guest2
+expect "no guest left" "" "$(sim_do kvm list)"
 expect "check after the stress" "ok" "$(sim_do check)"
 end_rss=$(rss_kb)
 echo "server RSS after warm-up: ${warm_rss} kB, at the end: ${end_rss} kB"
