@@ -429,7 +429,8 @@ TEST(HookPtr, HazardClearOfAnotherHookFromInsideACallSucceeds) {
 }
 
 // Calls nested deeper than the per-thread slots (8) still protect their hook
-// and are still seen by the EDEADLK check.
+// and are still seen by the EDEADLK check, and so are the outer calls that
+// hold the thread's own slots (the chain walked up to the next free one).
 TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   static std::atomic<int> reports;
   reports = 0;
@@ -438,9 +439,11 @@ TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   constexpr int depth = 12;
   ordo::hook_ptr<int(int), ordo::hazard_protect> ptrs[depth];
   std::error_code innermost_error;
+  std::error_code outer_error;
   auto nest = [&](int level) -> int {
     if (level + 1 < depth) return ptrs[level + 1].call(level + 1).value_or(-1);
     innermost_error = ptrs[level].clear().error;  // its own hook: EDEADLK
+    outer_error = ptrs[3].clear().error;          // held by an owned slot: EDEADLK
     return level;
   };
   auto h = ordo::hook<int(int)>::from_callable(nest);
@@ -448,7 +451,8 @@ TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   for (int i = 0; i < depth; ++i) ASSERT_FALSE(ptrs[i].publish(hooks[i]));
   EXPECT_EQ(ptrs[0].call(0), depth - 1);
   EXPECT_EQ(innermost_error, std::errc::resource_deadlock_would_occur);
-  EXPECT_EQ(reports.load(), 1);
+  EXPECT_EQ(outer_error, std::errc::resource_deadlock_would_occur);
+  EXPECT_EQ(reports.load(), 2);
   for (int i = 0; i < depth; ++i) EXPECT_EQ(ptrs[i].clear().previous, &hooks[i]);
   ordo::set_hook_report_handler(previous);
 }

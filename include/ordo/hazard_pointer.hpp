@@ -252,6 +252,7 @@ struct alignas(64) hazptr_slot {
   std::atomic<const void*> value{nullptr};  // I1, I3
   hazptr_slot* next_slot = nullptr;         // the domain's list (I2); immutable once linked
   hazptr_slot* next_free = nullptr;         // free list / overflow list of its owner
+  hazptr_slot* hook_deeper = nullptr;       // owner's hook slot one call deeper (TLS only)
   bool membarrier = false;                  // the domain's fence mode; immutable
 
   /// Starts a protection epoch for `p`: the store, then the light fence
@@ -302,9 +303,14 @@ inline constexpr unsigned hazptr_hook_depth = 8;
 struct hazptr_tls_state {
   hazptr_slot* cache[hazptr_cache_capacity];   // free slots this thread owns (I3)
   unsigned cached;
-  hazptr_slot* hook_slots[hazptr_hook_depth];  // one per nesting depth of hook calls
-  unsigned hook_owned;                         // hook_slots[0, hook_owned) are owned
-  unsigned hook_depth;                         // hook calls in progress
+  // The hook path's slots, one per nesting depth, chained outermost first
+  // through hook_deeper: hook_next is the slot the next call takes (null
+  // when every owned slot is in use), so a call costs one TLS load and two
+  // TLS stores, with no depth counter and no bounds check.
+  hazptr_slot* hook_first;                     // depth 0, or null
+  hazptr_slot* hook_last;                      // deepest owned slot, or null
+  hazptr_slot* hook_next;                      // free owned slot for the next call
+  unsigned hook_owned;                         // length of the chain (<= hazptr_hook_depth)
   hazptr_slot* hook_overflow;                  // slots of calls nested deeper (LIFO)
   bool registered;                             // thread-exit hook installed
   bool torn_down;                              // thread-exit hook ran
@@ -610,26 +616,44 @@ inline hazptr_thread_exit::~hazptr_thread_exit() {
   tls.torn_down = true;
   hazptr_domain& domain = hazptr_default_domain();
   while (tls.cached != 0) domain.release_slot(tls.cache[--tls.cached]);
-  while (tls.hook_owned != 0) domain.release_slot(tls.hook_slots[--tls.hook_owned]);
+  for (hazptr_slot* slot = tls.hook_first; slot != nullptr;) {
+    hazptr_slot* deeper = slot->hook_deeper;
+    slot->hook_deeper = nullptr;
+    domain.release_slot(slot);
+    slot = deeper;
+  }
+  tls.hook_first = tls.hook_last = tls.hook_next = nullptr;
+  tls.hook_owned = 0;
 }
 
 // ---- The hook path (ordo::hazard_protect in hook.hpp): one slot per
 // nesting depth, kept by the thread, so a call touches no shared line.
 
-[[gnu::cold]] inline hazptr_slot* hazptr_hook_slot_slow(unsigned depth, bool& overflow) {
+// The slot of a hook call and whether it is an overflow slot. Returned by
+// value: a guard whose members never have their address taken stays in
+// registers across the call it protects.
+struct hazptr_hook_slot_choice {
+  hazptr_slot* slot;
+  bool overflow;
+};
+
+// Every owned slot is in use (or none exists yet): own one more, one call
+// deeper, up to hazptr_hook_depth; beyond that, or after the thread's exit
+// hook ran, borrow an overflow slot for this call only.
+[[gnu::cold]] inline hazptr_hook_slot_choice hazptr_hook_slot_slow() {
   hazptr_tls_state& tls = hazptr_tls;
   hazptr_slot* slot = hazptr_default_domain().acquire_slot();
-  if (depth < hazptr_hook_depth && !tls.torn_down) {
+  if (tls.hook_owned < hazptr_hook_depth && !tls.torn_down) {
     if (!tls.registered) hazptr_register_thread();
-    tls.hook_slots[depth] = slot;  // depth == hook_owned: depths grow by one
-    tls.hook_owned = depth + 1;
-    overflow = false;
-  } else {
-    slot->next_free = tls.hook_overflow;  // so clear() can see it (hook.hpp I3)
-    tls.hook_overflow = slot;
-    overflow = true;
+    slot->hook_deeper = nullptr;
+    (tls.hook_last != nullptr ? tls.hook_last->hook_deeper : tls.hook_first) = slot;
+    tls.hook_last = slot;
+    ++tls.hook_owned;
+    return {slot, false};  // in use now: hook_next stays null
   }
-  return slot;
+  slot->next_free = tls.hook_overflow;  // so clear() can see it (hook.hpp I3)
+  tls.hook_overflow = slot;
+  return {slot, true};
 }
 
 /// The slot of one hook call, reset and given back at scope exit.
@@ -637,19 +661,22 @@ class hazptr_hook_guard {
  public:
   hazptr_hook_guard() {
     hazptr_tls_state& tls = hazptr_tls;
-    const unsigned depth = tls.hook_depth;
-    if (depth < tls.hook_owned) [[likely]] {
-      slot_ = tls.hook_slots[depth];
+    hazptr_slot* const next = tls.hook_next;
+    if (next != nullptr) [[likely]] {
+      slot_ = next;
+      tls.hook_next = next->hook_deeper;  // calls are LIFO: the deeper one is next
     } else {
-      slot_ = hazptr_hook_slot_slow(depth, overflow_);
+      const hazptr_hook_slot_choice choice = hazptr_hook_slot_slow();
+      slot_ = choice.slot;
+      overflow_ = choice.overflow;
     }
-    tls.hook_depth = depth + 1;
   }
   ~hazptr_hook_guard() {
     slot_->reset();
     hazptr_tls_state& tls = hazptr_tls;
-    --tls.hook_depth;
-    if (overflow_) [[unlikely]] {
+    if (!overflow_) [[likely]] {
+      tls.hook_next = slot_;  // free again, and every deeper one with it
+    } else {
       tls.hook_overflow = slot_->next_free;
       slot_->next_free = nullptr;
       hazptr_default_domain().release_slot(slot_);
@@ -668,10 +695,11 @@ class hazptr_hook_guard {
 /// True when one of this thread's hook calls holds `p` (hook.hpp I3).
 inline bool hazptr_hook_calls_hold(const void* p) noexcept {
   const hazptr_tls_state& tls = hazptr_tls;
-  const unsigned depth = tls.hook_depth < tls.hook_owned ? tls.hook_depth : tls.hook_owned;
-  for (unsigned i = 0; i < depth; ++i) {
+  // The owned slots in use are those before hook_next in the chain.
+  for (const hazptr_slot* s = tls.hook_first; s != nullptr && s != tls.hook_next;
+       s = s->hook_deeper) {
     // relaxed: this thread's own slot (I1).
-    if (tls.hook_slots[i]->value.load(std::memory_order_relaxed) == p) return true;
+    if (s->value.load(std::memory_order_relaxed) == p) return true;
   }
   for (const hazptr_slot* s = tls.hook_overflow; s; s = s->next_free) {
     // relaxed: as above.
