@@ -23,9 +23,13 @@ Both sides come from the same run of the same binary. The binary runs with
 (repetition i of OURS over repetition i of ANCHOR) and the table prints the
 median with min-max. A target is met when the median meets it.
 
-The script warns, on stderr and in the table header, when the 1-minute load
-average at the start or end exceeded half the cores, or when compilers or
-other benchmark binaries were running: such a run's numbers are noise.
+The script warns, on stderr and in the table header, when at the start or
+end other tasks were runnable in every one of five samples of /proc/stat
+(then also when the 1-minute load average exceeded half the cores), or when
+compilers or other benchmark binaries were running; processes stopped with
+SIGSTOP are not counted, and a load average left over from a job that is
+stopped or has just ended is not a warning by itself. Such a run's numbers
+are noise.
 
     scripts/bench_ratios.py [--repetitions N] [--json-out FILE] BINARY [benchmark args...]
 
@@ -39,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 # Process names that mean the machine is busy with something else.
 BUSY_NAMES = ("cc1plus", "cc1", "clang", "clang++", "clang-19", "g++", "gcc", "c++", "ld", "ld.gold",
@@ -56,18 +61,45 @@ def busy_processes(own_binary: str) -> list:
         try:
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
-        except OSError:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
             continue
+        if state in ("T", "t", "Z", "X"):
+            continue  # stopped (kill -STOP), traced or dead: it takes no CPU
         if comm in BUSY_NAMES or (comm.endswith("_bench")):
             found.add(comm)
     return sorted(found)
+
+
+def runnable_now(samples: int = 5, interval: float = 0.1) -> int:
+    """The fewest runnable tasks seen in a few samples of /proc/stat's
+    procs_running, less this script: what competes for the CPUs right now.
+    The load average lags by minutes (it still counts a job stopped a
+    minute ago), so it alone cannot tell a machine that has just gone idle."""
+    fewest = None
+    for i in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                for line in f:
+                    if line.startswith("procs_running"):
+                        n = int(line.split()[1]) - 1
+                        fewest = n if fewest is None else min(fewest, n)
+        except OSError:
+            return 0
+        if i + 1 < samples:
+            time.sleep(interval)
+    return fewest or 0
 
 
 def machine_warnings(when: str, own_binary: str) -> list:
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
     out = []
-    if load > 0.5 * cores:
+    running = runnable_now()
+    if running > 0:
+        out.append(f"{when}: {running} other runnable task(s) at every sample")
+    if load > 0.5 * cores and running > 0:
         out.append(f"{when}: 1-minute load average {load:.2f} exceeds half of {cores} cores")
     others = busy_processes(own_binary)
     if others:
@@ -120,6 +152,9 @@ def run_value(run, counter):
 
 
 def main() -> int:
+    if any(a in ("-h", "--help") for a in sys.argv[1:2]):
+        print(__doc__)
+        return 0
     repetitions, json_out, rest = parse_args(sys.argv[1:])
     if not rest:
         print(__doc__)
