@@ -444,6 +444,68 @@ TEST_F(Lockdep, CallbackContextInversionIsACircularDependencyNamingBothSites) {
   EXPECT_EQ(all[0].other.where.line(), static_cast<unsigned>(entry_line));
 }
 
+// Found by tests/fuzz/lockdep_fuzz.cpp (regressions/lockdep_fuzz/
+// two_batches_of_equal_keys): the validator took "both entries are of a
+// lock_all batch" for "of one batch", so a second batch of a level taken
+// while a first was held was never checked against it. Two threads taking
+// the two batches in opposite orders deadlock.
+TEST_F(Lockdep, SecondLockAllBatchOfANonNestableLevelIsASameLevelViolation) {
+  struct slot_level : ordo::level<> {};
+  checked_mutex<slot_level> a, b, c, d;
+  root ctx;
+  auto first = ordo::lock_all(ctx, a, b);
+  EXPECT_TRUE(taken().empty());  // one batch: fine
+  callback cb;                   // the types forbid the second batch here
+  auto second = ordo::lock_all(cb, c, d);
+  ASSERT_FALSE(taken().empty());
+  for (const auto& r : taken()) EXPECT_EQ(r.kind, ordo::lockdep::report_kind::same_level);
+}
+
+TEST_F(Lockdep, SecondLockAllBatchOfEqualKeysIsANestOrderViolation) {
+  struct bucket_level : ordo::nestable_level<> {};
+  checked_mutex<bucket_level> one(ordo::nest_key{1});
+  checked_mutex<bucket_level> other_one(ordo::nest_key{1});
+  checked_mutex<bucket_level> two(ordo::nest_key{2});
+  root ctx;
+  auto first = ordo::lock_all(ctx, one);
+  auto second = ordo::lock_all(first, other_one, two);  // key 1 again, not in one batch
+  const auto r = taken();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, ordo::lockdep::report_kind::nest_order);
+}
+
+// Found by the same fuzzer: a batch of ascending keys added no edge
+// between them, so a cycle through the batch's order went unseen, though
+// lock_all's order is the one one-by-one nesting must follow (I5).
+TEST_F(Lockdep, LockAllOfAscendingKeysOrdersThemLikeNesting) {
+  struct bucket_level : ordo::nestable_level<> {};
+  struct after_level : ordo::level<bucket_level> {};
+  checked_mutex<bucket_level> one(ordo::nest_key{1});
+  checked_mutex<bucket_level> two(ordo::nest_key{2});
+  checked_mutex<bucket_level> other_one(ordo::nest_key{1});  // the class of `one`
+  checked_mutex<after_level> after;
+  root ctx;
+  {
+    auto both = ordo::lock_all(ctx, two, one);  // key 1 -> key 2
+  }
+  {
+    auto g2 = two.lock(ctx);
+    auto ga = after.lock(g2);  // key 2 -> after
+  }
+  EXPECT_TRUE(taken().empty());
+  {
+    auto ga = after.lock(ctx);
+    callback cb;
+    // after -> key 1 closes key 1 -> key 2 -> after -> key 1. Another
+    // instance of key 1's class: absl::Mutex's own detector, which works
+    // on addresses, sees no cycle and lets the validator's report through.
+    auto g1 = other_one.lock(cb);
+  }
+  const auto r = taken();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, ordo::lockdep::report_kind::circular_dependency);
+}
+
 TEST_F(Lockdep, CallbackContextSecondLockOfAHeldLevelIsReported) {
   struct node_level : ordo::level<> {};
   checked_mutex<node_level> a, b;

@@ -67,8 +67,11 @@
 //   I4  A nestable level has one order, ascending instance key, whether its
 //       instances are taken one by one or by one lock_all (which sorts by
 //       key): one-by-one needs strictly ascending keys, a batch allows
-//       equal ones among its own entries. A try_lock never waits: it adds
-//       no edge and is never a second-lock or nesting-order fault.
+//       equal ones among its own entries, and its ascending keys add edges
+//       like one-by-one nesting. A batch is one lock_all call: a second
+//       batch taken while a first is held is checked against it like any
+//       acquisition (same_level, nest_order). A try_lock never waits: it
+//       adds no edge and is never a second-lock or nesting-order fault.
 //
 // Misuse
 //   compile error  none (this header has no compile-time rules).
@@ -199,6 +202,7 @@ enum entry_flags : std::uint32_t {
   entry_trylock = 1u << 1,
   entry_batch = 1u << 2,  // one of a lock_all batch (same level, address order)
   entry_nestable = 1u << 3,
+  entry_batch_next = 1u << 4,  // with entry_batch: not the batch's first lock (I4)
 };
 
 struct held_entry {
@@ -210,6 +214,7 @@ struct held_entry {
   std::uint32_t key = 0;
   std::uint32_t flags = 0;
   std::uint64_t position = 0;  // I1: this entry's position token
+  std::uint64_t batch = 0;     // I4: the position of its batch's first lock, 0 if none
 };
 
 // I1: the position tokens contexts carry. 0 is "this thread holds nothing";
@@ -234,6 +239,18 @@ inline constinit thread_local held_stack held{};
 // I1: the position of this thread's innermost lock, 0 when it holds none.
 inline long top_position(const held_stack& st) noexcept {
   return st.size ? static_cast<long>(st.entries[st.size - 1].position) : 0;
+}
+
+// I4: which lock_all batch an acquisition with `flags` belongs to: none
+// (0), a new one (named by the position its first lock will get), or, for
+// a batch's later locks, the batch of the lock just taken (a batch is
+// taken in one call, nothing else in between).
+inline std::uint64_t batch_of(const held_stack& st, std::uint32_t flags) noexcept {
+  if ((flags & entry_batch) == 0) return 0;
+  if ((flags & entry_batch_next) != 0 && st.size > 0 && st.entries[st.size - 1].batch != 0) {
+    return st.entries[st.size - 1].batch;
+  }
+  return st.last_position + 1;
 }
 
 struct class_info {
@@ -532,7 +549,9 @@ inline void report_stale(const held_stack& st, const held_entry& taking, long ct
     // nesting-order fault.
     if (taking.flags & entry_trylock) continue;
     if (h.level == taking.level) {
-      const bool one_batch = (h.flags & entry_batch) && (taking.flags & entry_batch);
+      // I4: "a batch" is one lock_all call; two batches of a level
+      // nested one in the other are two acquisitions like any.
+      const bool one_batch = h.batch != 0 && h.batch == taking.batch;
       if ((taking.flags & entry_nestable) == 0) {
         if (one_batch) continue;  // lock_all's address order (I5 of ordered_mutex.hpp)
         std::string body =
@@ -557,7 +576,10 @@ inline void report_stale(const held_stack& st, const held_entry& taking, long ct
                  std::move(body), site_of(taking), site_of(h));
         continue;
       }
-      if (one_batch) continue;
+      // Equal keys of one batch are one class: no edge. Ascending keys of
+      // one batch are an order like one-by-one nesting (I4, and I5 of
+      // ordered_mutex.hpp): the edge joins the graph.
+      if (taking.key == h.key) continue;
     }
     add_dependency(h, taking);
   }
@@ -600,6 +622,7 @@ inline long on_acquire(const void* lock, const void* level, std::string_view nam
     taking.cls = cls;
     taking.key = key;
     taking.flags = flags;
+    taking.batch = batch_of(st, flags);
     return acquire_slow(taking, ctx_position);
   }
   // Scalar stores: building the entry elsewhere and copying it costs a
@@ -612,6 +635,7 @@ inline long on_acquire(const void* lock, const void* level, std::string_view nam
   slot.cls = cls;
   slot.key = key;
   slot.flags = flags;
+  slot.batch = batch_of(st, flags);
   slot.position = ++st.last_position;
   st.size = n + 1;
   return static_cast<long>(slot.position);
@@ -747,6 +771,41 @@ inline void on_wait(const void* lock, std::string_view name, long position, bool
                          "progress is blocked (the busy-flag-and-wait-queue inversion).\n");
   dispatch(report_kind::wait_with_locks_held, "wait with other locks held", std::move(body),
            lock_site{name, lock, where}, st.size ? site_of(other) : lock_site{});
+}
+
+// Test hooks: for the validator's own tests and fuzzer only, not part of
+// the public API (nothing in the library calls them, so they cost nothing
+// in the normal path). Neither may run while another thread uses the
+// validator.
+
+// Forgets every dependency the graph has recorded (its edges and their
+// known_edges bits, O1) and empties the calling thread's held stack, so
+// that the next test input starts from no history. The lock classes stay
+// (I3): ids cached by level_class and by nestable mutexes remain valid.
+inline void reset_for_testing() noexcept {
+  graph_state& g = graph();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  for (auto& out : g.out) out.clear();
+  // Only the rows and columns of registered classes can have bits set.
+  const std::uint32_t n = static_cast<std::uint32_t>(g.classes.size());
+  const std::uint32_t last = n < fast_classes ? n : fast_classes - 1;
+  for (std::uint32_t from = 0; from <= last; ++from) {
+    const std::uint32_t first_bit = from * fast_classes;
+    for (std::uint32_t w = first_bit / 64; w <= (first_bit + last) / 64; ++w) {
+      // relaxed: O1; no other thread uses the validator meanwhile.
+      known_edges[w].store(0, std::memory_order_relaxed);
+    }
+  }
+  held = held_stack{};
+}
+
+// Swaps the calling thread's held stack (I1) with `other`: a test that
+// simulates several threads on one OS thread keeps each one's stack and
+// switches it in before acting as that thread.
+inline void swap_held_for_testing(held_stack& other) noexcept {
+  const held_stack mine = held;
+  held = other;
+  other = mine;
 }
 
 }  // namespace detail

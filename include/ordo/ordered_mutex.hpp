@@ -619,7 +619,8 @@ struct raw_lock {
 // How an acquisition is made, for the validator.
 enum class acquisition : std::uint32_t {
   single = 0,                               // lock(), lock_shared(), lock_if
-  batch = lockdep::detail::entry_batch,     // one of a lock_all batch
+  batch = lockdep::detail::entry_batch,     // the first lock of a lock_all batch
+  batch_next = lockdep::detail::entry_batch | lockdep::detail::entry_batch_next,  // a later one
   attempt = lockdep::detail::entry_trylock  // a successful try_lock
 };
 
@@ -1391,7 +1392,10 @@ class [[nodiscard]] lock_all
       long position = ctx.lockdep_position();
       for (std::size_t i = 0; i < count; ++i) {
         const auto taken =
-            detail::guard_access::acquire(*locks[i], detail::acquisition::batch, position, where);
+            detail::guard_access::acquire(*locks[i],
+                                          i == 0 ? detail::acquisition::batch
+                                                 : detail::acquisition::batch_next,
+                                          position, where);
         if (position != lockdep::detail::no_position) position = taken.position();
       }
       detail::guard_access::fill_batch(static_cast<base&>(*this), locks, count, position, where);
