@@ -102,6 +102,21 @@
 //       could see p and the deleter.
 //   O4  barrier(): every deleter retired before barrier() was called has run
 //       (and everything it did happens-before barrier() returns).
+//   O5  Shared grace periods. Concurrent synchronize() calls share grace
+//       periods: a call needs one grace period that started after it arrived
+//       (I12), not one of its own. Its arrival is an acq_rel read-modify-
+//       write of gp_seq_; the start of every later grace period is a
+//       read-modify-write of the same word, so it reads the arrival's value
+//       or a later one of that chain (a release sequence) and everything the
+//       caller did before the call (its unpublish) happens-before that grace
+//       period's epoch increment and heavy fence: O2 covers it exactly as
+//       it covers the writes of the thread that runs the grace period (the
+//       fence is cumulative). The call returns after an acquire load of
+//       gp_seq_ that reads the end of such a grace period, so O1 carries
+//       over. A caller that finds a grace period running that started before
+//       it arrived waits for it to end and for the next one, which it may
+//       run itself or find run by another caller (the kernel's and liburcu's
+//       batching).
 //
 // Invariants (the code refers to them)
 //   I1  A reader record's counter is one word: the domain epoch loaded by
@@ -150,6 +165,92 @@
 //       touches freed memory nor the anonymous count.
 //   I11 ~rcu_domain runs deleter batches until none is pending (deleters may
 //       retire more).
+//   I12 gp_seq_ is twice the number of grace periods ended, plus one while
+//       one runs; only the holder of gp_mutex_ changes it (one increment at
+//       the start, one at the end). A caller arriving at value a needs the
+//       value (a + 3) & ~1: the end of the next grace period if none ran at
+//       a, else of the one after. While a grace period runs, callers that
+//       need a later one spin briefly, then sleep on gp_seq_ (a futex word)
+//       after a seq_cst increment of gp_sharers_ and a seq_cst re-load of
+//       gp_seq_; the end is a seq_cst increment of gp_seq_ followed by a
+//       seq_cst load of gp_sharers_. In the single total order of seq_cst
+//       operations either the sleeper's re-load sees the end (it does not
+//       sleep), or the end's load sees the sleeper and calls FUTEX_WAKE after
+//       changing the word, which futex(2) guarantees reaches a sleeper that
+//       compared the old value. No lost wake-up.
+//   I13 A grace period that still waits after spinning (membarrier mode)
+//       sleeps until the reader it waits for ends its section, woken by that
+//       reader. Writer: under registry_mutex_ it stores writer_waiting = 1 in
+//       every record it still waits for (W), then issues a second heavy
+//       fence (F); then, until none is left: an acquire load of
+//       reader_wakes_ (value v), a scan, and FUTEX_WAIT on reader_wakes_
+//       expecting v. Reader: every store that may end a section (S) is
+//       followed by a compiler-only fence and a relaxed load of its record's
+//       writer_waiting (X, on the counter's line); if X reads 1 and the
+//       section ended, the reader clears the flag, does a release increment
+//       of reader_wakes_ (I) and FUTEX_WAKE. No lost wake-up, for a record
+//       the writer sleeps for after a scan L that did not see S:
+//       (1) membarrier(2) in F makes the reader's thread execute a full
+//           barrier P (or pass the scheduler, which is one) during F. If S
+//           is before P, S is visible to everything after F, L included:
+//           contradiction. So P is before X, and X sees W (the only other
+//           stores to the flag are this writer's clear, after it stops
+//           waiting for the record, and the reader's own clear, after X).
+//           The reader therefore performs I and the wake.
+//       (2) If I came before v in reader_wakes_'s modification order, the
+//           acquire load of v reads I or a later increment (a release
+//           sequence), so S happens-before L and L sees S: contradiction. So
+//           I comes after v, and from I on the word differs from v (it only
+//           grows; 2^32 wake-ups during one sleep are excluded).
+//       (3) FUTEX_WAIT compares and queues in one step with respect to
+//           FUTEX_WAKE: if it compares after I it returns at once, else the
+//           reader's FUTEX_WAKE, which follows I, finds it queued.
+//       A record whose thread exits inside the section is ended and woken
+//       under registry_mutex_, which the writer holds to set flags: either
+//       order is seen. The futex sleep is bounded (1 ms) as a safety net
+//       for cases outside this proof (a membarrier(2) failure that a report
+//       handler chose to survive, a kernel without futex(2)): they degrade to
+//       polling, never to a hang. In fallback mode the reader's leave has no
+//       CPU fence between S and X, so (1) does not hold: there the writer
+//       never sets the flag and keeps the old backoff (spin, yield, sleep up
+//       to 1.28 ms), as it does for anonymous sections (I9, thread teardown
+//       only). The reader pays for this, when no writer waits, one load of
+//       a word on the line it has just written and a branch not taken; a
+//       flag inside the counter itself would cost nothing but cannot work:
+//       the reader's leave is a load then a plain store, and a writer's
+//       read-modify-write landing between the two is overwritten unseen
+//       (no fence closes that window, only an atomic read-modify-write on
+//       the reader's side, which the fast path must not have).
+//
+// Fence skips (each one safe; none trades safety)
+//   1  A grace period of a domain with no reader record, or whose only
+//      record is the calling thread's own, issues no heavy fence and scans
+//      nothing. Safe: a record is linked under registry_mutex_ before its
+//      first section loads the epoch, and the check takes that mutex after
+//      the epoch increment, so a reader registering later happens-after the
+//      caller's unpublish and sees it; the caller's own thread is not inside
+//      a section (synchronize() refuses that) and its later sections follow
+//      the unpublish in program order. Anonymous sections (I9) are checked
+//      with a seq_cst read-modify-write of their count: if it reads 0, a
+//      later anonymous entry's increment reads from it (the same argument).
+//   2  A caller that shares a grace period (O5) issues no fence of its own.
+//   3  The second heavy fence of I13 is issued only by a grace period that
+//      still waits after spinning; one whose readers leave while it spins
+//      (the common case) issues one fence.
+//   Not skipped, although tempting: a grace period whose scan finds no
+//   record inside a section still needs its first fence. A reader's entry is
+//   a plain store then loads (store-buffering): without the fence the
+//   writer can see the record at depth 0 while the reader, whose store is
+//   still in its store buffer, has loaded the old pointer.
+//
+// Under a busy neighbour
+//   A writer that waits on a timer (sleep 10 us, doubling) loses its CPU
+//   slice and its timer is rounded up by the kernel's timer slack (50 us by
+//   default); when a neighbour process keeps the cores busy it then waits
+//   behind that neighbour's slice after the reader has long left. This is
+//   the 37x of issue 15 (13 us against liburcu's 0.36 us, whose writer is
+//   woken by a futex). I13's wake-up puts the writer back on the run queue
+//   the moment the reader leaves, with the scheduler's wake-up preference.
 //
 // Fallback (membarrier unavailable)
 //   The first domain probes membarrier(2) (QUERY, then
@@ -196,7 +297,8 @@
 //                    later unlock of it is reported as unlock_without_lock,
 //                    I10);
 //                  - a domain destroyed while a reader is inside a section;
-//                  - membarrier(2) failing after a successful registration.
+//                  - membarrier(2) failing after a successful registration
+//                    (if the handler returns, waits poll every 1 ms, I13).
 //   undefined      using an object from a read section after the section
 //                  ended; closing a section on another thread than the one
 //                  that opened it; destroying a domain while another thread
@@ -223,6 +325,7 @@
 
 #include <ordo/detail/config.hpp>
 #include <ordo/detail/asymmetric_fence.hpp>
+#include <ordo/detail/futex.hpp>
 #include <ordo/detail/report.hpp>
 #include <ordo/detail/sanitizer.hpp>
 
@@ -369,6 +472,11 @@ struct alignas(64) rcu_reader_record : rcu_list_node {
   const rcu_thread_state* owner = nullptr;  // the owning thread's state; immutable
   // I1: epoch of the outermost section | nesting depth. Its own line (I7).
   alignas(64) std::atomic<std::uint64_t> counter{0};
+  // I13: 1 while a grace period that sleeps waits for this record. Written by
+  // the grace period (rarely: only after it spun in vain) and by the owning
+  // thread; on the counter's line, so the reader's check after its outermost
+  // unlock reads a line it already owns.
+  std::atomic<std::uint32_t> writer_waiting{0};
   // read_lock() calls past the 65535th that were reported and ignored; only
   // the owning thread touches it, and only while the depth is at its limit,
   // so the matching read_unlock() calls are ignored too (I8).
@@ -520,6 +628,14 @@ struct rcu_retired_object final : rcu_retired {
   }
 };
 
+// A waiting grace period (or a caller sharing one) spins this many backoff
+// rounds (16 pauses each, then a re-check) before it sleeps on a futex.
+inline constexpr unsigned rcu_spin_rounds = 64;
+// The longest futex sleep: a safety net only (I12, I13). The wake-ups are
+// proven; this bounds the cost of a case outside the proof (a membarrier(2)
+// failure a report handler survived, no futex(2)) to polling every 1 ms.
+inline constexpr std::chrono::milliseconds rcu_wait_safety_net{1};
+
 inline void rcu_cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -595,6 +711,7 @@ class rcu_domain {
         // release: everything the section did happens-before the writer's
         // acquire load that reads this value or a later one (O1).
         record->counter.store(counter - 1, std::memory_order_release);
+        notify_grace_period(record, counter - 1);
         return;
       }
     }
@@ -689,6 +806,21 @@ class rcu_domain {
   detail::rcu_anonymous_depth* anonymous_entry(bool create) const noexcept;
   void leave_anonymous() noexcept;
   void heavy_fence() noexcept;
+  // I13 reader side: after a store that may end a section.
+  void notify_grace_period(detail::rcu_reader_record* record, std::uint64_t now) noexcept {
+    // Compiler-only: the grace period's second heavy fence supplies the CPU
+    // fence between the counter store above and this load (I13).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    // relaxed: partner is the grace period's store of 1 before its heavy
+    // fence; the wake-up itself is ordered through reader_wakes_ (I13).
+    if (record->writer_waiting.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      wake_grace_period(record, now);
+    }
+  }
+  [[gnu::cold]] void wake_grace_period(detail::rcu_reader_record* record,
+                                       std::uint64_t now) noexcept;
+  void share_grace_period();
+  bool must_fence_readers();
   void run_grace_period_locked();
   void wait_for_readers(std::uint64_t target);
   void enqueue(detail::rcu_retired* node) noexcept;
@@ -715,6 +847,14 @@ class rcu_domain {
 
 
   alignas(64) std::mutex gp_mutex_;  // I3
+  // I12: 2 x grace periods completed, +1 while one runs; written only under
+  // gp_mutex_ (and read-modify-written by arriving callers). A futex word:
+  // callers that share a running grace period sleep on it.
+  std::atomic<std::uint32_t> gp_seq_{0};
+  std::atomic<std::uint32_t> gp_sharers_{0};  // callers asleep on gp_seq_ (I12)
+  // I13: incremented by a reader that ends a section a grace period waits
+  // for; the grace period sleeps on it.
+  std::atomic<std::uint32_t> reader_wakes_{0};
   std::atomic<std::uint64_t> completed_{0};
 
   mutable std::mutex registry_mutex_;  // I3
@@ -980,6 +1120,7 @@ inline void rcu_domain::leave(detail::rcu_section_token token) noexcept {
     // release: everything the section did happens-before the writer's
     // acquire load that reads this value or a later one (O1).
     token.record->counter.store(token.entered - 1, std::memory_order_release);
+    notify_grace_period(token.record, token.entered - 1);
     return;
   }
   leave_slow(token);
@@ -1007,6 +1148,7 @@ inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
   }
   // release: as in leave() when this ends the outermost section (O1).
   record->counter.store(counter - 1, std::memory_order_release);
+  notify_grace_period(record, counter - 1);
 }
 
 inline void rcu_domain::read_unlock_slow() noexcept {
@@ -1138,6 +1280,19 @@ inline void rcu_domain::backoff(unsigned round) {
   }
 }
 
+inline void rcu_domain::wake_grace_period(detail::rcu_reader_record* record,
+                                           std::uint64_t now) noexcept {
+  // A nested section ended: the outer one still holds the grace period up.
+  if ((now & detail::rcu_nesting_mask) != 0) return;
+  // relaxed: the flag only selects this path; reader_wakes_ orders (I13).
+  record->writer_waiting.store(0, std::memory_order_relaxed);
+  // release: partner is the acquire load of reader_wakes_ in
+  // wait_for_readers: a grace period that reads this value (or a later one)
+  // sees the store that ended this section (I13 step 2).
+  reader_wakes_.fetch_add(1, std::memory_order_release);
+  detail::futex_wake(reader_wakes_);
+}
+
 inline void rcu_domain::wait_for_readers(std::uint64_t target) {
   std::unique_lock lock(registry_mutex_);
   // Every record is a candidate (I2); waiting_ is empty here (I3).
@@ -1148,6 +1303,8 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
     waiting_.prev->next = &waiting_;
     readers_.next = readers_.prev = &readers_;
   }
+  bool flagged = false;  // the records in waiting_ carry writer_waiting (I13)
+  std::uint32_t wakes = 0;
   for (unsigned round = 0;; ++round) {
     for (detail::rcu_list_node* node = waiting_.next; node != &waiting_;) {
       detail::rcu_list_node* next = node->next;
@@ -1156,14 +1313,40 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
       // the sections this value ends or follows happen-before us (O1).
       const std::uint64_t seen = record->counter.load(std::memory_order_acquire);
       if ((seen & detail::rcu_nesting_mask) == 0 || seen >= target) {  // I2
+        // relaxed: only spares the reader a wake-up it no longer needs to
+        // send; the flag orders nothing (I13). Loaded first so records this
+        // grace period did not flag see no store to their line.
+        if (flagged && record->writer_waiting.load(std::memory_order_relaxed) != 0) {
+          record->writer_waiting.store(0, std::memory_order_relaxed);
+        }
         detail::rcu_list_node::unlink(record);
         readers_.push_back(record);
       }
       node = next;
     }
     if (waiting_.empty()) break;
-    lock.unlock();  // I3: never sleep holding the registry
-    backoff(round);
+    if (!membarrier_ || round < detail::rcu_spin_rounds) {
+      lock.unlock();  // I3: never sleep holding the registry
+      backoff(round);  // fallback mode polls to the end (I13)
+    } else if (!flagged) {
+      // I13 step 1: flag every record still waited for, then fence.
+      for (detail::rcu_list_node* node = waiting_.next; node != &waiting_; node = node->next) {
+        // relaxed: the heavy fence below orders it before the next scan.
+        static_cast<detail::rcu_reader_record*>(node)->writer_waiting.store(
+            1, std::memory_order_relaxed);
+      }
+      flagged = true;
+      lock.unlock();
+      heavy_fence();
+    } else {
+      lock.unlock();
+      // I13 step 3: sleeps only while no reader woke us since `wakes` was
+      // loaded; bounded (the safety net, I13).
+      detail::futex_wait(reader_wakes_, wakes, detail::rcu_wait_safety_net);
+    }
+    // acquire: pairs with wake_grace_period's release; loaded before the
+    // scan (I13 step 2).
+    if (flagged) wakes = reader_wakes_.load(std::memory_order_acquire);
     lock.lock();
   }
   lock.unlock();
@@ -1173,17 +1356,88 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
   }
 }
 
+// Fence skips (see "Fence skips" in the header).
+inline bool rcu_domain::must_fence_readers() {
+  {
+    std::lock_guard lock(registry_mutex_);
+    const bool none = readers_.empty();
+    const bool only_ours =
+        !none && readers_.next == readers_.prev && detail::rcu_tls.state != nullptr &&
+        static_cast<const detail::rcu_reader_record*>(readers_.next)->owner ==
+            detail::rcu_tls.state;
+    if (!none && !only_ours) return true;
+  }
+  // seq_cst RMW (not a load): if it reads 0, an anonymous reader's later
+  // increment (a seq_cst RMW) reads from it, so everything before this grace
+  // period happens-before that reader's section (skip 1).
+  return anonymous_readers_.fetch_add(0, std::memory_order_seq_cst) != 0;
+}
+
 inline void rcu_domain::run_grace_period_locked() {
+  // I12: the grace period starts. acq_rel: acquire pairs with the arrival
+  // RMW of every caller counting on it (share_grace_period), so their
+  // unpublish happens-before the epoch increment and the fence below (O5).
+  gp_seq_.fetch_add(1, std::memory_order_acq_rel);
   // seq_cst RMW: readers that load the new epoch see everything before it (O2).
   const std::uint64_t target =
       epoch_.fetch_add(detail::rcu_epoch_unit, std::memory_order_seq_cst) +
       detail::rcu_epoch_unit;
-  // Orders the caller's unpublish (and the increment) before the scan of
-  // the records; pairs with the readers' fence in enter() (O2).
-  heavy_fence();
-  wait_for_readers(target);
+  if (must_fence_readers()) {
+    // Orders the caller's unpublish (and the increment) before the scan of
+    // the records; pairs with the readers' fence in enter() (O2).
+    heavy_fence();
+    wait_for_readers(target);
+  }
   // relaxed: a statistic.
   completed_.fetch_add(1, std::memory_order_relaxed);
+  // I12: the grace period ends. seq_cst: release pairs with the acquire
+  // loads in share_grace_period (O5); the order with gp_sharers_ below is
+  // the sleeping callers' no-lost-wake-up argument (I12).
+  gp_seq_.fetch_add(1, std::memory_order_seq_cst);
+  if (gp_sharers_.load(std::memory_order_seq_cst) != 0) detail::futex_wake(gp_seq_);
+}
+
+inline void rcu_domain::share_grace_period() {
+  // I12 arrival. acq_rel RMW, not a load: a grace period that starts later
+  // (its start RMW reads this value or a later one of the RMW chain, a
+  // release sequence) acquires everything this caller did before (O5).
+  const std::uint32_t arrived = gp_seq_.fetch_add(0, std::memory_order_acq_rel);
+  // The end value of the first grace period that starts after the arrival:
+  // the next one if none runs (arrived even), else the one after.
+  const std::uint32_t needed = (arrived + 3) & ~std::uint32_t{1};
+  for (unsigned round = 0;; ++round) {
+    // acquire: pairs with the release of the RMW that ended that grace
+    // period, so the sections it waited for happen-before our return (O1).
+    const std::uint32_t seq = gp_seq_.load(std::memory_order_acquire);
+    if (static_cast<std::int32_t>(seq - needed) >= 0) return;  // shared (O5)
+    if ((seq & 1) == 0) {
+      // None runs: run one (it starts after the arrival: it is later in
+      // gp_seq_'s modification order).
+      std::unique_lock lock(gp_mutex_, std::try_to_lock);
+      if (lock.owns_lock()) {
+        // acquire: as above (another caller may have ended one meanwhile).
+        const std::uint32_t now = gp_seq_.load(std::memory_order_acquire);
+        if (static_cast<std::int32_t>(now - needed) < 0) run_grace_period_locked();
+        return;
+      }
+    }
+    if ((seq & 1) == 0 || round < detail::rcu_spin_rounds) {
+      // Another caller is about to start one, or just ended one; or a short
+      // wait for the running one.
+      backoff(round < detail::rcu_spin_rounds ? round : detail::rcu_spin_rounds);
+      continue;
+    }
+    // One runs: sleep until it ends. The increment and the re-load are
+    // seq_cst, as the grace period's end and its load of gp_sharers_: in
+    // the single total order either our load sees the end, or the end's
+    // load of gp_sharers_ sees us and it wakes gp_seq_ (I12).
+    gp_sharers_.fetch_add(1, std::memory_order_seq_cst);
+    if (gp_seq_.load(std::memory_order_seq_cst) == seq) {
+      detail::futex_wait(gp_seq_, seq, detail::rcu_wait_safety_net);
+    }
+    // relaxed: only the grace period's end reads it, to skip a wake-up.
+    gp_sharers_.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 inline void rcu_domain::synchronize() noexcept {
@@ -1193,8 +1447,7 @@ inline void rcu_domain::synchronize() noexcept {
                               "would wait for itself");
     return;
   }
-  std::lock_guard lock(gp_mutex_);
-  run_grace_period_locked();
+  share_grace_period();
 }
 
 inline void rcu_domain::enqueue(detail::rcu_retired* node) noexcept {
@@ -1233,12 +1486,9 @@ inline void rcu_domain::reclaim() {
     pending_ = nullptr;
   }
   if (batch != nullptr) {
-    {
-      // The batch was enqueued (under retire_mutex_) before this grace
-      // period starts, so the grace period covers it (O3).
-      std::lock_guard lock(gp_mutex_);
-      run_grace_period_locked();
-    }
+    // The batch was enqueued (under retire_mutex_) before this call
+    // arrives, so the grace period it shares covers it (O3, O5).
+    share_grace_period();
     // Oldest first: reverse the newest-first list.
     detail::rcu_retired* oldest_first = nullptr;
     std::size_t count = 0;
@@ -1316,6 +1566,11 @@ inline rcu_thread_state::~rcu_thread_state() {
           exited_inside.push_back(domain);
           // release: ends the section for the writers (O1), as exit_rcu().
           record->counter.store(counter & ~rcu_nesting_mask, std::memory_order_release);
+          // relaxed: a grace period sets the flag under registry_mutex_,
+          // which we hold: it is ordered either way (I13).
+          if (record->writer_waiting.load(std::memory_order_relaxed) != 0) {
+            domain->wake_grace_period(record, 0);
+          }
         }
         rcu_list_node::unlink(record);
         --domain->reader_count_;
@@ -1386,9 +1641,15 @@ inline void rcu_domain::forget_dead_threads() noexcept {
     }
   }
   const detail::rcu_thread_state* self = detail::rcu_tls.state;
+  // relaxed: single-threaded child. A grace period of a dead thread is over.
+  gp_seq_.store((gp_seq_.load(std::memory_order_relaxed) + 1) & ~std::uint32_t{1},
+                std::memory_order_relaxed);
+  gp_sharers_.store(0, std::memory_order_relaxed);
   for (detail::rcu_list_node* node = readers_.next; node != &readers_;) {
     detail::rcu_list_node* next = node->next;
     auto* record = static_cast<detail::rcu_reader_record*>(node);
+    // relaxed: single-threaded child; the flag's grace period died.
+    record->writer_waiting.store(0, std::memory_order_relaxed);
     if (record->owner != self) {
       // The owning thread does not exist here: neither do its sections.
       // Its state is unreachable in the child, so the record is ours to free.

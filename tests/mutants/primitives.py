@@ -71,12 +71,13 @@ MUTANTS = {
                                          'rcu_test', 'RcuDomain.ReadSectionsNest', 'release'),
     # read_unlock()'s inlined fast path ends the whole section.
     'rcu_read_unlock_ends_outermost': (RCU, [('''        record->counter.store(counter - 1, std::memory_order_release);
+        notify_grace_period(record, counter - 1);
         return;''', '''        record->counter.store(counter & ~detail::rcu_nesting_mask, std::memory_order_release);
         return;''')],
                                        'rcu_test', 'RcuDomain.ReadSectionsNest:RcuDomain.NestedSection*', 'release'),
     # retire(): the deleters run without a grace period (O3).
-    'rcu_retire_without_grace_period': (RCU, [('      std::lock_guard lock(gp_mutex_);\n      run_grace_period_locked();\n    }\n    // Oldest first',
-                                               '    }\n    // Oldest first')],
+    'rcu_retire_without_grace_period': (RCU, [('    share_grace_period();\n    // Oldest first',
+                                               '    // Oldest first')],
                                         'rcu_test', 'RcuDomain.RetireRunsDeleterOnlyAfterPreexistingReadersLeave', 'release'),
     # in_read_section() forgets anonymous sections: waits from inside them wait
     # for themselves (the test hangs and is killed by the time limit).
@@ -110,6 +111,22 @@ MUTANTS = {
       }''')],
                                                   'rcu_test', 'RcuReclaimerThread.RetireNeverRunsDeletersOnTheCallersThread', 'release'),
     # --- hook.hpp ------------------------------------------------------------
+    # A guard's outermost unlock does not wake a sleeping grace period (I13).
+    'rcu_leave_no_wake': (RCU, [('    notify_grace_period(token.record, token.entered - 1);\n', '')],
+                          'rcu_test', 'RcuDomain.WaitingWriterSleepsUntilTheReaderLeavesItsOutermostSection', 'release'),
+    # A grace period's end does not wake the callers sleeping on it (I12).
+    'rcu_sharers_not_woken': (RCU, [('  if (gp_sharers_.load(std::memory_order_seq_cst) != 0) detail::futex_wake(gp_seq_);\n', '')],
+                              'rcu_test', 'RcuDomain.CallersShareTheNextGracePeriodAndItWaitsForTheirReaders', 'release'),
+    # A caller accepts the end of a grace period that started before it arrived (O5).
+    'rcu_share_a_running_grace_period': (RCU, [('const std::uint32_t needed = (arrived + 3) & ~std::uint32_t{1};',
+                                                'const std::uint32_t needed = (arrived + 2) & ~std::uint32_t{1};')],
+                                         'rcu_test', 'RcuDomain.CallersShareTheNextGracePeriodAndItWaitsForTheirReaders', 'release'),
+    # The heavy fence is skipped although another thread has a record (skip 1).
+    'rcu_skip_fence_with_readers': (RCU, [('    if (!none && !only_ours) return true;', '    (void)only_ours;')],
+                                    'rcu_test', 'RcuDomain.EveryGracePeriodIssuesTheHeavyFence*:RcuDomain.SynchronizeWaitsForPreexistingReader', 'release'),
+    # The heavy fence is never skipped (skip 1 lost).
+    'rcu_never_skip_fence': (RCU, [('    if (!none && !only_ours) return true;', '    if (true) return true;')],
+                             'rcu_test', 'RcuDomain.GracePeriodsWithoutOtherReadersSkipTheHeavyFence', 'release'),
     # rcu_protect's replace (clear/exchange) returns without a grace period.
     'hook_rcu_replace_no_grace_period': (HOOK, [('if (previous != nullptr) domain_->synchronize();  // O3',
                                                  '(void)previous;')],

@@ -151,6 +151,48 @@ TEST(HookTorture, RcuProtectNeverCallsAFreedHook) {
   torture_waiting_protection(ptr);
 }
 
+// Two writers exchange the same hook at once: their grace periods are shared
+// (rcu.hpp O5), and each frees what its own exchange returned.
+void torture_two_writers(ordo::rcu_domain& domain) {
+  ordo::hook_ptr<long(long), ordo::rcu_protect> ptr(domain);
+  poisoned_reads = 0;
+  ASSERT_FALSE(ptr.publish((new victim(0))->hook));
+  std::atomic<long> errors{0};
+  auto swap_once = [&](long serial) {
+    auto* next = new victim(serial);
+    auto r = ptr.exchange(next->hook);
+    if (r.error || r.previous == nullptr) {
+      errors.fetch_add(1);
+      return;
+    }
+    victim* old = owner_of(r.previous);
+    old->state = poison;  // plain store: must be ordered after every call
+    delete old;
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<long> second_swaps{0};
+  std::thread second([&] {
+    for (long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      swap_once(-1 - i);
+      second_swaps.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  auto result = run_torture(ptr, [&](long step) { swap_once(step + 1); });
+  stop = true;
+  second.join();
+  delete owner_of(ptr.clear().previous);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(poisoned_reads.load(), 0);
+  EXPECT_GT(result.swaps, 10);
+  EXPECT_GT(second_swaps.load(), 10);
+  EXPECT_GT(result.calls, 100);
+}
+
+TEST(HookTorture, RcuProtectWithTwoWritersNeverCallsAFreedHook) {
+  ordo::rcu_domain domain;
+  torture_two_writers(domain);
+}
+
 TEST(HookTorture, RcuProtectInFallbackModeNeverCallsAFreedHook) {
   ordo::rcu_domain domain(ordo::rcu_domain_options{.fence = ordo::rcu_fence::fallback});
   ASSERT_EQ(domain.fence_mode(), ordo::rcu_fence_mode::fallback);
