@@ -125,7 +125,7 @@ MUTANTS = {
     'rcu_skip_fence_with_readers': (RCU, [('    if (!none && !only_ours) return true;', '    (void)only_ours;')],
                                     'rcu_test', 'RcuDomain.EveryGracePeriodIssuesTheHeavyFence*:RcuDomain.SynchronizeWaitsForPreexistingReader', 'release'),
     # The heavy fence is never skipped (skip 1 lost).
-    'rcu_never_skip_fence': (RCU, [('    if (!none && !only_ours) return true;', '    if (true) return true;')],
+    'rcu_never_skip_fence': (RCU, [('    if (!none && !only_ours) return true;', '    if (none || !none || only_ours) return true;')],
                              'rcu_test', 'RcuDomain.GracePeriodsWithoutOtherReadersSkipTheHeavyFence', 'release'),
     # rcu_protect's replace (clear/exchange) returns without a grace period.
     'hook_rcu_replace_no_grace_period': (HOOK, [('if (previous != nullptr) domain_->synchronize();  // O3',
