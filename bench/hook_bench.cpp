@@ -9,7 +9,15 @@
 //                          hook every 10 us and waits as P requires.
 //   BM_HookSwap_<P>        the latency of one exchange-and-wait while one
 //                          background reader calls continuously; counters
-//                          p50_us and p99_us.
+//                          p50_us, p99_us and max_us.
+//   BM_HookSwap_<P>_Oversubscribed
+//                          the same with three background readers calling
+//                          continuously, all four threads confined to two
+//                          CPUs (sched_setaffinity): a reader is often
+//                          descheduled inside a call, so the swap waits for
+//                          the scheduler; for Rcu and UrcuMemb. max_us shows
+//                          whether a writer ends long after its reader left
+//                          (issue 15: a timer-driven writer did, up to 16 ms).
 //   BM_HookSwap_<P>_StalledOtherHook
 //                          the same, while a third thread calls through
 //                          ANOTHER hook of the same protection whose function
@@ -43,6 +51,7 @@
 
 #include <absl/synchronization/mutex.h>
 #include <benchmark/benchmark.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -276,13 +285,32 @@ class background_swapper {
 };
 
 // Calls through the hook continuously.
+// Confines the calling thread to the first two CPUs it may run on (all of
+// them if it may run on fewer); the oversubscribed swaps put four busy
+// threads there.
+void confine_to_two_cpus() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  cpu_set_t two;
+  CPU_ZERO(&two);
+  int taken = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && taken < 2; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) {
+      CPU_SET(cpu, &two);
+      ++taken;
+    }
+  }
+  if (taken == 2) (void)sched_setaffinity(0, sizeof two, &two);
+}
+
 class background_reader {
  public:
   template <class Ops>
-  void start() {
+  void start(bool two_cpus = false) {
     stop_.store(false);
     calls_.store(0);
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, two_cpus] {
+      if (two_cpus) confine_to_two_cpus();
       Ops::thread_begin();
       long sum = 0;
       unsigned i = 0;
@@ -367,9 +395,15 @@ void hook_call(benchmark::State& state, bool with_swap) {
 
 template <class Ops>
 void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
-               void (*stop_stalled)() = nullptr) {
-  background_reader reader;
-  reader.start<Ops>();
+               void (*stop_stalled)() = nullptr, int readers = 1, bool two_cpus = false) {
+  cpu_set_t saved;
+  const bool restore = two_cpus && sched_getaffinity(0, sizeof saved, &saved) == 0;
+  if (two_cpus) confine_to_two_cpus();
+  std::vector<std::unique_ptr<background_reader>> reader_threads;
+  for (int r = 0; r < readers; ++r) {
+    reader_threads.push_back(std::make_unique<background_reader>());
+    reader_threads.back()->start<Ops>(two_cpus);
+  }
   if (start_stalled != nullptr) start_stalled();
   std::vector<double> samples;
   samples.reserve(1 << 16);
@@ -384,8 +418,10 @@ void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
     }
   }
   Ops::swap(0);
-  const long calls = reader.stop();
+  long calls = 0;
+  for (auto& reader : reader_threads) calls += reader->stop();
   if (stop_stalled != nullptr) stop_stalled();
+  if (restore) (void)sched_setaffinity(0, sizeof saved, &saved);
   std::sort(samples.begin(), samples.end());
   auto percentile = [&](double p) {
     if (samples.empty()) return 0.0;
@@ -394,6 +430,7 @@ void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
   };
   state.counters["p50_us"] = percentile(0.50);
   state.counters["p99_us"] = percentile(0.99);
+  state.counters["max_us"] = samples.empty() ? 0.0 : samples.back();
   state.counters["reader_calls"] = static_cast<double>(calls);
 }
 
@@ -416,6 +453,16 @@ void register_protection(const std::string& name) {
 }
 
 stalled_other_reader stalled;
+
+template <class Ops>
+void register_oversubscribed_swap(const std::string& name) {
+  benchmark::RegisterBenchmark(("BM_HookSwap_" + name + "_Oversubscribed").c_str(),
+                               [](benchmark::State& s) {
+                                 hook_swap<Ops>(s, nullptr, nullptr, /*readers=*/3,
+                                                /*two_cpus=*/true);
+                               })
+      ->UseRealTime();
+}
 
 template <class Ops, auto& OtherPtr>
 void register_stalled_other_hook(const std::string& name) {
@@ -472,6 +519,8 @@ const bool registered = [] {
   register_protection<atomic_shared_ptr_ops>("AtomicSharedPtr");
   register_protection<urcu_memb_ops>("UrcuMemb");
   register_protection<urcu_qsbr_ops>("UrcuQsbr");
+  register_oversubscribed_swap<rcu_ops>("Rcu");
+  register_oversubscribed_swap<urcu_memb_ops>("UrcuMemb");
   ordo_bench::register_membarrier_benchmark();
   return true;
 }();
