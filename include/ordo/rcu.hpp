@@ -58,7 +58,10 @@
 //   read-mostly line), a load of the cached record pointer and of its
 //   counter (depth 0?), a load of the epoch, an add and a plain store to the
 //   counter; exit, the same compare (read_unlock) or none (a guard keeps its
-//   token), a load of the counter, a compare and a plain store. About a dozen
+//   token), a load of the counter, a compare and a plain store, then a load
+//   of the record's writer_waiting word (same line, just written) and a
+//   branch not taken unless a grace period sleeps for this reader (I13;
+//   GCC 12: mov, test, jne, the last two fused). About a dozen
 //   instructions, no lock-prefixed instruction, no fence (acquire loads and
 //   release stores are plain moves on x86; the compiler-only fence orders the
 //   entry store before the section's loads and membarrier(2) supplies the
