@@ -1070,6 +1070,31 @@ TEST(RcuDomain, CallersShareTheNextGracePeriodAndItWaitsForTheirReaders) {
   EXPECT_EQ(futex_timeouts.load(), 0);
 }
 
+// I13 and I10: a writer sleeping for a thread that exits inside its section
+// is woken by the exit, which ends the section.
+TEST(RcuDomain, WriterSleepingForAThreadThatExitsInsideItsSectionIsWoken) {
+  capture_reports capture;
+  ordo::rcu_domain domain;
+  if (domain.fence_mode() != ordo::rcu_fence_mode::membarrier) {
+    GTEST_SKIP() << "fallback mode polls (I13)";
+  }
+  futex_counting counting;
+  std::atomic<bool> inside{false}, exit_now{false};
+  std::thread reader([&] {
+    domain.read_lock();  // never unlocked: the thread exits inside
+    inside = true;
+    while (!exit_now.load()) std::this_thread::yield();
+  });
+  while (!inside.load()) std::this_thread::yield();
+  std::thread writer([&] { domain.synchronize(); });
+  while (futex_sleepers.load() < 1) std::this_thread::yield();  // the writer sleeps
+  exit_now = true;
+  reader.join();
+  writer.join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::thread_exit_in_read_section, &domain), 1u);
+  EXPECT_EQ(futex_timeouts.load(), 0);
+}
+
 // Concurrent writers each unpublish, synchronize and free their own object
 // while readers use every object: the sharing of O5 never frees too early.
 TEST(RcuDomain, ConcurrentWritersFreeOnlyWhatNoReaderStillUses) {

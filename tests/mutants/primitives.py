@@ -114,6 +114,9 @@ MUTANTS = {
     # A guard's outermost unlock does not wake a sleeping grace period (I13).
     'rcu_leave_no_wake': (RCU, [('    notify_grace_period(token.record, token.entered - 1);\n', '')],
                           'rcu_test', 'RcuDomain.WaitingWriterSleepsUntilTheReaderLeavesItsOutermostSection', 'release'),
+    # A thread exiting inside a section does not wake the grace period that sleeps for it (I13).
+    'rcu_exit_no_wake': (RCU, [('            domain->wake_grace_period(record, 0);\n', '')],
+                         'rcu_test', 'RcuDomain.WriterSleepingForAThreadThatExitsInsideItsSectionIsWoken', 'release'),
     # A grace period's end does not wake the callers sleeping on it (I12).
     'rcu_sharers_not_woken': (RCU, [('  if (gp_sharers_.load(std::memory_order_seq_cst) != 0) detail::futex_wake(gp_seq_);\n', '')],
                               'rcu_test', 'RcuDomain.CallersShareTheNextGracePeriodAndItWaitsForTheirReaders', 'release'),
