@@ -384,6 +384,13 @@ def prepare(preset, env):
 
 
 def main(argv):
+    if any(a in ('-h', '--help') for a in argv):
+        print(__doc__)
+        return 0
+    unknown = [a for a in argv if a.startswith('-') and a not in ('--list', '--keep')]
+    if unknown:
+        print(f"primitives.py: unknown option {unknown[0]} (see --help)", file=sys.stderr)
+        return 2
     keep = '--keep' in argv
     names = [a for a in argv if not a.startswith('--')]
     if '--list' in argv:
