@@ -4,12 +4,14 @@
 //
 // BM_MountRoundTrip_CatMatrix     ours: `cat matrix` of an mdev on the
 //                                 mounted model: open, read until EOF,
-//                                 close. Through FUSE that is LOOKUPs (the
-//                                 entry timeout is 0, so every component
-//                                 is looked up again), OPEN, READ (the
-//                                 model's show), a READ that finds EOF,
-//                                 RELEASE — each a round trip kernel ->
-//                                 worker thread -> kernel.
+//                                 close. Through FUSE that is 6 requests:
+//                                 LOOKUP of the mdev directory and of
+//                                 `matrix` (names that can vanish are never
+//                                 cached; devices/vfio_ap/matrix are), OPEN,
+//                                 READ (the model's show), a READ that finds
+//                                 EOF (direct I/O: every read(2) reaches the
+//                                 server), RELEASE — each a round trip
+//                                 kernel -> worker thread -> kernel.
 // BM_TmpfsRoundTrip_CatMatrix     anchor: the same open/read/read/close of
 //                                 a tmpfs file holding the same text.
 // BM_MountRoundTrip_EchoAssignDomain   ours: `echo 4 > assign_domain`, then
@@ -17,17 +19,22 @@
 //                                 store does the work of a hot plug on an
 //                                 mdev without a guest): open(O_WRONLY|
 //                                 O_TRUNC), write "4\n" (the model's store),
-//                                 close, twice.
+//                                 close, twice: 5 requests each (2 LOOKUP,
+//                                 OPEN with the O_TRUNC in it, WRITE,
+//                                 RELEASE).
 // BM_TmpfsRoundTrip_EchoAssignDomain   anchor: the same two open/write/
 //                                 close on tmpfs files.
 //
-// What dominates: the FUSE round trips (several requests per cat or echo,
-// each two context switches and a copy through /dev/fuse) and the
-// uncached path lookup, not the model: show and store take a few
-// microseconds under the model's locks (vfio_ap_bench). All four use wall
-// time (the work happens in the FUSE worker threads, not in the timed one).
-// Needs root and /dev/fuse: otherwise the mount benchmarks report an error
-// and the anchors still run.
+// What dominates: the number of FUSE round trips, not the model (show and
+// store take a few microseconds under the model's locks: vfio_ap_bench).
+// Before the mount used libfuse's low-level API with per-entry timeouts, a
+// cat was 16 requests (a LOOKUP for every path component and a GETATTR for
+// every directory's permission check, all with timeouts of 0, plus cat's
+// fstat) and an echo 14. Now 6 and 5: only names that can vanish are looked
+// up again, and attributes (fixed per path) are cached.
+// All four use wall time (the work happens in the FUSE worker threads, not
+// in the timed one). Needs root and /dev/fuse: otherwise the mount
+// benchmarks report an error and the anchors still run.
 #include <benchmark/benchmark.h>
 
 #include <fcntl.h>

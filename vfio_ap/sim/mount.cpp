@@ -1,5 +1,8 @@
-// vfio_ap/sim/mount.cpp — sysfs_mount over libfuse3's high-level API (see
-// mount.hpp). The workers are our own threads around
+// vfio_ap/sim/mount.cpp — sysfs_mount over libfuse3's low-level API (see
+// mount.hpp). The low-level API lets each reply say how long the kernel may
+// cache it (M5): the names no model state can remove are cached for good,
+// so a path walk asks the server only about the components that can vanish
+// (an mdev, a card, a queue). The workers are our own threads around
 // fuse_session_receive_buf / fuse_session_process_buf, so that stop() can
 // wake and join them deterministically (libfuse's own loop waits for a
 // signal or an unmount to notice that it should end).
@@ -9,7 +12,6 @@
 
 #ifdef ORDO_VFIO_AP_HAVE_FUSE
 #define FUSE_USE_VERSION 35
-#include <fuse3/fuse.h>
 #include <fuse3/fuse_lowlevel.h>
 
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 #endif
 
@@ -56,10 +59,66 @@ const std::string& sysfs_mount::dir() const noexcept {
 
 bool mount_supported() noexcept { return true; }
 
+namespace {
+
+// The inode numbers the kernel knows (its lookup counts, FORGET): ino ->
+// the node's model path, and back. An ino names one path for its whole
+// life and is never reused, so whatever the kernel caches for an ino (its
+// attributes, a symlink's target) stays true of that path. An entry lives
+// while the kernel holds a lookup of it; memory is bounded by what the
+// kernel keeps in its dentry cache, not by how long the mount runs.
+class inode_table {
+ public:
+  inode_table() { by_ino_.emplace(FUSE_ROOT_ID, node{"/sys", 1}); }
+
+  /// The path of `ino`; false if the kernel named an ino it was never given.
+  bool path_of(fuse_ino_t ino, std::string& out) {
+    std::lock_guard<std::mutex> guard(lock_);
+    const auto it = by_ino_.find(ino);
+    if (it == by_ino_.end()) return false;
+    out = it->second.path;
+    return true;
+  }
+  /// One more kernel lookup of `path`: its ino (a new one if unknown).
+  fuse_ino_t remember(const std::string& path) {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (path == "/sys") return FUSE_ROOT_ID;  // the root is never forgotten
+    const auto [it, added] = by_path_.try_emplace(path, next_);
+    if (added) by_ino_.emplace(next_++, node{path, 0});
+    ++by_ino_[it->second].lookups;
+    return it->second;
+  }
+  /// The kernel dropped `n` lookups of `ino` (FORGET, or a reply of
+  /// remember()'s lookup that did not reach it).
+  void forget(fuse_ino_t ino, std::uint64_t n) {
+    if (ino == FUSE_ROOT_ID) return;
+    std::lock_guard<std::mutex> guard(lock_);
+    const auto it = by_ino_.find(ino);
+    if (it == by_ino_.end()) return;
+    it->second.lookups -= std::min(n, it->second.lookups);
+    if (it->second.lookups == 0) {
+      by_path_.erase(it->second.path);
+      by_ino_.erase(it);
+    }
+  }
+
+ private:
+  struct node {
+    std::string path;
+    std::uint64_t lookups = 0;
+  };
+  std::mutex lock_;
+  std::unordered_map<fuse_ino_t, node> by_ino_;          // lock_
+  std::unordered_map<std::string, fuse_ino_t> by_path_;  // lock_
+  fuse_ino_t next_ = FUSE_ROOT_ID + 1;                    // lock_
+};
+
+}  // namespace
+
 struct sysfs_mount::state {
   host* model = nullptr;
   std::string dir;
-  fuse* fs = nullptr;
+  fuse_session* se = nullptr;
   int fuse_fd = -1;
   int ended_fd = -1;  // eventfd: the kernel ended the connection
   std::atomic<bool> ended{false};
@@ -68,6 +127,7 @@ struct sysfs_mount::state {
   std::vector<std::thread> workers;
   bool stopped = false;
   timespec mounted_at{};
+  inode_table inodes;
 
   void serve();
   void note_ended() {
@@ -85,6 +145,18 @@ namespace {
 constexpr int kWakeSignal = SIGUSR1;
 void on_wake(int) {}
 
+// M5: how long the kernel may keep what a reply told it. A fixed name
+// (host::sysfs_fixed) and every node's attributes (kind, mode, size and
+// times never change for a path) for good; a name that can vanish not at
+// all, so each path walk through it asks again (negative entries are never
+// cached either: a new mdev appears at the next lookup).
+constexpr double kForever = 365.0 * 24 * 3600;
+constexpr double kNotCached = 0.0;
+
+// What readdir's d_ino says of entries the kernel has not looked up (as
+// libfuse's high-level API says without use_ino).
+constexpr ino_t kUnknownIno = 0xffffffff;
+
 // What one open(2) of an attribute holds: the show output that reads at
 // offsets > 0 continue in (M2).
 struct open_attribute {
@@ -93,31 +165,38 @@ struct open_attribute {
   bool have_shown = false;
 };
 
-sysfs_mount::state& current() {
-  return *static_cast<sysfs_mount::state*>(fuse_get_context()->private_data);
+// What one opendir(3) holds: the listing readdir's offsets index, taken
+// at offset 0 (a rewinddir lists again).
+struct open_directory {
+  std::mutex lock;
+  std::vector<sysfs_entry> entries;  // ".", "..", then the model's
+  bool listed = false;
+};
+
+sysfs_mount::state& current(fuse_req_t req) {
+  return *static_cast<sysfs_mount::state*>(fuse_req_userdata(req));
 }
 
-// The model's path for a path below the mount: the mount is /sys.
-std::string model_path(const char* path) {
-  std::string p("/sys");
-  if (std::strcmp(path, "/") != 0) p += path;
-  return p;
+std::string child_path(const std::string& parent, const char* name) {
+  return parent + "/" + name;
 }
 
-int neg(std::error_code ec) { return -(ec.value() != 0 ? ec.value() : EIO); }
+int errno_of(std::error_code ec) { return ec.value() != 0 ? ec.value() : EIO; }
 
 // M3: an attribute store/show that answers ENOENT because its node is gone
 // answers ENODEV, as kernfs does for an open file whose node was removed.
 int vanished_or(host& model, const std::string& path, std::error_code ec) {
   if (ec == std::errc::no_such_file_or_directory) {
     sysfs_entry entry;
-    if (model.sysfs_stat(path, entry)) return -ENODEV;
+    if (model.sysfs_stat(path, entry)) return ENODEV;
   }
-  return neg(ec);
+  return errno_of(ec);
 }
 
-void fill_stat(const sysfs_mount::state& s, const sysfs_entry& entry, struct stat* st) {
+void fill_stat(const sysfs_mount::state& s, const sysfs_entry& entry, fuse_ino_t ino,
+               struct stat* st) {
   std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
   st->st_uid = 0;
   st->st_gid = 0;
   st->st_atim = st->st_mtim = st->st_ctim = s.mounted_at;
@@ -140,140 +219,306 @@ void fill_stat(const sysfs_mount::state& s, const sysfs_entry& entry, struct sta
   st->st_blksize = 4096;
 }
 
-void* op_init(fuse_conn_info* conn, fuse_config* cfg) {
+// The node `ino` names now: its path and what it is. On failure the errno
+// to answer (ENOENT for a node gone, ESTALE for an ino never given out).
+int stat_ino(sysfs_mount::state& s, fuse_ino_t ino, std::string& path, sysfs_entry& entry) {
+  if (!s.inodes.path_of(ino, path)) return ESTALE;
+  if (auto ec = s.model->sysfs_stat(path, entry)) return errno_of(ec);
+  return 0;
+}
+
+void op_init(void*, fuse_conn_info* conn) {
   conn->max_write = 4096;  // M1: kernfs passes at most PAGE_SIZE to a store
-  conn->want &= ~FUSE_CAP_SPLICE_READ;
-  cfg->entry_timeout = 0;  // M5
-  cfg->attr_timeout = 0;
-  cfg->negative_timeout = 0;
-  cfg->direct_io = 1;
-  cfg->kernel_cache = 0;
-  cfg->use_ino = 0;
-  return fuse_get_context()->private_data;
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS |
+                  FUSE_CAP_READDIRPLUS_AUTO);
+  // `>` opens with O_TRUNC: in the OPEN itself, not a SETATTR of its own.
+  if ((conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) != 0) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // A symlink's target is a function of its path (one ino per path): the
+  // kernel may keep it.
+  if ((conn->capable & FUSE_CAP_CACHE_SYMLINKS) != 0) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
 
-int op_getattr(const char* path, struct stat* st, fuse_file_info*) {
-  auto& s = current();
-  sysfs_entry entry;
-  if (auto ec = s.model->sysfs_stat(model_path(path), entry)) return neg(ec);
-  fill_stat(s, entry, st);
-  return 0;
-}
-
-int op_readlink(const char* path, char* buf, size_t size) {
-  auto& s = current();
-  sysfs_entry entry;
-  if (auto ec = s.model->sysfs_stat(model_path(path), entry)) return neg(ec);
-  if (entry.kind != sysfs_kind::symlink) return -EINVAL;
-  if (size == 0) return -EINVAL;
-  const std::size_t n = std::min(entry.target.size(), size - 1);
-  std::memcpy(buf, entry.target.data(), n);
-  buf[n] = '\0';
-  return 0;
-}
-
-int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info*,
-               fuse_readdir_flags) {
-  auto& s = current();
-  std::vector<sysfs_entry> entries;
-  if (auto ec = s.model->sysfs_list(model_path(path), entries)) return neg(ec);
-  filler(buf, ".", nullptr, 0, fuse_fill_dir_flags{});
-  filler(buf, "..", nullptr, 0, fuse_fill_dir_flags{});
-  for (const auto& e : entries) {
-    struct stat st;
-    fill_stat(s, e, &st);
-    if (filler(buf, e.name.c_str(), &st, 0, fuse_fill_dir_flags{}) != 0) break;
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto& s = current(req);
+  std::string dir;
+  if (!s.inodes.path_of(parent, dir)) {
+    fuse_reply_err(req, ESTALE);
+    return;
   }
+  const std::string path = child_path(dir, name);
+  sysfs_entry entry;
+  if (auto ec = s.model->sysfs_stat(path, entry)) {
+    fuse_reply_err(req, errno_of(ec));  // never a cached negative entry (M5)
+    return;
+  }
+  fuse_entry_param e{};
+  e.ino = s.inodes.remember(path);
+  e.generation = 1;
+  fill_stat(s, entry, e.ino, &e.attr);
+  e.attr_timeout = kForever;
+  e.entry_timeout = host::sysfs_fixed(path) ? kForever : kNotCached;
+  if (fuse_reply_entry(req, &e) != 0) s.inodes.forget(e.ino, 1);  // the kernel did not get it
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
+  current(req).inodes.forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  auto& s = current(req);
+  for (size_t i = 0; i < count; ++i) s.inodes.forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto& s = current(req);
+  std::string path;
+  sysfs_entry entry;
+  if (const int err = stat_ino(s, ino, path, entry)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  struct stat st;
+  fill_stat(s, entry, ino, &st);
+  fuse_reply_attr(req, &st, kForever);
+}
+
+// M4: chmod and chown are EPERM; truncation is accepted and changes
+// nothing; times cannot be set (ENOSYS, as libfuse answers a filesystem
+// without utimens).
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int to_set, fuse_file_info*) {
+  auto& s = current(req);
+  std::string path;
+  sysfs_entry entry;
+  int err = stat_ino(s, ino, path, entry);
+  if (err == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
+    err = EPERM;
+  }
+  if (err == 0 && (to_set & FUSE_SET_ATTR_SIZE) != 0 && entry.kind == sysfs_kind::dir) err = EISDIR;
+  if (err == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                             FUSE_SET_ATTR_MTIME_NOW)) != 0) {
+    err = ENOSYS;
+  }
+  if (err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  struct stat st;
+  fill_stat(s, entry, ino, &st);
+  fuse_reply_attr(req, &st, kForever);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  auto& s = current(req);
+  std::string path;
+  sysfs_entry entry;
+  if (const int err = stat_ino(s, ino, path, entry)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  if (entry.kind != sysfs_kind::symlink) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  fuse_reply_readlink(req, entry.target.c_str());
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto& s = current(req);
+  std::string path;
+  sysfs_entry entry;
+  if (const int err = stat_ino(s, ino, path, entry)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  if (entry.kind != sysfs_kind::dir) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  auto* dir = new open_directory;
+  fi->fh = reinterpret_cast<std::uint64_t>(dir);
+  fi->cache_readdir = 0;
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) != 0) delete dir;  // interrupted: no RELEASEDIR follows
+}
+
+// Takes the listing readdir's offsets index (".", "..", then the model's).
+int list_directory(sysfs_mount::state& s, fuse_ino_t ino, open_directory& dir) {
+  std::string path;
+  if (!s.inodes.path_of(ino, path)) return ESTALE;
+  std::vector<sysfs_entry> entries;
+  if (auto ec = s.model->sysfs_list(path, entries)) return errno_of(ec);
+  dir.entries.clear();
+  dir.entries.push_back({".", sysfs_kind::dir, 0755, {}});
+  dir.entries.push_back({"..", sysfs_kind::dir, 0755, {}});
+  for (auto& e : entries) dir.entries.push_back(std::move(e));
+  dir.listed = true;
   return 0;
 }
 
-int op_open(const char* path, fuse_file_info* fi) {
-  auto& s = current();
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  auto& s = current(req);
+  auto* dir = reinterpret_cast<open_directory*>(fi->fh);
+  if (dir == nullptr || off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  // The reply goes out after the lock is released: once the kernel has
+  // it, a RELEASEDIR may free `dir` on another worker.
+  std::vector<char> buf(size);
+  std::size_t used = 0;
+  int err = 0;
+  {
+    std::lock_guard<std::mutex> guard(dir->lock);
+    if (off == 0 || !dir->listed) err = list_directory(s, ino, *dir);
+    for (auto i = static_cast<std::size_t>(off); err == 0 && i < dir->entries.size(); ++i) {
+      const sysfs_entry& e = dir->entries[i];
+      struct stat st;
+      fill_stat(s, e, i == 0 ? ino : kUnknownIno, &st);
+      const std::size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
+                                                 e.name.c_str(), &st, static_cast<off_t>(i + 1));
+      if (need > size - used) break;
+      used += need;
+    }
+  }
+  if (err != 0) fuse_reply_err(req, err);
+  else fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<open_directory*>(fi->fh);
+  fi->fh = 0;
+  fuse_reply_err(req, 0);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto& s = current(req);
+  std::string path;
   sysfs_entry entry;
-  if (auto ec = s.model->sysfs_stat(model_path(path), entry)) return neg(ec);
-  if (entry.kind == sysfs_kind::dir) return -EISDIR;
-  if (entry.kind != sysfs_kind::file) return -ELOOP;  // the kernel resolves symlinks first
+  if (const int err = stat_ino(s, ino, path, entry)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  if (entry.kind == sysfs_kind::dir) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  if (entry.kind != sysfs_kind::file) {  // the kernel resolves symlinks first
+    fuse_reply_err(req, ELOOP);
+    return;
+  }
   const int access = fi->flags & O_ACCMODE;
   const bool wants_read = access == O_RDONLY || access == O_RDWR;
   const bool wants_write = access == O_WRONLY || access == O_RDWR;
   if ((wants_read && (entry.mode & 0444) == 0) || (wants_write && (entry.mode & 0222) == 0)) {
-    return -EACCES;  // M4
+    fuse_reply_err(req, EACCES);  // M4
+    return;
   }
-  fi->direct_io = 1;
+  // O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): accepted, nothing changes (M4).
+  auto* file = new open_attribute;
+  fi->direct_io = 1;  // every read and write reaches show and store (M5)
   fi->keep_cache = 0;
-  fi->fh = reinterpret_cast<std::uint64_t>(new open_attribute);
-  return 0;
+  fi->fh = reinterpret_cast<std::uint64_t>(file);
+  if (fuse_reply_open(req, fi) != 0) delete file;  // interrupted: no RELEASE follows
 }
 
-int op_release(const char*, fuse_file_info* fi) {
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   delete reinterpret_cast<open_attribute*>(fi->fh);
   fi->fh = 0;
+  fuse_reply_err(req, 0);
+}
+
+// Calls show for an open attribute (M2); 0 or the errno to answer.
+int show_attribute(sysfs_mount::state& s, fuse_ino_t ino, open_attribute& file) {
+  std::string path;
+  if (!s.inodes.path_of(ino, path)) return ENODEV;
+  std::string shown;
+  if (auto ec = s.model->sysfs_read(path, shown)) return vanished_or(*s.model, path, ec);
+  file.shown = std::move(shown);
+  file.have_shown = true;
   return 0;
 }
 
-int op_read(const char* path, char* buf, size_t size, off_t offset, fuse_file_info* fi) {
-  auto& s = current();
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  auto& s = current(req);
   auto* file = reinterpret_cast<open_attribute*>(fi->fh);
-  if (file == nullptr || offset < 0) return -EINVAL;
-  std::lock_guard<std::mutex> guard(file->lock);
-  if (offset == 0 || !file->have_shown) {  // M2
-    std::string shown;
-    const std::string p = model_path(path);
-    if (auto ec = s.model->sysfs_read(p, shown)) return vanished_or(*s.model, p, ec);
-    file->shown = std::move(shown);
-    file->have_shown = true;
+  if (file == nullptr || offset < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
   }
-  const auto at = static_cast<std::size_t>(offset);
-  if (at >= file->shown.size()) return 0;
-  const std::size_t n = std::min(size, file->shown.size() - at);
-  std::memcpy(buf, file->shown.data() + at, n);
-  return static_cast<int>(n);
-}
-
-int op_write(const char* path, const char* buf, size_t size, off_t, fuse_file_info*) {
-  auto& s = current();
-  const std::string p = model_path(path);
-  if (size == 0) return 0;  // sysfs_kf_write: an empty write calls no store
-  if (auto ec = s.model->sysfs_write(p, std::string_view(buf, size))) {  // M1
-    return vanished_or(*s.model, p, ec);
+  // The reply goes out after the lock is released: once the kernel has
+  // it, a RELEASE may free `file` on another worker.
+  std::string out;
+  int err = 0;
+  {
+    std::lock_guard<std::mutex> guard(file->lock);
+    if (offset == 0 || !file->have_shown) err = show_attribute(s, ino, *file);  // M2
+    const auto at = static_cast<std::size_t>(offset);
+    if (err == 0 && at < file->shown.size()) {
+      out.assign(file->shown, at, std::min(size, file->shown.size() - at));
+    }
   }
-  return static_cast<int>(size);
+  if (err != 0) fuse_reply_err(req, err);
+  else fuse_reply_buf(req, out.data(), out.size());
 }
 
-int op_truncate(const char* path, off_t, fuse_file_info*) {
-  auto& s = current();
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t,
+              fuse_file_info*) {
+  auto& s = current(req);
+  if (size == 0) {  // sysfs_kf_write: an empty write calls no store
+    fuse_reply_write(req, 0);
+    return;
+  }
+  std::string path;
+  if (!s.inodes.path_of(ino, path)) {
+    fuse_reply_err(req, ENODEV);
+    return;
+  }
+  if (auto ec = s.model->sysfs_write(path, std::string_view(buf, size))) {  // M1
+    fuse_reply_err(req, vanished_or(*s.model, path, ec));
+    return;
+  }
+  fuse_reply_write(req, size);
+}
+
+// M4: no create in a kernfs directory; the other namespace changes EPERM.
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_file_info*) {
+  auto& s = current(req);
+  std::string dir;
+  if (!s.inodes.path_of(parent, dir)) {
+    fuse_reply_err(req, ESTALE);
+    return;
+  }
   sysfs_entry entry;
-  if (auto ec = s.model->sysfs_stat(model_path(path), entry)) return neg(ec);
-  return entry.kind == sysfs_kind::dir ? -EISDIR : 0;  // M4: accepted, nothing changes
+  fuse_reply_err(req, s.model->sysfs_stat(child_path(dir, name), entry) ? EACCES : EEXIST);
+}
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EACCES); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EPERM); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_rmdir(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  fuse_reply_err(req, EPERM);
 }
 
-int op_create(const char* path, mode_t, fuse_file_info*) {
-  auto& s = current();
-  sysfs_entry entry;
-  if (!s.model->sysfs_stat(model_path(path), entry)) return -EEXIST;
-  return -EACCES;  // M4: no create in a kernfs directory
-}
-int op_mknod(const char*, mode_t, dev_t) { return -EACCES; }
-int op_mkdir(const char*, mode_t) { return -EPERM; }
-int op_unlink(const char*) { return -EPERM; }
-int op_rmdir(const char*) { return -EPERM; }
-int op_symlink(const char*, const char*) { return -EPERM; }
-int op_link(const char*, const char*) { return -EPERM; }
-int op_rename(const char*, const char*, unsigned) { return -EPERM; }
-int op_chmod(const char*, mode_t, fuse_file_info*) { return -EPERM; }
-int op_chown(const char*, uid_t, gid_t, fuse_file_info*) { return -EPERM; }
-
-fuse_operations make_operations() {
-  fuse_operations ops{};
+fuse_lowlevel_ops make_operations() {
+  fuse_lowlevel_ops ops{};
   ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.forget = op_forget;
+  ops.forget_multi = op_forget_multi;
   ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
   ops.readlink = op_readlink;
+  ops.opendir = op_opendir;
   ops.readdir = op_readdir;
+  ops.releasedir = op_releasedir;
   ops.open = op_open;
   ops.release = op_release;
   ops.read = op_read;
   ops.write = op_write;
-  ops.truncate = op_truncate;
   ops.create = op_create;
   ops.mknod = op_mknod;
   ops.mkdir = op_mkdir;
@@ -282,8 +527,6 @@ fuse_operations make_operations() {
   ops.symlink = op_symlink;
   ops.link = op_link;
   ops.rename = op_rename;
-  ops.chmod = op_chmod;
-  ops.chown = op_chown;
   return ops;
 }
 
@@ -303,7 +546,6 @@ void sysfs_mount::state::serve() {
   sigemptyset(&wake);
   sigaddset(&wake, kWakeSignal);
   pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
-  fuse_session* se = fuse_get_session(fs);
   fuse_buf buf{};
   while (!stopping.load()) {
     const int got = fuse_session_receive_buf(se, &buf);
@@ -347,21 +589,21 @@ std::unique_ptr<sysfs_mount> sysfs_mount::start(host& model, const std::string& 
   std::vector<char*> argv;
   for (auto& a : arg_text) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  static const fuse_operations ops = make_operations();
-  s->fs = fuse_new(&args, &ops, sizeof ops, s.get());
+  static const fuse_lowlevel_ops ops = make_operations();
+  s->se = fuse_session_new(&args, &ops, sizeof ops, s.get());
   fuse_opt_free_args(&args);
-  if (s->fs == nullptr) {
+  if (s->se == nullptr) {
     error = "cannot create the FUSE filesystem (libfuse rejected the options)";
     return nullptr;
   }
-  if (fuse_mount(s->fs, s->dir.c_str()) != 0) {
-    fuse_destroy(s->fs);
+  if (fuse_session_mount(s->se, s->dir.c_str()) != 0) {
+    fuse_session_destroy(s->se);
     error = "cannot mount at " + dir +
             (::geteuid() == 0 ? std::string(" (see the message above)")
                               : std::string(" (mounting needs root, or fusermount3 for your user)"));
     return nullptr;
   }
-  s->fuse_fd = fuse_session_fd(fuse_get_session(s->fs));
+  s->fuse_fd = fuse_session_fd(s->se);
   ::fcntl(s->fuse_fd, F_SETFD, FD_CLOEXEC);  // commands we run must not hold the connection
   s->ended_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct sigaction wake {};
@@ -393,9 +635,9 @@ void sysfs_mount::stop() {
   }
   for (auto& w : s.workers) w.join();
   s.workers.clear();
-  fuse_unmount(s.fs);  // closes the connection; unmounts unless it is gone
-  fuse_destroy(s.fs);
-  s.fs = nullptr;
+  fuse_session_unmount(s.se);  // closes the connection; unmounts unless it is gone
+  fuse_session_destroy(s.se);
+  s.se = nullptr;
   ::close(s.ended_fd);
   s.ended_fd = -1;
 }

@@ -23,9 +23,18 @@
 //         chmod and chown too (kernfs would record them; the modes here
 //         are the table's).
 //         Truncation (the O_TRUNC of `>`) is accepted and changes nothing.
-//     M5  nothing is cached by the kernel (entry, attribute and negative
-//         timeouts 0, direct I/O): a directory or symlink appears and
-//         disappears with the model's state at the next lookup.
+//     M5  the kernel caches only what no model state can change: the names
+//         host::sysfs_fixed says are always there (bus/ap/apmask,
+//         devices/vfio_ap/matrix, ...) and every node's attributes (kind,
+//         mode, size and times are fixed per path). A name that can vanish
+//         (an mdev, a card, a queue, and everything below them) is never
+//         cached, nor is a missing name, and every read and write goes to
+//         show and store (direct I/O): a directory or symlink appears and
+//         disappears with the model's state at the next lookup, whoever
+//         changed it (a writer through the mount or the simulator's
+//         commands), and no invalidation is ever needed. One inode number
+//         per path while the kernel knows it (lookup counts, FORGET), never
+//         reused, so a cached symlink target stays true.
 //   Mode bits are enforced for other users by the kernel
 //   (default_permissions); root is refused only by M4, as on sysfs.
 //

@@ -164,6 +164,29 @@ TEST_F(Layout, ModesAgreeWithReadAndWrite) {
   EXPECT_EQ(read(mdev(uuid_b, "matrix")), "");
 }
 
+// sysfs_fixed: the names a mount may let the kernel cache forever are the
+// ones no card, queue or mdev can take away.
+TEST_F(Layout, FixedNodesAreThoseNoStateCanRemove) {
+  using ordo::vfio_ap::host;
+  for (const char* path : {"/sys", "/sys/bus", "/sys/bus/ap/apmask", "/sys/bus/ap/devices",
+                           "/sys/bus/ap/drivers/vfio_ap/bind", "/sys/bus/mdev/devices",
+                           "/sys/class/mdev_bus/matrix", "/sys/devices/vfio_ap/matrix/features",
+                           "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices"}) {
+    EXPECT_TRUE(host::sysfs_fixed(path)) << path;
+  }
+  const std::string u(uuid_b);
+  for (const std::string& path :
+       {std::string(matrix_dir) + u, std::string(matrix_dir) + u + "/matrix",
+        std::string(matrix_dir) + u + "/mdev_type", "/sys/bus/mdev/devices/" + u,
+        type_dir + "devices/" + u, std::string("/sys/bus/ap/devices/card05"),
+        std::string("/sys/bus/ap/devices/05.0004"), std::string("/sys/devices/ap/card05/05.0004/status"),
+        std::string("/sys/bus/ap/drivers/vfio_ap/05.0004"),
+        // not in the layout at all
+        std::string("/sys/nothing"), std::string("/sys/bus/ap/apmask/x"), std::string("/proc")}) {
+    EXPECT_FALSE(host::sysfs_fixed(path)) << path;
+  }
+}
+
 TEST_F(Layout, BadPaths) {
   for (const char* p : {"/sys/nope", "/sys/bus/ap/", "/sys//bus", "/proc", "", "/sysfoo",
                         "/sys/bus/mdev/devices/11111111-2222-3333-4444-555555555555",

@@ -223,6 +223,14 @@ class host {
   /// Thread-safe, as sysfs_list.
   std::error_code sysfs_stat(std::string_view path, sysfs_entry& out) const;
 
+  /// Whether the node at `path` (absolute, below /sys, no symlink on the
+  /// way) is in the layout whatever the model's state: its row names no
+  /// card, queue or mdev (`/sys/devices/vfio_ap/matrix/features` is,
+  /// `.../matrix/UUID` and everything below it is not). A mounted sysfs may
+  /// let the kernel cache such a name forever; any other name can vanish.
+  /// False for a path not in the layout. Thread-safe (reads the table only).
+  static bool sysfs_fixed(std::string_view path);
+
   /// The host AP configuration changes, then the AP bus rescans (§4.6).
   /// EINVAL (C5). Thread-safe.
   std::error_code qci(const qci_update& update);
@@ -710,6 +718,19 @@ inline sysfs_entry host::sysfs_entry_of(const sysfs_row& row, std::string name,
   e.mode = row.mode;
   if (row.kind == sysfs_kind::symlink) e.target = sysfs_expand(row.target, b);
   return e;
+}
+
+inline bool host::sysfs_fixed(std::string_view path) {
+  std::array<std::string_view, 2 * sysfs_max_depth> parts;
+  std::size_t depth = 0;
+  if (!detail::split_sysfs_path(path, parts, depth)) return false;
+  sysfs_binding bound;
+  const sysfs_row* row = sysfs_match({parts.data(), depth}, bound);
+  if (row == nullptr) return false;
+  for (std::size_t i = 0; i < row->path.depth; ++i) {
+    if (!row->path.part[i].empty() && row->path.part[i].front() == '{') return false;
+  }
+  return true;
 }
 
 inline std::error_code host::sysfs_stat(std::string_view path, sysfs_entry& out) const {

@@ -120,6 +120,69 @@ expect "write to the open attribute" "No such device" \
 exec 8>&-
 expect "check" "ok" "$(sim_do check)"
 
+echo "--- nothing the kernel caches goes stale"
+# The mount lets the kernel cache names no state can remove (M5). Each name
+# below is walked several times first (so whatever may be cached is), then
+# changed by the other side, and the very next access must see the change.
+gone() { "$@" 2>&1 >/dev/null | sed 's/.*: //'; }  # COMMAND...: its error text
+# PATH: "yes" if lstat(2) finds it (bash's test: a plain stat that the
+# kernel answers from its cache when it may; stat(1) asks for more and
+# always reaches the server).
+exists() { if [ -e "$1" ] || [ -L "$1" ]; then echo yes; else echo no; fi; }
+SM=/sys/devices/vfio_ap/matrix
+echo "$U" >"$T/create"
+echo 5 >"$M/$U/assign_adapter"
+walk() {
+  local i
+  for ((i = 0; i < 3; ++i)); do
+    cat "$M/$U/matrix" "$S/bus/mdev/devices/$U/matrix" "$S/bus/ap/devices/05.0004/status" \
+      "$S/bus/ap/devices/card06/06.0004/status" >/dev/null
+    stat "$M/$U" "$M/$U/matrix" "$S/bus/ap/devices/card06" "$T/devices/$U" >/dev/null
+    exists "$M/$U" >/dev/null; exists "$M/$U/matrix" >/dev/null; exists "$T/devices/$U" >/dev/null
+    exists "$S/bus/mdev/devices/$U" >/dev/null; exists "$S/devices/ap/card06" >/dev/null
+    ls "$M" "$M/$U" "$S/bus/ap/devices" >/dev/null
+  done
+}
+walk
+expect "matrix before" "05." "$(cat "$M/$U/matrix")"
+sim_do "echo 4 > $SM/$U/assign_domain"
+expect "a store by the simulator is read at once" "05.0004" "$(cat "$M/$U/matrix")"
+echo 4 >"$M/$U/unassign_domain"
+expect "a store through the mount is read at once" "05." "$(cat "$S/bus/mdev/devices/$U/matrix")"
+walk
+sim_do "echo 1 > $SM/$U/remove"
+expect "an mdev the simulator removed: its directory is ENOENT at once" no "$(exists "$M/$U")"
+expect "... its attribute" "No such file or directory" "$(gone cat "$M/$U/matrix")"
+expect "... its attribute through bus/mdev" "No such file or directory" \
+  "$(gone cat "$S/bus/mdev/devices/$U/matrix")"
+expect "... the type's link" no "$(exists "$T/devices/$U")"
+expect "... the bus/mdev link" no "$(exists "$S/bus/mdev/devices/$U")"
+expect "... not listed" "features mdev_supported_types" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+sim_do "echo $U > $SM/mdev_supported_types/vfio_ap-passthrough/create"
+expect "an mdev the simulator created appears at once" "yes" "$([ -d "$M/$U" ] && echo yes)"
+walk
+echo 1 >"$M/$U/remove"
+expect "an mdev removed through the mount: ENOENT at once" no "$(exists "$M/$U/matrix")"
+echo "$U" >"$T/create"
+expect "a name within a removed directory, from inside it" no \
+  "$(cd "$M/$U" && sim_do "echo 1 > $SM/$U/remove" && exists matrix)"
+echo "$U" >"$T/create"
+walk
+sim_do "echo 05.0004 > /sys/bus/ap/drivers/vfio_ap/unbind"
+expect "the status of a queue the simulator unbound: ENOENT at once" "No such file or directory" \
+  "$(gone cat "$S/bus/ap/devices/05.0004/status")"
+expect "... its driver link" no "$(exists "$S/bus/ap/drivers/vfio_ap/05.0004")"
+sim_do "qci apm=5 aqm=4,0x47"
+expect "a card the configuration lost: ENOENT at once" no "$(exists "$S/bus/ap/devices/card06")"
+expect "... its device directory" no "$(exists "$S/devices/ap/card06")"
+expect "... its queue's status" "No such file or directory" \
+  "$(gone cat "$S/bus/ap/devices/card06/06.0004/status")"
+expect "... the queue link" no "$(exists "$S/bus/ap/devices/06.0004")"
+sim_do "qci apm=5,6 aqm=4,0x47"
+expect "a card the configuration gained appears at once" "06.0004" \
+  "$(basename "$(readlink "$S/bus/ap/devices/06.0004")")"
+expect "check after the changes" "ok" "$(sim_do check)"
+
 echo "--- fusermount3 -u ends the server"
 fusermount3 -u "$ROOT" || fail "fusermount3 -u failed"
 wait_exit "$SIM_PID" 30 || fail "vfio-ap-sim did not exit after fusermount3 -u"
