@@ -31,6 +31,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #endif
 
@@ -113,6 +114,53 @@ class inode_table {
   fuse_ino_t next_ = FUSE_ROOT_ID + 1;                    // lock_
 };
 
+// What one open(2) of an attribute holds: the show output that reads at
+// offsets > 0 continue in (M2).
+struct open_attribute {
+  std::mutex lock;
+  std::string shown;
+  bool have_shown = false;
+};
+
+// What one opendir(3) holds: the listing readdir's offsets index, taken
+// at offset 0 (a rewinddir lists again).
+struct open_directory {
+  std::mutex lock;
+  std::vector<sysfs_entry> entries;  // ".", "..", then the model's
+  bool listed = false;
+};
+
+// The handles of open files and directories. The kernel sends RELEASE
+// after the last close, asynchronously: a connection that ends (unmount,
+// abort) before it arrives never sends it, so the mount frees what is left
+// when it stops.
+template <class Handle>
+class handle_table {
+ public:
+  ~handle_table() {
+    for (Handle* h : open_) delete h;
+  }
+  std::uint64_t add() {
+    auto* h = new Handle;
+    std::lock_guard<std::mutex> guard(lock_);
+    open_.insert(h);
+    return reinterpret_cast<std::uint64_t>(h);
+  }
+  static Handle* get(std::uint64_t fh) { return reinterpret_cast<Handle*>(fh); }
+  void release(std::uint64_t fh) {
+    auto* h = get(fh);
+    {
+      std::lock_guard<std::mutex> guard(lock_);
+      if (open_.erase(h) == 0) return;  // not ours
+    }
+    delete h;
+  }
+
+ private:
+  std::mutex lock_;
+  std::unordered_set<Handle*> open_;  // lock_
+};
+
 }  // namespace
 
 struct sysfs_mount::state {
@@ -128,6 +176,8 @@ struct sysfs_mount::state {
   bool stopped = false;
   timespec mounted_at{};
   inode_table inodes;
+  handle_table<open_attribute> files;
+  handle_table<open_directory> dirs;
 
   void serve();
   void note_ended() {
@@ -156,22 +206,6 @@ constexpr double kNotCached = 0.0;
 // What readdir's d_ino says of entries the kernel has not looked up (as
 // libfuse's high-level API says without use_ino).
 constexpr ino_t kUnknownIno = 0xffffffff;
-
-// What one open(2) of an attribute holds: the show output that reads at
-// offsets > 0 continue in (M2).
-struct open_attribute {
-  std::mutex lock;
-  std::string shown;
-  bool have_shown = false;
-};
-
-// What one opendir(3) holds: the listing readdir's offsets index, taken
-// at offset 0 (a rewinddir lists again).
-struct open_directory {
-  std::mutex lock;
-  std::vector<sysfs_entry> entries;  // ".", "..", then the model's
-  bool listed = false;
-};
 
 sysfs_mount::state& current(fuse_req_t req) {
   return *static_cast<sysfs_mount::state*>(fuse_req_userdata(req));
@@ -336,11 +370,10 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, ENOTDIR);
     return;
   }
-  auto* dir = new open_directory;
-  fi->fh = reinterpret_cast<std::uint64_t>(dir);
+  fi->fh = s.dirs.add();
   fi->cache_readdir = 0;
   fi->keep_cache = 0;
-  if (fuse_reply_open(req, fi) != 0) delete dir;  // interrupted: no RELEASEDIR follows
+  if (fuse_reply_open(req, fi) != 0) s.dirs.release(fi->fh);  // interrupted: no RELEASEDIR follows
 }
 
 // Takes the listing readdir's offsets index (".", "..", then the model's).
@@ -359,7 +392,7 @@ int list_directory(sysfs_mount::state& s, fuse_ino_t ino, open_directory& dir) {
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   auto& s = current(req);
-  auto* dir = reinterpret_cast<open_directory*>(fi->fh);
+  auto* dir = handle_table<open_directory>::get(fi->fh);
   if (dir == nullptr || off < 0) {
     fuse_reply_err(req, EINVAL);
     return;
@@ -387,7 +420,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<open_directory*>(fi->fh);
+  current(req).dirs.release(fi->fh);
   fi->fh = 0;
   fuse_reply_err(req, 0);
 }
@@ -416,15 +449,14 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   // O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): accepted, nothing changes (M4).
-  auto* file = new open_attribute;
   fi->direct_io = 1;  // every read and write reaches show and store (M5)
   fi->keep_cache = 0;
-  fi->fh = reinterpret_cast<std::uint64_t>(file);
-  if (fuse_reply_open(req, fi) != 0) delete file;  // interrupted: no RELEASE follows
+  fi->fh = s.files.add();
+  if (fuse_reply_open(req, fi) != 0) s.files.release(fi->fh);  // interrupted: no RELEASE follows
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<open_attribute*>(fi->fh);
+  current(req).files.release(fi->fh);
   fi->fh = 0;
   fuse_reply_err(req, 0);
 }
@@ -442,7 +474,7 @@ int show_attribute(sysfs_mount::state& s, fuse_ino_t ino, open_attribute& file) 
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   auto& s = current(req);
-  auto* file = reinterpret_cast<open_attribute*>(fi->fh);
+  auto* file = handle_table<open_attribute>::get(fi->fh);
   if (file == nullptr || offset < 0) {
     fuse_reply_err(req, EINVAL);
     return;
