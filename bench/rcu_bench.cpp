@@ -19,7 +19,15 @@
 //                                     Google Benchmark divides the wall time
 //                                     by all threads' calls, so threads:2 at
 //                                     half of threads:1 means the two
-//                                     writers share every grace period.
+//                                     writers share every grace period. At
+//                                     threads:1 a thread of the process
+//                                     spins on the other CPU, so in both
+//                                     runs membarrier(2) has a CPU to
+//                                     interrupt: on a VM that IPI costs
+//                                     5-20 us against 0.2 us when the other
+//                                     CPU runs nothing of ours, and without
+//                                     the spinner the ratio would compare
+//                                     the IPI, not the sharing.
 //   BM_Membarrier                     one heavy fence (bench/membarrier_floor.hpp),
 //                                     the floor of each figure above.
 #define _LGPL_SOURCE 1
@@ -31,6 +39,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -106,11 +115,38 @@ void synchronize_urcu_memb_readers(benchmark::State& state) {
 // benchmark library holds every thread at a barrier at the loop's start and end.
 idle_readers* writers_reader = nullptr;
 
+// A thread of this process that keeps the other CPU busy (no RCU use).
+class spinner {
+ public:
+  spinner()
+      : thread_([this] {
+          // relaxed: a stop flag; nothing is published through it.
+          while (!stop_.load(std::memory_order_relaxed)) benchmark::DoNotOptimize(spins_++);
+        }) {}
+  spinner(const spinner&) = delete;
+  spinner& operator=(const spinner&) = delete;
+  ~spinner() {
+    stop_.store(true, std::memory_order_relaxed);  // relaxed: as above
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  unsigned long spins_ = 0;
+  std::thread thread_;
+};
+spinner* writers_spinner = nullptr;
+
 void synchronize_writers(benchmark::State& state) {
-  if (state.thread_index() == 0) writers_reader = new idle_readers(flavour::ordo, 1);
+  if (state.thread_index() == 0) {
+    writers_reader = new idle_readers(flavour::ordo, 1);
+    if (state.threads() == 1) writers_spinner = new spinner();
+  }
   ordo::rcu_domain& domain = bench_domain();
   for (auto _ : state) domain.synchronize();
   if (state.thread_index() == 0) {
+    delete writers_spinner;
+    writers_spinner = nullptr;
     delete writers_reader;
     writers_reader = nullptr;
   }
