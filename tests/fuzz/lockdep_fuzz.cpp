@@ -27,7 +27,11 @@
 //     nearest the top (unlock_out_of_order), else unlock_not_held; unlock()
 //     releases any held lock silently; a second unlock() is
 //     unlock_not_held; ordo::unlocked made while holding is
-//     root_with_locks_held and starts from the top.
+//     root_with_locks_held and starts from the top;
+//   - unlocked_call through a guard that is not the innermost, or with
+//     other locks held that no allow_held names, is wait_with_locks_held;
+//     the lock is released as at a guard's end and re-taken through the
+//     context the guard was made from.
 //
 // An input is a program of 4-byte records over three simulated threads and
 // nine locks of four levels (A, B, a nestable N with keys 0, 1, 1, 2, and
@@ -35,7 +39,8 @@
 // through a fresh ordo::callback_context, a fresh ordo::unlocked, or a
 // context the program kept (a guard, a batch, a stored callback context or
 // root: possibly stale, released or another thread's); a guard's release,
-// unlock(), lock() (re-take) and hand_over(); keeping a context. Every step
+// unlock(), lock() (re-take), hand_over() and ordo::unlocked_call (with and
+// without allow_held); keeping a context. Every step
 // runs on the real ordered mutexes (validator_on over a lock that never
 // blocks: a lock() the real lock would block on is not issued) and on the
 // model. The order checks of the types are kept: a step that would not
@@ -75,6 +80,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -107,6 +113,8 @@ class sim_lock {
     if (count_ > 0 && --count_ == 0) holder_ = -1;
   }
   bool blocks(int thread) const { return count_ > 0 && holder_ != thread; }
+  // Whether a re-take right after one release would block.
+  bool blocks_after_release(int thread) const { return count_ > 1 && holder_ != thread; }
   bool held() const { return count_ > 0; }
   void reset() {
     count_ = 0;
@@ -154,8 +162,9 @@ const char* const level_names[n_levels] = {"A", "B", "N", "D"};
 struct lock_set {
   mutex_of<lock_a> a[2];
   mutex_of<lock_b> b[2];
-  mutex_of<lock_n> n[4] = {mutex_of<lock_n>(ordo::nest_key{0}), mutex_of<lock_n>(ordo::nest_key{1}),
-                           mutex_of<lock_n>(ordo::nest_key{1}), mutex_of<lock_n>(ordo::nest_key{2})};
+  mutex_of<lock_n> n[4] = {
+      mutex_of<lock_n>(ordo::nest_key{0}), mutex_of<lock_n>(ordo::nest_key{1}),
+      mutex_of<lock_n>(ordo::nest_key{1}), mutex_of<lock_n>(ordo::nest_key{2})};
   mutex_of<lock_d> d[1];
 };
 // Never destroyed: the validator's classes outlive every input.
@@ -330,10 +339,16 @@ struct take_request {
   int instance[3];
 };
 
+// The site every step names: a plain function's, so that a report's text
+// (which prints the function) stays short; the templates' own names are
+// hundreds of characters, and reports are most of an input's cost.
+std::source_location site() { return std::source_location::current(); }
+
 template <class List>
 struct list_size;
 template <class... T>
-struct list_size<ordo::detail::type_list<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
+struct list_size<ordo::detail::type_list<T...>>
+    : std::integral_constant<std::size_t, sizeof...(T)> {};
 
 // Contexts holding more than max_depth levels are not used as contexts
 // (their type grows with every take: this bounds the instantiations).
@@ -369,6 +384,17 @@ struct slot {
   virtual void relock() {}
   virtual bool can_hand_over() const { return false; }
   virtual void hand_over(int) {}
+  virtual bool can_call_out() const { return false; }
+  virtual bool outer_levels() const { return false; }
+  virtual void call_out(bool) {}
+};
+
+// ordo::allow_held<every outer level of a guard's held list> (I4).
+template <class List>
+struct allow_outer;
+template <class... H>
+struct allow_outer<ordo::detail::type_list<H...>> {
+  using type = ordo::allow_held_t<typename H::level...>;
 };
 
 template <class Ctx>
@@ -387,7 +413,7 @@ struct kept final : slot {
   std::unique_ptr<slot> take(const take_request& r) override { return take_through(g, r); }
   bool can_unlock() const override { return is_guard<G>::value; }
   void unlock() override {
-    if constexpr (is_guard<G>::value) g.unlock();
+    if constexpr (is_guard<G>::value) g.unlock(site());
   }
   bool can_relock() const override {
     if constexpr (is_guard<G>::value) {
@@ -398,7 +424,7 @@ struct kept final : slot {
   }
   void relock() override {
     if constexpr (is_guard<G>::value) {
-      if constexpr (list_size<typename G::held_levels>::value == 1) g.lock();
+      if constexpr (list_size<typename G::held_levels>::value == 1) g.lock(site());
     }
   }
   bool can_hand_over() const override {
@@ -411,8 +437,36 @@ struct kept final : slot {
   void hand_over(int instance) override {
     if constexpr (is_guard<G>::value) {
       if constexpr (std::is_same_v<typename G::mutex_type, mutex_of<lock_n>>) {
-        g.hand_over(locks().n[instance]);
+        g.hand_over(locks().n[instance], site());
       }
+    }
+  }
+  bool can_call_out() const override {
+    if constexpr (is_guard<G>::value) {
+      return g.owns_lock();
+    } else {
+      return false;
+    }
+  }
+  bool outer_levels() const override {
+    if constexpr (is_guard<G>::value) {
+      return list_size<typename G::held_levels>::value > 1;
+    } else {
+      return false;
+    }
+  }
+  // unlocked_call, without or (allow) with ordo::allow_held<the outer levels>.
+  void call_out(bool allow) override {
+    if constexpr (is_guard<G>::value) {
+      constexpr bool outer = list_size<typename G::held_levels>::value > 1;
+      if constexpr (!outer) {
+        if (!allow) {
+          ordo::unlocked_call(g, [] {}, site());
+          return;
+        }
+      }
+      using allow_t = typename allow_outer<ordo::detail::outer_of_t<typename G::held_levels>>::type;
+      ordo::unlocked_call(g, [] {}, allow_t{}, site());
     }
   }
 };
@@ -430,21 +484,21 @@ std::unique_ptr<slot> take_through(Ctx& ctx, const take_request& r) {
     } else {
       switch (r.what) {
         case op::lock:
-          return make_kept([&] { return m[r.instance[0]].lock(ctx); });
+          return make_kept([&] { return m[r.instance[0]].lock(ctx, site()); });
         case op::try_lock: {
-          auto g = m[r.instance[0]].try_lock(ctx);
+          auto g = m[r.instance[0]].try_lock(ctx, site());
           if (!g) return nullptr;
           return make_kept([&] { return std::move(*g); });
         }
         default:
           if (r.count == 2) {
             return make_kept([&] {
-              return ordo::lock_all<Ctx, M, M>(ctx, m[r.instance[0]], m[r.instance[1]]);
+              return ordo::lock_all<Ctx, M, M>(ctx, m[r.instance[0]], m[r.instance[1]], site());
             });
           }
           return make_kept([&] {
             return ordo::lock_all<Ctx, M, M, M>(ctx, m[r.instance[0]], m[r.instance[1]],
-                                                m[r.instance[2]]);
+                                                m[r.instance[2]], site());
           });
       }
     }
@@ -496,8 +550,13 @@ void record(const ordo::lockdep::report& r) {
   if (recording) reports_seen.push_back(r.kind);
 }
 
-constexpr std::size_t max_steps = 128;
-constexpr std::size_t max_kept = 20;  // 20 batches of 3 overflow the held stack (48)
+constexpr std::size_t max_steps = 64;
+// 49 kept guards of one lock overflow the held stack (48), one report each.
+constexpr std::size_t max_kept = 52;
+// A report costs microseconds (its text lists the held stack): an input
+// ends after the step that brings it past this many, so that inputs that
+// fault at every step on a deep stack stay cheap.
+constexpr std::size_t max_reports = 64;
 
 // One run of a program on the validator and the model.
 class run {
@@ -511,6 +570,8 @@ class run {
   // trace, writes each step and its verdicts there.
   std::optional<std::string> execute(const std::vector<step>& program, std::string* trace,
                                      std::size_t* failed_at) {
+    tracing_ = trace != nullptr;
+    std::size_t reports_so_far = 0;
     for (std::size_t i = 0; i < program.size(); ++i) {
       const step& s = program[i];
       switch_to(s.thread);
@@ -529,6 +590,8 @@ class run {
         if (failed_at != nullptr) *failed_at = i;
         return "step " + std::to_string(i) + ": " + *wrong;
       }
+      reports_so_far += reports_seen.size();
+      if (reports_so_far > max_reports) break;
     }
     return std::nullopt;
   }
@@ -543,6 +606,13 @@ class run {
   }
 
   std::string name(std::size_t k) const { return "g" + std::to_string(ids_[k]); }
+
+  // A step's description, built only when tracing (else a one-character
+  // placeholder that allocates nothing: "issued").
+  template <class Describe>
+  std::string text(Describe&& describe) const {
+    return tracing_ ? describe() : std::string(1, '.');
+  }
 
   // The context a take goes through, from the step's byte: a fresh
   // callback context or root, or a kept one.
@@ -576,14 +646,14 @@ class run {
         if (real_.size() >= max_kept) return {};
         if (s.a & 1u) {
           const long at = m_.root(t);
-          keep(make_kept([] { return ordo::basic_unlocked<V>(); }),
+          keep(make_kept([] { return ordo::basic_unlocked<V>(site()); }),
                modeled{modeled::kind::root, t, {}, at, 0});
-          return name(real_.size() - 1) + " = ordo::unlocked (kept)";
+          return text([&] { return name(real_.size() - 1) + " = ordo::unlocked (kept)"; });
         }
         const long at = m_.top(t);
         keep(make_kept([] { return ordo::basic_callback_context<V>(); }),
              modeled{modeled::kind::callback, t, {}, at, 0});
-        return name(real_.size() - 1) + " = callback_context (kept)";
+        return text([&] { return name(real_.size() - 1) + " = callback_context (kept)"; });
       }
       default:
         break;
@@ -591,17 +661,18 @@ class run {
     if (real_.empty()) return {};
     const std::size_t k = s.a % real_.size();
     modeled& mk = model_[k];
-    const std::string g = name(k);
+    const auto g = [&] { return name(k); };
     switch (s.what) {
       case op::release: {
         if (mk.what == modeled::kind::guard && !mk.released) m_.release(t, mk.locks[0]);
         if (mk.what == modeled::kind::batch) {
           for (std::size_t i = mk.locks.size(); i-- > 0;) m_.release(t, mk.locks[i]);
         }
+        const std::string gone = text(g);  // named before it goes
         real_.erase(real_.begin() + static_cast<std::ptrdiff_t>(k));
         model_.erase(model_.begin() + static_cast<std::ptrdiff_t>(k));
         ids_.erase(ids_.begin() + static_cast<std::ptrdiff_t>(k));
-        return "destroys " + g;
+        return text([&] { return "destroys " + gone; });
       }
       case op::unlock: {
         if (!real_[k]->can_unlock()) return {};
@@ -612,10 +683,30 @@ class run {
           mk.released = true;
         }
         real_[k]->unlock();
-        return g + ".unlock() (" + lock_names[mk.locks[0]] + ")";
+        return text([&] { return g() + ".unlock() (" + lock_names[mk.locks[0]] + ")"; });
       }
       case op::relock: {
-        if (s.b & 1u) {
+        if (s.b % 3u == 2u) {
+          // unlocked_call: drop the guard's lock, call out, re-take it.
+          if (!real_[k]->can_call_out()) return {};
+          const int lock = mk.locks[0];
+          if (sim_locks()[static_cast<std::size_t>(lock)]->blocks_after_release(t)) return {};
+          const bool allow = real_[k]->outer_levels() || (s.c & 1u) != 0;
+          const auto& held = m_.threads[t].held;
+          const bool innermost = !held.empty() && held.back().lock == lock &&
+                                 held.back().position == mk.position;
+          if (!innermost || (!allow && held.size() != 1)) {
+            m_.said.push_back(report_kind::wait_with_locks_held);
+          }
+          m_.release(t, lock);
+          mk.position = m_.acquire(t, lock, false, 0, mk.parent);
+          real_[k]->call_out(allow);
+          return text([&] {
+            return "ordo::unlocked_call(" + g() + (allow ? ", allow_held<outer levels>" : "") +
+                   ") (" + lock_names[lock] + ")";
+          });
+        }
+        if (s.b % 3u == 1u) {
           // hand_over to an N instance.
           if (!real_[k]->can_hand_over()) return {};
           const int instance = s.c % count_of_level[2];
@@ -629,8 +720,10 @@ class run {
           mk.position = got;
           mk.released = false;
           real_[k]->hand_over(instance);
-          return g + ".hand_over(" + lock_names[next] + ") from " + lock_names[before] +
-                 (held_before ? "" : " (released)");
+          return text([&] {
+            return g() + ".hand_over(" + lock_names[next] + ") from " + lock_names[before] +
+                   (held_before ? "" : " (released)");
+          });
         }
         if (!real_[k]->can_relock()) return {};
         const int lock = mk.locks[0];
@@ -643,8 +736,10 @@ class run {
           m_.early_release(t, lock);
         }
         real_[k]->relock();
-        return g + ".lock() (" + lock_names[lock] + ", through position " +
-               std::to_string(mk.parent) + ")";
+        return text([&] {
+          return g() + ".lock() (" + lock_names[lock] + ", through position " +
+                 std::to_string(mk.parent) + ")";
+        });
       }
       default:
         return {};
@@ -680,14 +775,16 @@ class run {
     }
 
     std::string what;
-    if (s.what == op::lock_all) {
-      what = std::string("lock_all(") + level_names[r.level];
-      for (int id : ids) what += std::string(" ") + lock_names[id];
-      what += ")";
-    } else {
-      what = std::string(s.what == op::lock ? "lock " : "try_lock ") + lock_names[ids[0]];
+    if (tracing_) {
+      if (s.what == op::lock_all) {
+        what = std::string("lock_all(") + level_names[r.level];
+        for (int id : ids) what += std::string(" ") + lock_names[id];
+        what += ")";
+      } else {
+        what = std::string(s.what == op::lock ? "lock " : "try_lock ") + lock_names[ids[0]];
+      }
+      what += " through " + context_name(ctx);
     }
-    what += " through " + context_name(ctx);
 
     // The model.
     long ctx_position = 0;
@@ -727,7 +824,7 @@ class run {
       ordo::basic_callback_context<V> cb;
       got = take_through(cb, r);
     } else if (ctx == fresh_root) {
-      ordo::basic_unlocked<V> root;
+      ordo::basic_unlocked<V> root(site());
       got = take_through(root, r);
     } else {
       got = real_[static_cast<std::size_t>(ctx)]->take(r);
@@ -737,10 +834,10 @@ class run {
         failure_ = "try_lock " + std::string(got ? "succeeded" : "failed") +
                    ", the model says the lock is " + (taken ? "free" : "held");
       }
-      return what + (taken ? "" : " (fails: held)");
+      return text([&] { return std::string(what + (taken ? "" : " (fails: held)")); });
     }
     keep(std::move(got), std::move(info));
-    return name(real_.size() - 1) + " = " + what;
+    return text([&] { return std::string(name(real_.size() - 1) + " = " + what); });
   }
 
   std::optional<std::string> compare() {
@@ -789,6 +886,7 @@ class run {
   int next_id_ = 0;
   long batches_ = 0;
   std::string failure_;
+  bool tracing_ = false;
   ld::held_stack parked_[n_threads];
 };
 
