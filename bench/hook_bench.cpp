@@ -8,8 +8,9 @@
 //   BM_HookCall_<P>_Swap   the same while a background thread exchanges the
 //                          hook every 10 us and waits as P requires.
 //   BM_HookSwap_<P>        the latency of one exchange-and-wait while one
-//                          background reader calls continuously; counters
-//                          p50_us, p99_us and max_us.
+//                          background reader calls continuously, the
+//                          writer pinned to one CPU and the reader to
+//                          another; counters p50_us, p99_us and max_us.
 //   BM_HookSwap_<P>_Oversubscribed
 //                          the same with three background readers calling
 //                          continuously, all four threads confined to two
@@ -303,14 +304,33 @@ void confine_to_two_cpus() {
   if (taken == 2) (void)sched_setaffinity(0, sizeof two, &two);
 }
 
+// Pins the calling thread to the n-th CPU it may run on; false (and no
+// change) if it may run on n or fewer.
+bool pin_to_allowed_cpu(int n) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ == n) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      return sched_setaffinity(0, sizeof one, &one) == 0;
+    }
+  }
+  return false;
+}
+
 class background_reader {
  public:
+  // pin_cpu >= 0: the reader runs only on the pin_cpu-th allowed CPU.
   template <class Ops>
-  void start(bool two_cpus = false) {
+  void start(bool two_cpus = false, int pin_cpu = -1) {
     stop_.store(false);
     calls_.store(0);
-    thread_ = std::thread([this, two_cpus] {
+    thread_ = std::thread([this, two_cpus, pin_cpu] {
       if (two_cpus) confine_to_two_cpus();
+      if (pin_cpu >= 0) (void)pin_to_allowed_cpu(pin_cpu);
       Ops::thread_begin();
       long sum = 0;
       unsigned i = 0;
@@ -396,13 +416,20 @@ void hook_call(benchmark::State& state, bool with_swap) {
 template <class Ops>
 void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
                void (*stop_stalled)() = nullptr, int readers = 1, bool two_cpus = false) {
+  // One reader: the writer on the first CPU, the reader on the second (a
+  // vCPU thread on its own core), so every protection's swap is measured
+  // with the same placement. Left to the scheduler, the two sometimes share
+  // a CPU, and then a heavy fence has no other CPU to interrupt: on this
+  // VM that made one run's p50 0.2 us and the next one's 20 us.
+  const bool pinned = !two_cpus && readers == 1;
   cpu_set_t saved;
-  const bool restore = two_cpus && sched_getaffinity(0, sizeof saved, &saved) == 0;
+  const bool restore = (two_cpus || pinned) && sched_getaffinity(0, sizeof saved, &saved) == 0;
   if (two_cpus) confine_to_two_cpus();
+  const bool placed = pinned && restore && pin_to_allowed_cpu(0);
   std::vector<std::unique_ptr<background_reader>> reader_threads;
   for (int r = 0; r < readers; ++r) {
     reader_threads.push_back(std::make_unique<background_reader>());
-    reader_threads.back()->start<Ops>(two_cpus);
+    reader_threads.back()->start<Ops>(two_cpus, placed ? 1 : -1);
   }
   if (start_stalled != nullptr) start_stalled();
   std::vector<double> samples;
