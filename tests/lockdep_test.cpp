@@ -616,6 +616,49 @@ TEST_F(Lockdep, DestroyingAnUnheldMutexIsSilent) {
   EXPECT_TRUE(taken().empty());
 }
 
+// lockdep_assert_held: a level is a lock class, so a context's type cannot
+// tell two instances of it apart; the held stack can.
+TEST_F(Lockdep, AssertHeldThroughALaterLockChecksTheInstance) {
+  struct guest_level : ordo::level<> {};
+  struct table_level : ordo::level<guest_level> {};
+  checked_mutex<guest_level> mine;
+  checked_mutex<guest_level> other;
+  checked_mutex<table_level> table;
+  root ctx;
+  auto g = mine.lock(ctx);
+  auto t = table.lock(g);
+  auto proof = mine.assert_held(t);
+  static_assert(ordo::holds<decltype(proof), guest_level, table_level>);
+  EXPECT_EQ(proof.lockdep_position(), t.lockdep_position());
+  EXPECT_TRUE(taken().empty());
+  (void)other.assert_held(t);
+  const auto reports = of_kind(ordo::lockdep::report_kind::not_held);
+  ASSERT_EQ(taken().size(), 1u);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].subject.lock, &other);
+  EXPECT_NE(reports[0].text.find("lockdep_assert_held failed"), std::string::npos);
+}
+
+TEST_F(Lockdep, AssertHeldOnAGuardChecksItsOwnLock) {
+  struct guest_level : ordo::level<> {};
+  checked_mutex<guest_level> mine;
+  checked_mutex<guest_level> other;
+  root ctx;
+  auto g = mine.lock(ctx);
+  (void)mine.assert_held(g);
+  EXPECT_TRUE(taken().empty());
+  (void)other.assert_held(g);
+  ASSERT_EQ(taken().size(), 1u);
+  EXPECT_EQ(taken()[0].kind, ordo::lockdep::report_kind::not_held);
+  EXPECT_EQ(taken()[0].subject.lock, &other);
+  EXPECT_EQ(taken()[0].other.lock, &mine);  // the lock the guard does hold
+  g.unlock();
+  (void)mine.assert_held(g);  // released: holds nothing any more
+  ASSERT_EQ(taken().size(), 2u);
+  EXPECT_EQ(taken()[1].kind, ordo::lockdep::report_kind::not_held);
+  EXPECT_EQ(taken()[1].other.lock, nullptr);
+}
+
 // The std Lockable view of the escape is checked like the escape.
 TEST_F(Lockdep, CallbackLockableInversionIsACircularDependency) {
   struct upper_level : ordo::level<> {};

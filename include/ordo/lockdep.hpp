@@ -83,7 +83,10 @@
 //                  (a guard's second unlock() included), unlock out of
 //                  order, wait with extra locks held, ordo::unlocked made
 //                  while holding a lock, a held mutex destroyed ("held lock
-//                  freed"), held stack overflow.
+//                  freed"), held stack overflow, an assertion that this
+//                  thread holds a lock instance it does not hold
+//                  (ordered_mutex::assert_held, the kernel's
+//                  lockdep_assert_held).
 //   undefined      a report handler that returns lets the program continue
 //                  past the fault (a recursive lock then deadlocks).
 //
@@ -152,6 +155,7 @@ enum class report_kind {
   held_stack_overflow,    ///< more than max_held locks held by one thread
   held_lock_freed,        ///< a mutex destroyed while this thread holds it
   released_guard_used,    ///< a guard released by unlock() used as a context
+  not_held,               ///< lockdep_assert_held of a lock this thread does not hold
 };
 
 /// One lock at one site: which level, which instance, where.
@@ -648,6 +652,32 @@ inline void report_not_held(const void* lock, std::string_view name, std::source
                          "\nwhich this thread does not hold (", why, ").\n");
   dispatch(report_kind::unlock_not_held, "bad unlock balance: release of a lock not held",
            std::move(body), lock_site{name, lock, where}, lock_site{});
+}
+
+// lockdep_assert_held failed: the lock at `lock` is not held by this thread
+// (`instead`: the lock of the same level the context holds, when known).
+[[gnu::noinline]] inline void report_assert_held(const void* lock, std::string_view name,
+                                                 const void* instead,
+                                                 std::source_location where) {
+  std::string body = cat("thread #", std::to_string(thread_number()), " asserts at ",
+                         to_text(where), " that it holds\n  ", std::string(name), " (lock ",
+                         pointer_text(lock), ")\nwhich it does not hold");
+  if (instead != nullptr) {
+    append_all(body, "; its context holds another lock of that level, ", pointer_text(instead));
+  }
+  body += ".\n";
+  dispatch(report_kind::not_held, "lockdep_assert_held failed: lock not held", std::move(body),
+           lock_site{name, lock, where}, lock_site{name, instead, {}});
+}
+
+// lockdep_assert_held(lock): this thread's held stack has the instance (in
+// either mode). A stack that overflowed may lack it: then nothing is said.
+inline void on_assert_held(const void* lock, std::string_view name, std::source_location where) {
+  const held_stack& st = held;
+  for (std::uint32_t i = 0; i < st.size; ++i) {
+    if (st.entries[i].lock == lock) return;
+  }
+  if (st.dropped == 0) report_assert_held(lock, name, nullptr, where);
 }
 
 // Removes entry i of this thread's held stack, keeping the others' order

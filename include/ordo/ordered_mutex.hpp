@@ -82,6 +82,21 @@
 //       the innermost. guard::hand_over(next) is take-next-then-release in
 //       one step, keeping the guard's type, for a nestable level.
 //
+// What a context's type proves, and what only the validator can
+//   A context's type lists lock *levels*, and a level is a lock class: the
+//   types prove "some lock of level L is held (exclusively)", never which
+//   instance. Guest A's kvm->lock satisfies holds<Ctx, kvm_level> for guest
+//   B's data as well. lock_if adds a level as "maybe": the type cannot know
+//   whether the pointer was null. Both gaps close at run time only:
+//   m.assert_held(ctx) (the kernel's lockdep_assert_held(&m)) checks that
+//   this thread holds m itself, and returns ctx as an asserted_context in
+//   which m's level is definite. It checks in every build when ctx is m's
+//   own guard or the maybe_guard of a lock_if (the guard knows its lock),
+//   and with the validator on through any later context (the held stack
+//   knows every instance). With the validator off, an assertion through a
+//   later context upgrades the type unchecked: code that must be right in
+//   release builds asserts on the guard itself.
+//
 // Sanitizers and static analysis
 //   ThreadSanitizer: every lock, unlock, try-lock (with its outcome), shared
 //   lock and condition wait goes through one raw lock layer
@@ -106,7 +121,9 @@
 //                  "ordo: assert_held: ...", "ordo: guarded<T, Mutex>: ...",
 //                  "ordo: wait: ...". Clang's -Wthread-safety flags data
 //                  marked ABSL_GUARDED_BY(m) touched without m's guard.
-//   runtime report (validator on) a stale context, a released guard used as a
+//   runtime report (any build) assert_held of a lock that its own guard, or
+//                  the lock_if that made ctx, does not hold.
+//                  (validator on) a stale context, a released guard used as a
 //                  context, a second unlock() of a guard, an unlock of a
 //                  lock not held, out-of-order release, a recursive lock
 //                  (self-deadlock), nestable instances out of order, waits
@@ -137,6 +154,8 @@
 //                                            the escape for callbacks (I6)
 //   ordo::lock_context, ordo::holds, ordo::maybe, ordo::exclusive,
 //   ordo::assert_held                        what a context proves
+//   asserted_context (OrderedMutex::assert_held) a level proven by a runtime
+//                                            check of the instance
 //   ordo::ordered_mutex, ordered_shared_mutex, nest_key, lock_mode,
 //   ordo::lockable_is_tsan_visible_v         the mutexes
 //   ordo::guard (unlock, lock, hand_over, owns_lock, mutex,
@@ -235,6 +254,15 @@ struct find_level<Level, type_list<H...>> {
   static constexpr bool any = (std::is_same_v<Level, typename H::level> || ...);
   static constexpr bool exclusive =
       ((std::is_same_v<Level, typename H::level> && !H::maybe && !H::shared) || ...);
+};
+
+// The list with Level's entries no longer "maybe" (asserted_context).
+template <class Level, class List>
+struct make_definite;
+template <class Level, class... H>
+struct make_definite<Level, type_list<H...>> {
+  using type = type_list<std::conditional_t<std::is_same_v<Level, typename H::level>,
+                                            held<Level, H::shared, false>, H>...>;
 };
 
 template <class Level, class List>
@@ -980,6 +1008,31 @@ class maybe_guard {
   long parent_position_;
 };
 
+/// The context OrderedMutex::assert_held returns: the context it was given,
+/// with the asserted level no longer "maybe" (so it satisfies
+/// holds<Ctx, Level> and, for an exclusive lock, holds<Ctx, exclusive<Level>>),
+/// because the assertion checked at run time which instance is held (see
+/// "What a context's type proves" in the header comment). It stands for
+/// that context (same validator position) and lives no longer than it; not
+/// copyable. Not thread-safe (thread-owned).
+template <class Ctx, class Level>
+class asserted_context {
+ public:
+  /// Ctx's levels, Level definitely held.
+  using held_levels = typename detail::make_definite<Level, typename Ctx::held_levels>::type;
+
+  asserted_context(const asserted_context&) = delete;
+  asserted_context& operator=(const asserted_context&) = delete;
+
+  /// The validator position of the context it stands for.
+  long lockdep_position() const noexcept { return ctx_->lockdep_position(); }
+
+ private:
+  friend struct detail::guard_access;
+  explicit asserted_context(const Ctx& ctx) noexcept : ctx_(&ctx) {}
+  const Ctx* ctx_;
+};
+
 /// The context ordo::lock_all returns: N locks of one level, taken in
 /// order (I5), released in reverse.
 template <class OrderedMutex, std::size_t N, class Held>
@@ -1029,6 +1082,10 @@ struct guard_access {
   template <class OM, class Held>
   static maybe_guard<OM, Held> make_maybe(OM* m, guard_record<typename OM::validator> r, long pp) {
     return maybe_guard<OM, Held>(m, r, pp);
+  }
+  template <class Level, class Ctx>
+  static asserted_context<Ctx, Level> make_asserted(const Ctx& ctx) noexcept {
+    return asserted_context<Ctx, Level>(ctx);
   }
   template <class OM>
   static auto acquire(OM& m, acquisition kind, long ctx_position, std::source_location where) {
@@ -1146,10 +1203,56 @@ class ABSL_LOCKABLE basic_ordered_mutex {
     return guard_for<Ctx, true>(this, *taken);
   }
 
+  /// lockdep_assert_held(this): asserts that ctx holds this very lock, not
+  /// only a lock of its level, and returns a context that proves the level
+  /// definitely held (asserted_context). Compiles only if ctx's type shows
+  /// Level held or maybe held (a lock_if): "ordo: assert_held: ...". At run
+  /// time, when ctx is this mutex type's own guard (lock, lock_shared,
+  /// try_lock, lock_if), its lock must be this one, in every build; through
+  /// any other context (a lock taken after it), the validator checks this
+  /// thread's held locks (validator on; off, nothing is checked). A lock
+  /// not held is the report "lockdep_assert_held failed" (not_held).
+  /// Thread-safe (reads only this thread's state).
+  template <lock_context Ctx>
+  [[nodiscard]] asserted_context<Ctx, Level> assert_held(
+      const Ctx& ctx, std::source_location where = std::source_location::current()) const {
+    static_assert(detail::required_level<maybe<Level>, Ctx>::check());
+    check_held(ctx, where);
+    return detail::guard_access::make_asserted<Level>(ctx);
+  }
+
   /// The instance key (nestable levels; else 0).
   std::uint32_t key() const noexcept { return state_.key(); }
 
  private:
+  // A guard of this mutex type (guard or maybe_guard): it knows its lock.
+  template <class Ctx>
+  static constexpr bool is_own_guard = requires(const Ctx& c) {
+    typename Ctx::mutex_type;
+    requires std::is_same_v<typename Ctx::mutex_type, basic_ordered_mutex>;
+    c.owns_lock();
+    c.mutex();
+  };
+
+  // The instance half of assert_held (see there).
+  template <class Ctx>
+  void check_held(const Ctx& ctx, std::source_location where) const {
+    if constexpr (is_own_guard<Ctx>) {
+      const basic_ordered_mutex* held = nullptr;
+      if (ctx.owns_lock()) {
+        if constexpr (std::is_pointer_v<decltype(ctx.mutex())>) held = ctx.mutex();
+        else held = &ctx.mutex();
+      }
+      if (held != this) {
+        lockdep::detail::report_assert_held(this, detail::type_name_v<Level>, held, where);
+      }
+    } else if constexpr (Validator::enabled) {
+      lockdep::detail::on_assert_held(this, detail::type_name_v<Level>, where);
+    } else {
+      (void)ctx, (void)where;
+    }
+  }
+
   template <class, bool, class>
   friend class guard;
   template <class, class>

@@ -23,8 +23,9 @@
 //   Outside the vfio_ap model.
 //
 // Thread-safety contract
-//   The count is thread-safe. The APCB masks need kvm->lock (held, exclusive,
-//   by the ctx argument). pqap_hook is published and cleared with
+//   The count is thread-safe. The APCB masks need this guest's kvm->lock
+//   (held, exclusive, by the ctx argument: the level by its type, the
+//   instance by a runtime check). pqap_hook is published and cleared with
 //   pqap_hook_rwsem held for writing, and read/called with it held shared.
 //
 // Memory ordering (happens-before)
@@ -41,9 +42,16 @@
 //       ->kvm is this guest (I5 of the model, checked by the host).
 //
 // Misuse
-//   compile error  set_masks/clear_masks/apcb without kvm->lock held
-//                  (ordo::holds<exclusive<kvm_level>>).
-//   runtime report a put without a reference (refcount report).
+//   compile error  set_masks/clear_masks/apcb/apcb_updates through a context
+//                  whose type does not show kvm->lock definitely held
+//                  exclusively (ordo::exclusive<kvm_level>; a lock_if's
+//                  "maybe" is refused until kvm->lock.assert_held(ctx)).
+//   runtime report the same calls with another guest's kvm->lock held: the
+//                  types prove the level (a lock class), not the instance,
+//                  so kvm->lock.assert_held checks it (lockdep report
+//                  not_held; through kvm->lock's own guard in every build,
+//                  through a later lock with the validator on).
+//                  A put without a reference (refcount report).
 //
 // Example
 //   auto k = ordo::make_ref<kvm>("guest1");
@@ -142,35 +150,35 @@ class kvm : public ordo::kref<kvm> {
   [[nodiscard]] std::uint32_t crycbd() const noexcept { return crycbd_; }
 
   /// kvm_arch_crypto_set_masks: the guest's APCB becomes (apm, aqm, adm).
-  /// Needs kvm->lock (exclusive) in ctx. Not thread-safe otherwise.
-  template <class Ctx>
-    requires ordo::holds<Ctx, ordo::maybe<kvm_level>>
+  /// Needs this guest's kvm->lock held exclusively: ctx's type must show
+  /// kvm_level definitely held ("ordo: assert_held: ..." otherwise; a
+  /// lock_if context is upgraded with lock.assert_held first), and
+  /// lock.assert_held(ctx) checks that the lock held is this guest's.
+  template <ordo::lock_context Ctx>
   void set_masks(Ctx& ctx, const ap::adapter_mask& apm, const ap::domain_mask& aqm,
                  const ap::control_domain_mask& adm) {
-    (void)ctx;
+    assert_own_lock(ctx);
     apcb_ = {apm, aqm, adm};
     ++apcb_updates_;
   }
-  /// kvm_arch_crypto_clear_masks. Needs kvm->lock in ctx.
-  template <class Ctx>
-    requires ordo::holds<Ctx, ordo::maybe<kvm_level>>
+  /// kvm_arch_crypto_clear_masks. Needs this guest's kvm->lock, as set_masks.
+  template <ordo::lock_context Ctx>
   void clear_masks(Ctx& ctx) {
-    (void)ctx;
+    assert_own_lock(ctx);
     apcb_ = {};
     ++apcb_updates_;
   }
-  /// The APCB masks now. Needs kvm->lock in ctx.
-  template <class Ctx>
-    requires ordo::holds<Ctx, ordo::maybe<kvm_level>>
+  /// The APCB masks now. Needs this guest's kvm->lock, as set_masks.
+  template <ordo::lock_context Ctx>
   [[nodiscard]] const apcb_masks& apcb(Ctx& ctx) const {
-    (void)ctx;
+    assert_own_lock(ctx);
     return apcb_;
   }
-  /// How many times the masks were written (set or clear). Needs kvm->lock.
-  template <class Ctx>
-    requires ordo::holds<Ctx, ordo::maybe<kvm_level>>
+  /// How many times the masks were written (set or clear). Needs this
+  /// guest's kvm->lock, as set_masks.
+  template <ordo::lock_context Ctx>
   [[nodiscard]] unsigned long apcb_updates(Ctx& ctx) const {
-    (void)ctx;
+    assert_own_lock(ctx);
     return apcb_updates_;
   }
 
@@ -206,6 +214,17 @@ class kvm : public ordo::kref<kvm> {
 
  private:
   friend class ordo::kref<kvm>;
+  // "caller must hold kvm->lock": the type proves a kvm->lock held
+  // exclusively (some guest's: a level is a lock class), the runtime check
+  // that it is this guest's (ordered_mutex.hpp, "What a context's type
+  // proves": in every build through kvm->lock's own guard, with the
+  // validator through a lock taken after it).
+  template <class Ctx>
+  void assert_own_lock(const Ctx& ctx) const {
+    ordo::assert_held<ordo::exclusive<kvm_level>>(ctx);
+    (void)lock.assert_held(ctx);
+  }
+
   // The final put: the VM is destroyed. Its memory belongs to the guest
   // table, which unlinks and frees released guests under its exclusive lock
   // (so a lookup under the shared lock never sees freed memory).

@@ -252,7 +252,10 @@ class matrix_dev {
   void update_guest_apcb(Ctx& ctx, mdev& m) {
     ordo::assert_held<guests_level, ordo::maybe<kvm_level>, mdevs_level>(ctx);
     if (m.guest == nullptr) return;
-    m.guest->set_masks(ctx, m.shadow.apm, m.shadow.aqm, m.shadow.adm);
+    // Attached, so the update locks took kvm->lock: lockdep_assert_held
+    // (&kvm->lock) makes the lock_if's "maybe" definite (ordered_mutex.hpp).
+    auto kl = m.guest->lock.assert_held(ctx);
+    m.guest->set_masks(kl, m.shadow.apm, m.shadow.aqm, m.shadow.adm);
     ++m.cfg_chg_signals;
   }
 
@@ -785,7 +788,8 @@ class matrix_dev {
     auto g = guests_lock.lock(ctx);
     with_mdev_locks(g, m, [&](auto& md) {
       if (m.guest != nullptr) {
-        m.guest->clear_masks(md);
+        auto kl = m.guest->lock.assert_held(md);  // the lock_if took it
+        m.guest->clear_masks(kl);
         ++m.cfg_chg_signals;
       }
       ++m.requests;

@@ -1,4 +1,4 @@
-// ordo-compile-fail: holds<.*maybe<.*kvm_level
+// ordo-compile-fail: ordo: assert_held: a required level is not .definitely. held.*exclusive<ordo::vfio_ap::kvm_level
 //
 // History §5 row 10 — "s390/vfio-ap: lock mdev object when handling mdev
 // remove request" (Feb 2025, Fixes: 2e3d8d71e285 "wire in the
@@ -9,11 +9,13 @@
 // wants the caller to hold kvm->lock.
 //
 // In ordo the model's kvm::clear_masks states that requirement as
-// ordo::holds<Ctx, ordo::maybe<kvm_level>>: the v1 locking (guests_lock and
-// mdevs_lock, no kvm->lock) does not compile. The diagnostic is the unmet
-// ordo::holds constraint (a concept, so the compiler names it instead of a
-// static_assert text). The valid twin is the merged fix: the update locks,
-// kvm->lock through ordo::lock_if (held only when a guest is attached).
+// ordo::exclusive<kvm_level> (checked by ordo::assert_held, whose
+// static_assert names it): the v1 locking (guests_lock and mdevs_lock, no
+// kvm->lock) does not compile. The valid twin is the merged fix: the update
+// locks, kvm->lock through ordo::lock_if (held only when a guest is
+// attached), and for an attached guest lockdep_assert_held(&kvm->lock)
+// (kvm->lock.assert_held), which checks the instance and makes the
+// lock_if's "maybe" definite.
 #include "ordo/ordered_mutex.hpp"
 #include "ordo/ref.hpp"
 #include "vfio_ap/kvm.hpp"
@@ -33,7 +35,14 @@ void request(vfio::kvm* guest) {
   auto k = ordo::lock_if(guest != nullptr ? &guest->lock : nullptr, g);
   auto m = mdevs_lock.lock(k);
 #endif
+#ifdef ORDO_COMPILE_FAIL
   if (guest != nullptr) guest->clear_masks(m);
+#else
+  if (guest != nullptr) {
+    auto kl = guest->lock.assert_held(m);
+    guest->clear_masks(kl);
+  }
+#endif
 }
 
 int main() {
