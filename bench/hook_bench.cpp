@@ -304,33 +304,38 @@ void confine_to_two_cpus() {
   if (taken == 2) (void)sched_setaffinity(0, sizeof two, &two);
 }
 
-// Pins the calling thread to the n-th CPU it may run on; false (and no
-// change) if it may run on n or fewer.
-bool pin_to_allowed_cpu(int n) {
+// The n-th CPU the calling thread may run on, or -1.
+int allowed_cpu(int n) {
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
   for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &allowed)) continue;
-    if (seen++ == n) {
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(cpu, &one);
-      return sched_setaffinity(0, sizeof one, &one) == 0;
-    }
+    if (CPU_ISSET(cpu, &allowed) && seen++ == n) return cpu;
   }
-  return false;
+  return -1;
 }
+
+// Pins the calling thread to one CPU; false (and no change) if it cannot.
+bool pin_to_cpu(int cpu) {
+  if (cpu < 0) return false;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+// The reader's CPU of a pinned one-reader swap (see hook_swap), or -1.
+std::atomic<int> swap_reader_cpu{-1};
 
 class background_reader {
  public:
-  // pin_cpu >= 0: the reader runs only on the pin_cpu-th allowed CPU.
+  // pin_cpu >= 0: the reader runs only on that CPU.
   template <class Ops>
   void start(bool two_cpus = false, int pin_cpu = -1) {
     stop_.store(false);
     calls_.store(0);
     thread_ = std::thread([this, two_cpus, pin_cpu] {
       if (two_cpus) confine_to_two_cpus();
-      if (pin_cpu >= 0) (void)pin_to_allowed_cpu(pin_cpu);
+      if (pin_cpu >= 0) (void)pin_to_cpu(pin_cpu);
       Ops::thread_begin();
       long sum = 0;
       unsigned i = 0;
@@ -367,9 +372,19 @@ class stalled_other_reader {
   template <auto& OtherPtr>
   void start() {
     stop_.store(false);
+    // Each run waits for this run's thread to finish one call (so it is in
+    // its next one): Google Benchmark calls the body several times, and a
+    // flag left true by an earlier run let the swaps start before the new
+    // thread ever ran (pinned beside a busy writer, for many thousands of
+    // swaps).
+    started_.store(false);
     if (!OtherPtr.is_set() && OtherPtr.publish(sleeping_hook)) std::abort();
     thread_ = std::thread([this] {
       prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+      // Beside the reader, never on the writer's CPU: there, the writer
+      // that this thread's leave() wakes would preempt it between two calls
+      // and swap freely for a whole time slice while no section is open.
+      (void)pin_to_cpu(swap_reader_cpu.load());
       long calls = 0;
       while (!stop_.load(std::memory_order_relaxed)) {
         calls += OtherPtr.call(1).value_or(0);
@@ -425,11 +440,14 @@ void hook_swap(benchmark::State& state, void (*start_stalled)() = nullptr,
   cpu_set_t saved;
   const bool restore = (two_cpus || pinned) && sched_getaffinity(0, sizeof saved, &saved) == 0;
   if (two_cpus) confine_to_two_cpus();
-  const bool placed = pinned && restore && pin_to_allowed_cpu(0);
+  const int writer_cpu = pinned && restore ? allowed_cpu(0) : -1;
+  const int reader_cpu = pinned && restore ? allowed_cpu(1) : -1;
+  const bool placed = reader_cpu >= 0 && pin_to_cpu(writer_cpu);
+  swap_reader_cpu.store(placed ? reader_cpu : -1);
   std::vector<std::unique_ptr<background_reader>> reader_threads;
   for (int r = 0; r < readers; ++r) {
     reader_threads.push_back(std::make_unique<background_reader>());
-    reader_threads.back()->start<Ops>(two_cpus, placed ? 1 : -1);
+    reader_threads.back()->start<Ops>(two_cpus, placed ? reader_cpu : -1);
   }
   if (start_stalled != nullptr) start_stalled();
   std::vector<double> samples;
