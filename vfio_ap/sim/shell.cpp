@@ -141,6 +141,18 @@ shell::shell(std::ostream& out, std::ostream& err)
 
 shell::~shell() = default;
 
+void shell::reset() {
+  host_->reset();
+  variables_.clear();
+  variable_bytes_ = 0;
+  cwd_ = "/";
+  line_ = 0;
+  status_ = 0;
+  pending_.clear();
+  pending_any_ = false;
+  pending_too_long_ = false;
+}
+
 int shell::run(std::istream& in) {
   char chunk[4096];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
@@ -163,6 +175,7 @@ void shell::feed(std::string_view chunk) {
 
 int shell::end_of_input() {
   if (pending_any_) finish_pending();
+  if constexpr (kCheckEveryCommand) report_broken(host_->check_invariants());  // the full check
   return status_;
 }
 
@@ -200,11 +213,15 @@ void shell::script_error(std::string_view what) {
 void shell::failed(std::error_code ec) { out_ << "error: " << describe_error(ec) << '\n'; }
 
 void shell::check_after_command() {
-  if constexpr (kCheckEveryCommand) {
-    for (const auto& broken : host_->check_invariants()) {
-      err_ << "sim: line " << line_ << ": invariant: " << broken << '\n';
-      status_ = 2;
-    }
+  // What the command could have broken (host::check_changed): nothing after a
+  // cat, everything after a sysfs store.
+  if constexpr (kCheckEveryCommand) report_broken(host_->check_changed());
+}
+
+void shell::report_broken(const std::vector<std::string>& broken) {
+  for (const auto& line : broken) {
+    err_ << "sim: line " << line_ << ": invariant: " << line << '\n';
+    status_ = 2;
   }
 }
 

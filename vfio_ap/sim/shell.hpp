@@ -40,10 +40,12 @@
 // `sim: line N: ...`); 2 if, in a checking build, an invariant broke.
 //
 // Checking builds: when ORDO_LOCKDEP is defined or NDEBUG is not (the debug,
-// tsan, asan and clang presets), host::check_invariants() runs after every
-// command; each broken invariant is reported on stderr as
-// `sim: line N: invariant: ...` and makes the exit status 2. Release builds
-// skip the per-command check (the `check` command always runs it).
+// tsan, asan and clang presets), host::check_changed() runs after every
+// command (the invariants the command could have broken: all of them after
+// a sysfs store, none after a cat) and host::check_invariants() at the end
+// of the input (end_of_input); each broken invariant is reported on stderr
+// as `sim: line N: invariant: ...` and makes the exit status 2. Release
+// builds skip these checks (the `check` command always runs the full one).
 //
 // Example:
 //   ordo::vfio_ap::sim::shell sh(std::cout, std::cerr);
@@ -67,7 +69,7 @@ class host;
 
 namespace ordo::vfio_ap::sim {
 
-/// Whether this build runs check_invariants() after every command.
+/// Whether this build checks the invariants after every command.
 #if defined(ORDO_LOCKDEP) || !defined(NDEBUG)
 inline constexpr bool kCheckEveryCommand = true;
 #else
@@ -94,6 +96,11 @@ class shell {
   ~shell();
   shell(const shell&) = delete;
   shell& operator=(const shell&) = delete;
+
+  /// Back to the state of a new shell over the same streams (host::reset,
+  /// no variables, `/`, line 0, status 0, no partial line), without
+  /// building a host. Not while another thread drives model().
+  void reset();
 
   /// Runs every line of `in` and returns the exit status (see above).
   int run(std::istream& in);
@@ -143,6 +150,7 @@ class shell {
   void failed(std::error_code ec);           // `error: ENAME: text` on out
   void script_error(std::string_view what);  // `sim: line N: what` on err
   void check_after_command();
+  void report_broken(const std::vector<std::string>& broken);
 
   std::unique_ptr<host> host_;
   std::ostream& out_;

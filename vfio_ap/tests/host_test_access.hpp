@@ -6,7 +6,9 @@
 #define ORDO_VFIO_AP_TESTS_HOST_TEST_ACCESS_HPP
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 
 #include <vfio_ap/host.hpp>
@@ -72,6 +74,85 @@ struct host_test_access {
     auto kl = k->lock.lock(ctx);
     auto w = k->pqap_hook_rwsem.lock(kl);
     k->clear_pqap_hook(w);
+  }
+  /// Publishes the PQAP hook of mdev `uuid` in guest `name` behind the
+  /// driver's back (as if set_kvm had left it behind).
+  static void publish_hook(host& h, std::string_view name, std::string_view uuid) {
+    kvm* k = guest(h, name);
+    mdev* m = nullptr;
+    {
+      ordo::unlocked ctx;
+      auto g = h.matrix_.guests_lock.lock(ctx);
+      m = h.matrix_.find_mdev(g, uuid);
+    }
+    ordo::unlocked ctx;
+    auto kl = k->lock.lock(ctx);
+    auto w = k->pqap_hook_rwsem.lock(kl);
+    (void)k->publish_pqap_hook(w, m->pqap_hook);
+  }
+  /// The path pattern of every attribute of the sysfs table that has a
+  /// store ("devices/vfio_ap/matrix/{uuid}/remove"), in table order.
+  static std::vector<std::string> store_patterns() {
+    std::vector<std::string> out;
+    for (const host::sysfs_row& row : host::sysfs_table()) {
+      if (row.store == nullptr) continue;
+      std::string path;
+      for (std::size_t i = 0; i < row.path.depth; ++i) {
+        if (i != 0) path += '/';
+        path += row.path.part[i];
+      }
+      out.push_back(path);
+    }
+    return out;
+  }
+  /// Everything a user of `h` can observe, one line each: every node below
+  /// /sys (sysfs_list from /sys down, directories entered, symlinks with
+  /// their targets), what every attribute reads (or the errno: EACCES for
+  /// a write-only one), check_invariants(), the refs and APCB of each guest
+  /// in `guests` (or ENOENT), the kvm and vfio_ap module pins, the ZAPQ and
+  /// kernel logs and the host configuration. Two hosts that observe the
+  /// same are indistinguishable through the API.
+  static std::vector<std::string> observe(host& h, const std::vector<std::string>& guests) {
+    std::vector<std::string> out;
+    const auto walk = [&](const auto& self, const std::string& dir) -> void {
+      std::vector<sysfs_entry> entries;
+      if (std::error_code ec = h.sysfs_list(dir, entries)) {
+        out.push_back(dir + " list: " + ec.message());
+        return;
+      }
+      for (const sysfs_entry& e : entries) {
+        const std::string path = dir + "/" + e.name;
+        std::string line = path + " " + std::to_string(static_cast<int>(e.kind)) + " " +
+                           std::to_string(e.mode) + " " + e.target;
+        if (e.kind == sysfs_kind::file) {
+          std::string text;
+          const std::error_code ec = h.sysfs_read(path, text);
+          line += ec ? " error " + std::to_string(ec.value()) : " = " + text;
+        }
+        out.push_back(line);
+        if (e.kind == sysfs_kind::dir) self(self, path);
+      }
+    };
+    walk(walk, "/sys");
+    for (const std::string& line : h.check_invariants()) out.push_back("invariant: " + line);
+    for (const std::string& name : guests) {
+      unsigned refs = 0;
+      std::string crycb;
+      const std::error_code ec = h.kvm_refs(name, refs);
+      const std::error_code ec2 = h.kvm_crycb(name, crycb);
+      out.push_back("guest " + name + " refs " + (ec ? ec.message() : std::to_string(refs)) +
+                    " crycb " + (ec2 ? ec2.message() : crycb));
+    }
+    out.push_back("modules kvm " + std::to_string(module_refs(h, "kvm")) + " vfio_ap " +
+                  std::to_string(module_refs(h, "vfio_ap")));
+    std::string zapqs = "zapq log";
+    for (ap::apqn q : h.zapq_log()) zapqs += " " + q.to_string();
+    out.push_back(zapqs);
+    for (const std::string& line : h.kernel_log()) out.push_back("kernel: " + line);
+    const ap::host_config c = h.config();
+    out.push_back("config apxa " + std::to_string(c.apxa) + " na " + std::to_string(c.na) +
+                  " nd " + std::to_string(c.nd) + " " + ap::format_ap_config(c.apm, c.aqm, c.adm));
+    return out;
   }
   /// Clears the guest's APCB masks behind its mdev's back.
   static void clear_masks(host& h, std::string_view name) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,6 +115,197 @@ TEST_F(VfioApInvariants, I6StaleGuestApcbIsReported) {
 TEST_F(VfioApInvariants, StaleUsableIndexIsReported) {
   access::with_mdev(h, uuid_a, [](ordo::vfio_ap::mdev& m) { m.usable[1].clear(apqi{4}); });
   EXPECT_THAT(h.check_invariants(), Contains(HasSubstr("model: usable index of mdev")));
+}
+
+// ---- the incremental check (host::check_changed) ---------------------------
+//
+// After an operation, check_changed() must report every violation that
+// check_invariants() reports among the invariants the operation could have
+// broken. Each kind of operation (every sysfs store of the table, every host
+// call) runs on a valid host; then each invariant of its footprint is broken
+// through the back door, and check_changed() must give exactly the lines of
+// the full check. Operations with an empty footprint must change nothing.
+
+using ordo::vfio_ap::invariant;
+
+// A valid host: A (01.0004, 01.0005) open for guest g, B (02.0004) closed,
+// C empty, a second guest g2; adapters 1-3 x domains 4-6 configured.
+void busy_host(ordo::vfio_ap::host& h) {
+  ASSERT_FALSE(h.sysfs_write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_FALSE(h.qci({.apm = adapters({1, 2, 3}), .aqm = domains({4, 5, 6}), .adm = cdoms({4})}));
+  for (const char* u : {uuid_a, uuid_b, uuid_c}) {
+    ASSERT_FALSE(h.sysfs_write(type_dir + "create", std::string(u) + "\n"));
+  }
+  ASSERT_FALSE(h.sysfs_write(std::string(matrix_dir) + uuid_a + "/ap_config",
+                             ordo::ap::format_ap_config(adapters({1}), domains({4, 5}), cdoms({4}))));
+  ASSERT_FALSE(h.sysfs_write(std::string(matrix_dir) + uuid_b + "/ap_config",
+                             ordo::ap::format_ap_config(adapters({2}), domains({4}), {})));
+  ASSERT_FALSE(h.kvm_create("g"));
+  ASSERT_FALSE(h.kvm_create("g2"));
+  ASSERT_FALSE(h.vfio_open(uuid_a, "g"));
+  ASSERT_THAT(h.check_invariants(), IsEmpty());
+}
+
+// Breaks `which` behind the model's back; returns the prefix of the line the
+// checker must print. A leaked reference (I6) is handed back in `leaked`.
+std::string corrupt(ordo::vfio_ap::host& h, invariant which, ordo::vfio_ap::kvm*& leaked) {
+  switch (which) {
+    case invariant::i1:  // B gets A's 01.0004
+      access::with_mdev(h, uuid_b, [](ordo::vfio_ap::mdev& m) {
+        m.matrix.apm.set(apid{1});
+        m.matrix.aqm.set(apqi{4});
+      });
+      return "I1: ";
+    case invariant::i2: access::reserve_everything(h); return "I2: ";
+    case invariant::i3: access::forget_a_reset(h, q(1, 4)); return "I3: ";
+    case invariant::i4:
+      access::with_mdev(h, uuid_a, [](ordo::vfio_ap::mdev& m) { m.shadow.apm.set(apid{3}); });
+      return "I4: ";
+    case invariant::i5: {
+      unsigned rc = 0;
+      EXPECT_FALSE(h.pqap("g", q(1, 4), rc));
+      if (rc == 0x00) access::clear_hook(h, "g");         // A's hook is set: drop it
+      else access::publish_hook(h, "g", uuid_a);           // none: leave one behind
+      return "I5: ";
+    }
+    case invariant::i6:
+      leaked = ordo::get_ref(*access::guest(h, "g")).release();  // a get without a put
+      return "I6: ";
+    case invariant::model:
+      access::with_mdev(h, uuid_a, [](ordo::vfio_ap::mdev& m) { m.usable[200].set(apqi{200}); });
+      return "model: ";
+  }
+  return "?";
+}
+
+struct operation {
+  std::string name;
+  std::string pattern;  // the sysfs table row of a store, empty for a host call
+  ordo::vfio_ap::invariant_set footprint;
+  std::function<void(ordo::vfio_ap::host&)> prepare;  // before the check is cleared
+  std::function<void(ordo::vfio_ap::host&)> run;
+};
+
+std::vector<operation> operations() {
+  using set = ordo::vfio_ap::invariant_set;
+  const set all = set::all();
+  const set guests{invariant::i5, invariant::i6};
+  const std::string c = std::string(matrix_dir) + uuid_c + "/";
+  const std::string mdev_pattern = "devices/vfio_ap/matrix/{uuid}/";
+  const auto store = [](std::string path, std::string value) {
+    return [path, value](ordo::vfio_ap::host& h) { (void)h.sysfs_write(path, value); };
+  };
+  const auto nothing = [](ordo::vfio_ap::host&) {};
+  std::vector<operation> ops{
+      {"apmask", "bus/ap/apmask", all, nothing, store("/sys/bus/ap/apmask", "+0x80\n")},
+      {"aqmask", "bus/ap/aqmask", all, nothing, store("/sys/bus/ap/aqmask", "+0x80\n")},
+      {"bind", "bus/ap/drivers/vfio_ap/bind", all,
+       store("/sys/bus/ap/drivers/vfio_ap/unbind", "03.0006\n"),
+       store("/sys/bus/ap/drivers/vfio_ap/bind", "03.0006\n")},
+      {"unbind", "bus/ap/drivers/vfio_ap/unbind", all, nothing,
+       store("/sys/bus/ap/drivers/vfio_ap/unbind", "01.0005\n")},
+      {"create", "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", all,
+       nothing, store(type_dir + "create", "99999999-9999-9999-9999-999999999999\n")},
+      {"assign_adapter", mdev_pattern + "assign_adapter", all, nothing, store(c + "assign_adapter", "3\n")},
+      {"unassign_adapter", mdev_pattern + "unassign_adapter", all, store(c + "assign_adapter", "3\n"),
+       store(c + "unassign_adapter", "3\n")},
+      {"assign_domain", mdev_pattern + "assign_domain", all, nothing, store(c + "assign_domain", "6\n")},
+      {"unassign_domain", mdev_pattern + "unassign_domain", all, store(c + "assign_domain", "6\n"),
+       store(c + "unassign_domain", "6\n")},
+      {"assign_control_domain", mdev_pattern + "assign_control_domain", all, nothing,
+       store(c + "assign_control_domain", "4\n")},
+      {"unassign_control_domain", mdev_pattern + "unassign_control_domain", all,
+       store(c + "assign_control_domain", "4\n"), store(c + "unassign_control_domain", "4\n")},
+      {"ap_config", mdev_pattern + "ap_config", all, nothing,
+       store(c + "ap_config", ordo::ap::format_ap_config(adapters({3}), domains({6}), {}))},
+      {"remove", mdev_pattern + "remove", all, nothing, store(c + "remove", "1\n")},
+      {"a failed store", "", all, nothing, store(c + "assign_adapter", "bogus\n")},
+      {"qci", "", all, nothing,
+       [](ordo::vfio_ap::host& h) { (void)h.qci({.apm = adapters({1, 2, 3, 7})}); }},
+      {"vfio_close", "", all, nothing, [](ordo::vfio_ap::host& h) { (void)h.vfio_close(uuid_a); }},
+      {"vfio_reset", "", all, nothing, [](ordo::vfio_ap::host& h) { (void)h.vfio_reset(uuid_a); }},
+      {"kvm_create", "", guests, nothing, [](ordo::vfio_ap::host& h) { (void)h.kvm_create("g3"); }},
+      {"kvm_destroy", "", guests, nothing, [](ordo::vfio_ap::host& h) { (void)h.kvm_destroy("g2"); }},
+      {"vfio_open", "", guests, nothing, [](ordo::vfio_ap::host& h) { (void)h.vfio_open(uuid_b, "g2"); }},
+      // Empty footprints: these change no state an invariant reads.
+      {"every show", "", {}, nothing,
+       [](ordo::vfio_ap::host& h) { (void)access::observe(h, {"g", "g2"}); }},
+      {"pqap", "", {}, nothing,
+       [](ordo::vfio_ap::host& h) {
+         unsigned rc = 0;
+         (void)h.pqap("g", q(1, 4), rc);
+         (void)h.pqap("g", q(2, 4), rc);
+       }},
+      {"zapq_fault", "", {}, nothing, [](ordo::vfio_ap::host& h) { (void)h.zapq_fault(q(1, 4), 5); }},
+      {"clear_zapq_log", "", {}, nothing, [](ordo::vfio_ap::host& h) { h.clear_zapq_log(); }},
+  };
+  return ops;
+}
+
+// Every store the sysfs table has is among the operations.
+TEST(VfioApIncrementalCheck, EveryStoreOfTheTableIsAnOperation) {
+  std::vector<std::string> covered;
+  for (const operation& op : operations()) {
+    if (!op.pattern.empty()) covered.push_back(op.pattern);
+  }
+  EXPECT_THAT(covered, ::testing::UnorderedElementsAreArray(access::store_patterns()));
+}
+
+TEST(VfioApIncrementalCheck, ReportsEveryViolationOfTheFootprint) {
+  for (const operation& op : operations()) {
+    for (const invariant broken : ordo::vfio_ap::all_invariants) {
+      if (!op.footprint.contains(broken)) continue;
+      SCOPED_TRACE(op.name + ", invariant " + std::to_string(static_cast<int>(broken)));
+      ordo::vfio_ap::host h;
+      busy_host(h);
+      op.prepare(h);
+      ASSERT_THAT(h.check_changed(), IsEmpty());
+      op.run(h);
+      ordo::vfio_ap::kvm* leaked = nullptr;
+      const std::string prefix = corrupt(h, broken, leaked);
+      const std::vector<std::string> incremental = h.check_changed();
+      const std::vector<std::string> full = h.check_invariants();
+      EXPECT_THAT(incremental, Contains(::testing::StartsWith(prefix)));
+      // Exactly the full check's lines of the footprint's invariants.
+      std::vector<std::string> expected;
+      for (const invariant i : ordo::vfio_ap::all_invariants) {
+        if (!op.footprint.contains(i)) continue;
+        const invariant alone[] = {i};
+        for (const std::string& line : h.check_invariants(alone)) expected.push_back(line);
+      }
+      EXPECT_EQ(incremental, expected);
+      if (op.footprint == ordo::vfio_ap::invariant_set::all()) {
+        EXPECT_EQ(incremental, full);
+      }
+      EXPECT_THAT(h.check_changed(), IsEmpty());  // taken: nothing ran since
+      if (leaked != nullptr) ordo::adopt_ref(leaked).reset();
+    }
+  }
+}
+
+// An operation with an empty footprint changes nothing an invariant reads
+// (nor, except the ZAPQ log that clear_zapq_log clears, anything observable):
+// skipping the check after it loses nothing.
+TEST(VfioApIncrementalCheck, EmptyFootprintChangesNothing) {
+  for (const operation& op : operations()) {
+    if (!op.footprint.empty()) continue;
+    SCOPED_TRACE(op.name);
+    ordo::vfio_ap::host h;
+    busy_host(h);
+    ASSERT_FALSE(h.sysfs_write(std::string(matrix_dir) + uuid_a + "/unassign_domain", "5\n"));
+    (void)h.check_changed();
+    std::vector<std::string> before = access::observe(h, {"g", "g2"});
+    op.run(h);
+    EXPECT_THAT(h.check_changed(), IsEmpty());
+    std::vector<std::string> after = access::observe(h, {"g", "g2"});
+    if (op.name == "clear_zapq_log") {
+      EXPECT_THAT(after, Contains("zapq log"));  // it did clear the log
+      std::erase_if(before, [](const std::string& l) { return l.starts_with("zapq log"); });
+      std::erase_if(after, [](const std::string& l) { return l.starts_with("zapq log"); });
+    }
+    EXPECT_EQ(after, before);
+    EXPECT_THAT(h.check_invariants(), IsEmpty());
+  }
 }
 
 // Six threads on one host (sized for 2 cores, bounded in time): hot plug,

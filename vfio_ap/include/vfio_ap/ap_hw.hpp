@@ -160,6 +160,13 @@ class ap_hw {
     std::sort(s.pending.begin(), s.pending.end());
     return s;
   }
+  /// Nothing pending and no ZAPQ outside the configuration: state() would
+  /// return two empty lists (the invariant checker's fast path).
+  template <class Ctx>
+  [[nodiscard]] bool ledger_clean(Ctx& ctx) const {
+    auto hw = lock_.lock(ctx);
+    return pending_.empty() && zapq_outside_.empty();
+  }
   template <class Ctx>
   [[nodiscard]] std::vector<ap::apqn> zapq_log(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
@@ -174,6 +181,20 @@ class ap_hw {
   [[nodiscard]] std::vector<std::string> kernel_log(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
     return {log_.begin(), log_.end()};
+  }
+
+  /// Back to the start state (host::reset): nothing configured, no fault,
+  /// empty logs and ledger.
+  template <class Ctx>
+  void reset(Ctx& ctx) {
+    auto hw = lock_.lock(ctx);
+    apm_ = {};
+    aqm_ = {};
+    faults_.clear();
+    zapq_log_.clear();
+    pending_.clear();
+    zapq_outside_.clear();
+    log_.clear();
   }
 
   /// Test-only (host_test_access): forget a pending departure without a

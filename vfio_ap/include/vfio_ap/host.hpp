@@ -111,7 +111,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <iterator>
 #include <cctype>
 #include <map>
@@ -185,6 +187,42 @@ inline constexpr std::array<invariant, 7> all_invariants{
     invariant::i1, invariant::i2, invariant::i3, invariant::i4,
     invariant::i5, invariant::i6, invariant::model};
 
+/// A set of invariants (bit i: all_invariants[i]): what an operation could
+/// break (host::check_changed).
+class invariant_set {
+ public:
+  constexpr invariant_set() noexcept = default;
+  constexpr invariant_set(std::initializer_list<invariant> members) noexcept {
+    for (const invariant i : members) bits_ |= bit(i);
+  }
+  /// Every invariant.
+  static constexpr invariant_set all() noexcept {
+    invariant_set s;
+    for (const invariant i : all_invariants) s.bits_ |= bit(i);
+    return s;
+  }
+  [[nodiscard]] constexpr bool contains(invariant i) const noexcept { return (bits_ & bit(i)) != 0; }
+  [[nodiscard]] constexpr bool empty() const noexcept { return bits_ == 0; }
+  [[nodiscard]] constexpr std::uint8_t bits() const noexcept { return bits_; }
+  static constexpr invariant_set from_bits(std::uint8_t bits) noexcept {
+    invariant_set s;
+    s.bits_ = static_cast<std::uint8_t>(bits & all().bits_);
+    return s;
+  }
+  constexpr invariant_set& operator|=(invariant_set o) noexcept {
+    bits_ = static_cast<std::uint8_t>(bits_ | o.bits_);
+    return *this;
+  }
+  friend constexpr invariant_set operator|(invariant_set a, invariant_set b) noexcept { return a |= b; }
+  friend constexpr bool operator==(invariant_set, invariant_set) noexcept = default;
+
+ private:
+  static constexpr std::uint8_t bit(invariant i) noexcept {
+    return static_cast<std::uint8_t>(1u << static_cast<unsigned>(i));
+  }
+  std::uint8_t bits_ = 0;
+};
+
 /// The features attribute ([6.16]/[7.3] code).
 inline constexpr std::string_view vfio_ap_features = "guest_matrix hotplug ap_config\n";
 
@@ -196,6 +234,18 @@ class host {
   ~host() = default;
   host(const host&) = delete;
   host& operator=(const host&) = delete;
+
+  /// Back to the start state, exactly: what a new host would show (every
+  /// sysfs node and attribute, the logs, guest and module counts, the
+  /// invariants; vfio_ap_reset_test) and how it then behaves, without
+  /// building one: the module registry stays (kvm and vfio_ap are reloaded
+  /// only if something unloaded them). Every mdev, queue device and guest is
+  /// dropped as the destructor drops them (an open mdev's guest reference
+  /// and module pin included), without the driver's work (no ZAPQ, no log
+  /// line). Not thread-safe: no other call may run on this host meanwhile,
+  /// and nothing may hold a guest reference of its own (the VFIO side's are
+  /// dropped here).
+  void reset();
 
   /// Write `value` (exactly the bytes a store function receives, newline
   /// included) to the attribute at absolute `path`. Unknown path: ENOENT;
@@ -248,7 +298,7 @@ class host {
   /// that name or its creator already let go. Thread-safe.
   std::error_code kvm_destroy(std::string_view name);
   /// The guest's reference count (creator + one per open mdev). ENOENT.
-  std::error_code kvm_refs(std::string_view name, unsigned& refs);
+  std::error_code kvm_refs(std::string_view name, unsigned& refs) const;
   /// Every live guest (as kvm_refs answers for it) with its reference
   /// count, sorted by name: one snapshot under the guest table's lock.
   /// Thread-safe.
@@ -260,7 +310,7 @@ class host {
   /// rest (no operation running) it is exact. Thread-safe.
   std::vector<module_pins> modules() const;
   /// The guest's APCB masks in ap_config form ("0x..,0x..,0x..\n"). ENOENT.
-  std::error_code kvm_crycb(std::string_view name, std::string& out);
+  std::error_code kvm_crycb(std::string_view name, std::string& out) const;
 
   /// Opens mdev `uuid` for guest `kvm_name`: VFIO takes a guest reference
   /// (symbol_get kvm_get_kvm_safe), then set_kvm. EPERM when another mdev is
@@ -290,6 +340,26 @@ class host {
   /// Only the invariants in `which` (each alone, in the order given: what an
   /// operation could break), under the same locks as check_invariants().
   std::vector<std::string> check_invariants(std::span<const invariant> which) const;
+  /// The incremental check: only the invariants that an operation which
+  /// returned since the last check_changed() could have broken (its
+  /// footprint, below), with check_invariants' functions, locks and lines;
+  /// nothing at all when only operations that change no state ran. On a
+  /// host whose invariants held at the previous check_changed() it reports
+  /// every violation check_invariants() would (vfio_ap_invariants_test:
+  /// IncrementalCheck*). Footprints, by what the invariants read:
+  ///   all invariants  every sysfs store (sysfs_write of an attribute that
+  ///                   has one, whatever it returns), qci, vfio_close,
+  ///                   vfio_reset, reset, restore
+  ///   I5, I6          kvm_create, kvm_destroy (the guest table and the
+  ///                   guests' counts), vfio_open (m->kvm, the hook, the
+  ///                   guest's APCB and count: nothing else reads them)
+  ///   none            every show (sysfs_read: a show gets `const host&`),
+  ///                   sysfs_list/stat, kvm_refs, kvm_crycb, the logs and
+  ///                   config (const), pqap (writes only the queue's
+  ///                   saved_isc, which no invariant reads), zapq_fault
+  ///                   (the firmware's fault table, read by no invariant)
+  /// Thread-safe; an operation still running may be checked now or next time.
+  std::vector<std::string> check_changed() const;
 
   /// Every ZAPQ issued since the last clear, in order; at most the last
   /// zapq_log_capacity (ap_hw.hpp: a ring, so memory stays flat). Thread-safe.
@@ -321,7 +391,8 @@ class host {
     std::optional<ap::apqn> queue;  // {apqn}
     std::string_view uuid;          // {uuid}
   };
-  using sysfs_show = std::error_code (*)(host&, const sysfs_binding&, std::string&);
+  // A show gets a const host: reading an attribute changes nothing (check_changed).
+  using sysfs_show = std::error_code (*)(const host&, const sysfs_binding&, std::string&);
   using sysfs_store = std::error_code (*)(host&, const sysfs_binding&, std::string_view);
   /// When a row's node exists, given what its path bound.
   enum class sysfs_presence : unsigned char {
@@ -382,7 +453,7 @@ class host {
     return (h.matrix_.*Store)(ctx, b.uuid, value);
   }
   template <matrix_dev::show_kind Kind>
-  static std::error_code show_on_mdev(host& h, const sysfs_binding& b, std::string& out) {
+  static std::error_code show_on_mdev(const host& h, const sysfs_binding& b, std::string& out) {
     ordo::unlocked ctx;
     return h.matrix_.show(ctx, b.uuid, Kind, out);
   }
@@ -403,9 +474,10 @@ class host {
   template <class Ctx> void check_i6_mdevs(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> void check_model(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> std::vector<kvm*> live_guests(Ctx& g) const;
-  /// The per-guest half of I5 (hook) or I6 (APCB).
+  /// The per-guest half of I5 (hooks: lines to i5) and I6 (APCBs: to i6).
   template <class Ctx>
-  void check_guests(Ctx& g, invariant which, std::vector<std::string>& broken) const;
+  void check_guests(Ctx& g, bool hooks, bool apcbs, std::vector<std::string>& i5,
+                    std::vector<std::string>& i6) const;
 
   // AP bus internals (bus_lock_ held in b).
   template <class Ctx>
@@ -459,6 +531,31 @@ class host {
     return {};
   }
 
+  // What an operation that returned could have broken since the last
+  // check_changed (invariant_set bits). note_change at the end of each
+  // operation that changes state; check_changed takes and clears it.
+  mutable std::atomic<std::uint8_t> changed_{0};
+  void note_change(invariant_set footprint) const noexcept {
+    // Relaxed: partner is check_changed's exchange. An operation that returned
+    // before check_changed() began is ordered before it (same thread, or the
+    // caller's synchronization), and coherence makes the exchange read this
+    // bit; the state the check then reads is ordered by the model's locks.
+    changed_.fetch_or(footprint.bits(), std::memory_order_relaxed);
+  }
+  /// Notes `footprint` when the operation's scope ends, after its own lock
+  /// guards (declared later) have released their locks.
+  class change_note {
+   public:
+    change_note(const host& h, invariant_set footprint) noexcept : h_(h), footprint_(footprint) {}
+    ~change_note() { h_.note_change(footprint_); }
+    change_note(const change_note&) = delete;
+    change_note& operator=(const change_note&) = delete;
+
+   private:
+    const host& h_;
+    invariant_set footprint_;
+  };
+
   // Declaration order is destruction order reversed: the module registry
   // outlives every symbol_ref and guest reference.
   ordo::module_registry modules_;
@@ -499,6 +596,33 @@ inline host::host() : qci_(detail::initial_qci()), matrix_(hw_, perms_, qci_) {
   (void)kvm_module_init(modules_);
   (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
   vfio_ap_module_ = modules_.find("vfio_ap");
+}
+
+inline void host::reset() {
+  {
+    ordo::unlocked ctx;
+    auto t = kvm_table_lock_.lock(ctx);
+    auto v = vfio_lock_.lock(t);
+    auto b = bus_lock_.lock(v);
+    // In the destructor's order: the mdevs (their guest references and module
+    // pins) before the guests, the guests before the modules.
+    matrix_.reset(b, detail::initial_qci());
+    devices_.clear();
+    qci_ = detail::initial_qci();
+    {
+      auto a = perms_.mutex.lock(b);
+      perms_.apm = ap::adapter_mask::all();
+      perms_.aqm = ap::domain_mask::all();
+    }
+    hw_.reset(b);
+    kvms_.clear();
+  }
+  if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
+  if (modules_.find("vfio_ap") == nullptr) (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
+  vfio_ap_module_ = modules_.find("vfio_ap");
+  // A new host has nothing to check; relaxed: partner is check_changed's
+  // exchange, as note_change (the caller orders reset before any check).
+  changed_.store(0, std::memory_order_relaxed);
 }
 
 // ---- paths ----------------------------------------------------------------
@@ -558,6 +682,14 @@ inline const host::sysfs_row* host::sysfs_match(std::span<const std::string_view
                                                 sysfs_binding& b) {
   for (const sysfs_row& row : sysfs_table()) {
     if (row.path.depth != parts.size()) continue;
+    // The literal components first: they rule out all rows but one or two
+    // before a placeholder ({uuid}: 36 characters) is parsed.
+    bool literals = true;
+    for (std::size_t i = 0; i < parts.size() && literals; ++i) {
+      const std::string_view pattern = row.path.part[i];
+      if (pattern.empty() || pattern.front() != '{') literals = pattern == parts[i];
+    }
+    if (!literals) continue;
     sysfs_binding bound;
     std::size_t i = 0;
     while (i < parts.size() && sysfs_match_part(row.path.part[i], parts[i], bound)) ++i;
@@ -798,13 +930,13 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
   using p = sysfs_presence;
   constexpr unsigned dir = 0755, link = 0777, ro = 0444, wo = 0200, rw = 0644;
   // Shows and stores: each is the attribute's kernel function.
-  constexpr sysfs_show show_apmask = [](host& h, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_apmask = [](const host& h, const sysfs_binding&, std::string& out) {
     ordo::unlocked ctx;
     auto a = h.perms_.mutex.lock(ctx);
     out = h.perms_.apm.to_string() + "\n";
     return std::error_code{};
   };
-  constexpr sysfs_show show_aqmask = [](host& h, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_aqmask = [](const host& h, const sysfs_binding&, std::string& out) {
     ordo::unlocked ctx;
     auto a = h.perms_.mutex.lock(ctx);
     out = h.perms_.aqm.to_string() + "\n";
@@ -822,11 +954,11 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
   constexpr sysfs_store store_unbind = [](host& h, const sysfs_binding&, std::string_view v) {
     return h.unbind(v);
   };
-  constexpr sysfs_show show_status = [](host& h, const sysfs_binding& b, std::string& out) {
+  constexpr sysfs_show show_status = [](const host& h, const sysfs_binding& b, std::string& out) {
     ordo::unlocked ctx;
     return h.matrix_.show_status(ctx, *b.queue, out);
   };
-  constexpr sysfs_show show_features = [](host&, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_features = [](const host&, const sysfs_binding&, std::string& out) {
     out = std::string(vfio_ap_features);
     return std::error_code{};
   };
@@ -836,17 +968,17 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
     ordo::unlocked ctx;
     return h.matrix_.create_mdev(ctx, *uuid);
   };
-  constexpr sysfs_show show_available = [](host& h, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_available = [](const host& h, const sysfs_binding&, std::string& out) {
     ordo::unlocked ctx;
     auto g = h.matrix_.guests_lock.lock(ctx);
     out = absl::StrFormat("%u\n", max_mdev_instances - h.matrix_.instances(g));
     return std::error_code{};
   };
-  constexpr sysfs_show show_name = [](host&, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_name = [](const host&, const sysfs_binding&, std::string& out) {
     out = "VFIO AP Passthrough Device\n";
     return std::error_code{};
   };
-  constexpr sysfs_show show_device_api = [](host&, const sysfs_binding&, std::string& out) {
+  constexpr sysfs_show show_device_api = [](const host&, const sysfs_binding&, std::string& out) {
     out = "vfio-ap\n";
     return std::error_code{};
   };
@@ -916,6 +1048,7 @@ inline std::error_code host::sysfs_write(std::string_view path, std::string_view
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
   if (row->store == nullptr) return errc(std::errc::permission_denied);  // C1
+  const change_note note(*this, invariant_set::all());  // even if the store fails
   return row->store(*this, node.bound, value);
 }
 
@@ -1025,6 +1158,7 @@ inline std::error_code host::unbind(std::string_view value) {
 }
 
 inline std::error_code host::qci(const qci_update& update) {
+  const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   ap::host_config cur = qci_;
@@ -1109,6 +1243,7 @@ inline std::error_code host::remove_mdev(std::string_view uuid, std::string_view
 // ---- guests and VFIO --------------------------------------------------------
 
 inline std::error_code host::kvm_create(std::string_view name) {
+  const change_note note(*this, {invariant::i5, invariant::i6});
   if (name.empty()) return errc(std::errc::invalid_argument);
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock(ctx);
@@ -1123,6 +1258,7 @@ inline std::error_code host::kvm_create(std::string_view name) {
 }
 
 inline std::error_code host::kvm_destroy(std::string_view name) {
+  const change_note note(*this, {invariant::i5, invariant::i6});
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock(ctx);
   purge_guests(t);
@@ -1133,7 +1269,7 @@ inline std::error_code host::kvm_destroy(std::string_view name) {
   return {};
 }
 
-inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) {
+inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) const {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
   const kvm* guest = find_guest(t, name);
@@ -1160,7 +1296,7 @@ inline std::vector<module_pins> host::modules() const {
   return out;
 }
 
-inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) {
+inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) const {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);  // keeps the memory valid
   kvm* guest = find_guest(t, name);
@@ -1171,6 +1307,7 @@ inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) 
 }
 
 inline std::error_code host::vfio_open(std::string_view uuid, std::string_view kvm_name) {
+  const change_note note(*this, {invariant::i5, invariant::i6});
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
   auto v = vfio_lock_.lock(t);
@@ -1200,6 +1337,7 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
 }
 
 inline std::error_code host::vfio_close(std::string_view uuid) {
+  const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
   mdev* m = nullptr;
@@ -1209,6 +1347,7 @@ inline std::error_code host::vfio_close(std::string_view uuid) {
 }
 
 inline std::error_code host::vfio_reset(std::string_view uuid) {
+  const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
   mdev* m = nullptr;
@@ -1284,6 +1423,7 @@ void host::check_i2(Ctx& md, std::vector<std::string>& broken) const {
 
 template <class Ctx>
 void host::check_i3(Ctx& md, std::vector<std::string>& broken) const {
+  if (hw_.ledger_clean(md)) return;  // nothing pending, no ZAPQ outside: no line
   const ap_hw::snapshot hw = hw_.state(md);
   for (ap::apqn q : hw.pending) {
     broken.push_back(absl::StrFormat(
@@ -1369,31 +1509,52 @@ template <class Ctx>
 void host::check_model(Ctx& md, std::vector<std::string>& broken) const {
   for (const auto& mp : matrix_.mdev_list(md)) {
     const mdev& m = *mp;
-    // M1 (queue table back pointers), M2 (the usable index).
-    std::array<ap::domain_mask, ap::max_ids> usable{};
+    // M1 (queue table back pointers), M2 (the usable index). The index must
+    // be exactly { (a, q) : (a, q) in qtable and passable }: each entry's bit
+    // agrees with its queue, and the index has no bit besides those (its
+    // weight is the number of passable entries), without building a copy.
+    bool usable_stale = false;
+    std::size_t passable = 0;
     for (const auto& [q, queue] : m.qtable) {
       if (queue->matrix_mdev != &m || !m.matrix.contains(q) || matrix_.find_queue(md, q) != queue) {
         broken.push_back(absl::StrFormat("model: queue table entry %s of mdev %s is stale",
                                          q.to_string(), m.uuid()));
       }
-      if (queue->passable()) usable[q.card().value()].set(q.queue());
+      const bool indexed = m.usable[q.card().value()].test(q.queue());
+      if (queue->passable()) ++passable;
+      if (indexed != queue->passable()) usable_stale = true;
     }
-    if (usable != m.usable) {
+    if (!usable_stale) {
+      std::size_t weight = 0;
+      for (const ap::domain_mask& domains : m.usable) weight += domains.weight();
+      usable_stale = weight != passable;
+    }
+    if (usable_stale) {
       broken.push_back(absl::StrFormat("model: usable index of mdev %s is stale", m.uuid()));
     }
   }
-  for (const auto& [q, queue] : matrix_.queues(md)) {
-    const auto dev = devices_.find(q);
-    if (dev == devices_.end() || dev->second != bound_to::vfio_ap) {
-      broken.push_back(absl::StrFormat("model: vfio_ap queue %s has no device bound to vfio_ap",
-                                       q.to_string()));
+  // Bus bindings: D = devices bound to vfio_ap, Q = vfio_ap queues. D \ Q is
+  // found by one pass over the devices; Q \ D is empty iff |Q| = |D n Q|
+  // (Q's keys are distinct), so the per-queue lookups run only when it is not.
+  std::size_t bound = 0;
+  std::vector<ap::apqn> unprobed;
+  for (const auto& [q, driver] : devices_) {
+    if (driver != bound_to::vfio_ap) continue;
+    ++bound;
+    if (matrix_.find_queue(md, q) == nullptr) unprobed.push_back(q);
+  }
+  if (matrix_.queues(md).size() != bound - unprobed.size()) {
+    for (const auto& [q, queue] : matrix_.queues(md)) {
+      const auto dev = devices_.find(q);
+      if (dev == devices_.end() || dev->second != bound_to::vfio_ap) {
+        broken.push_back(absl::StrFormat("model: vfio_ap queue %s has no device bound to vfio_ap",
+                                         q.to_string()));
+      }
     }
   }
-  for (const auto& [q, driver] : devices_) {
-    if (driver == bound_to::vfio_ap && matrix_.find_queue(md, q) == nullptr) {
-      broken.push_back(absl::StrFormat("model: device %s is bound to vfio_ap but not probed",
-                                       q.to_string()));
-    }
+  for (ap::apqn q : unprobed) {
+    broken.push_back(absl::StrFormat("model: device %s is bound to vfio_ap but not probed",
+                                     q.to_string()));
   }
 }
 
@@ -1413,8 +1574,9 @@ std::vector<kvm*> host::live_guests(Ctx& g) const {
 }
 
 template <class Ctx>
-void host::check_guests(Ctx& g, invariant which, std::vector<std::string>& broken) const {
-  // I5 (hooks) or I6 (APCBs), one guest at a time (kvm->lock, rwsem, mdevs).
+void host::check_guests(Ctx& g, bool hooks, bool apcbs, std::vector<std::string>& i5,
+                        std::vector<std::string>& i6) const {
+  // I5 (hooks) and/or I6 (APCBs), one guest at a time (kvm->lock, rwsem, mdevs).
   for (kvm* guest : live_guests(g)) {
     auto kl = guest->lock.lock(g);
     auto h = guest->pqap_hook_rwsem.lock_shared(kl);
@@ -1423,26 +1585,28 @@ void host::check_guests(Ctx& g, invariant which, std::vector<std::string>& broke
     for (const auto& m : matrix_.mdev_list(md)) {
       if (m->guest == guest) attached = m.get();
     }
-    if (which == invariant::i5) {
+    if (hooks) {
       pqap_request identify{ap::apqn{}, true};
       const bool hooked = guest->call_pqap_hook(md, nullptr, identify).has_value();
       if (attached == nullptr && hooked) {
-        broken.push_back(absl::StrFormat("I5: guest %s has a PQAP hook but no mdev attached",
-                                         guest->name()));
+        i5.push_back(absl::StrFormat("I5: guest %s has a PQAP hook but no mdev attached",
+                                     guest->name()));
       } else if (attached != nullptr && (!hooked || identify.owner != attached)) {
-        broken.push_back(absl::StrFormat(
+        i5.push_back(absl::StrFormat(
             "I5: the PQAP hook of guest %s does not belong to its mdev %s", guest->name(),
             attached->uuid()));
       }
-    } else if (attached == nullptr) {
+    }
+    if (!apcbs) continue;
+    if (attached == nullptr) {
       if (!(guest->apcb(md) == apcb_masks{})) {
-        broken.push_back(absl::StrFormat("I6: guest %s has no mdev but a non-empty APCB",
-                                         guest->name()));
+        i6.push_back(absl::StrFormat("I6: guest %s has no mdev but a non-empty APCB",
+                                     guest->name()));
       }
     } else {
       const apcb_masks shadow{attached->shadow.apm, attached->shadow.aqm, attached->shadow.adm};
       if (!(guest->apcb(md) == shadow)) {
-        broken.push_back(absl::StrFormat(
+        i6.push_back(absl::StrFormat(
             "I6: the APCB of guest %s differs from the shadow of mdev %s", guest->name(),
             attached->uuid()));
       }
@@ -1451,34 +1615,52 @@ void host::check_guests(Ctx& g, invariant which, std::vector<std::string>& broke
 }
 
 inline std::vector<std::string> host::check_invariants(std::span<const invariant> which) const {
-  std::vector<std::string> broken;
-  ordo::unlocked ctx;
-  auto t = kvm_table_lock_.lock_shared(ctx);
-  auto v = vfio_lock_.lock(t);
-  auto b = bus_lock_.lock(v);
-  auto a = perms_.mutex.lock(b);
-  auto g = matrix_.guests_lock.lock(a);
-  for (const invariant i : which) {
-    if (i == invariant::i5 || i == invariant::i6) {
-      {
-        auto md = matrix_.mdevs_lock.lock(g);
-        if (i == invariant::i5) check_i5_mdevs(md, broken);
-        else check_i6_mdevs(md, broken);
-      }
-      check_guests(g, i, broken);
-      continue;
+  // Each invariant's lines in its own list, joined in the order of `which`;
+  // one pass under the mdevs lock for what reads only mdev state, one pass
+  // over the guests for the rest of I5 and I6.
+  std::array<std::vector<std::string>, all_invariants.size()> lines;
+  const auto at = [&lines](invariant i) -> std::vector<std::string>& {
+    return lines[static_cast<std::size_t>(i)];
+  };
+  invariant_set wanted;
+  for (const invariant i : which) wanted |= invariant_set{i};
+  {
+    ordo::unlocked ctx;
+    auto t = kvm_table_lock_.lock_shared(ctx);
+    auto v = vfio_lock_.lock(t);
+    auto b = bus_lock_.lock(v);
+    auto a = perms_.mutex.lock(b);
+    auto g = matrix_.guests_lock.lock(a);
+    {
+      auto md = matrix_.mdevs_lock.lock(g);
+      if (wanted.contains(invariant::i1)) check_i1(md, at(invariant::i1));
+      if (wanted.contains(invariant::i2)) check_i2(md, at(invariant::i2));
+      if (wanted.contains(invariant::i3)) check_i3(md, at(invariant::i3));
+      if (wanted.contains(invariant::i4)) check_i4(md, at(invariant::i4));
+      if (wanted.contains(invariant::i5)) check_i5_mdevs(md, at(invariant::i5));
+      if (wanted.contains(invariant::i6)) check_i6_mdevs(md, at(invariant::i6));
+      if (wanted.contains(invariant::model)) check_model(md, at(invariant::model));
     }
-    auto md = matrix_.mdevs_lock.lock(g);
-    switch (i) {
-      case invariant::i1: check_i1(md, broken); break;
-      case invariant::i2: check_i2(md, broken); break;
-      case invariant::i3: check_i3(md, broken); break;
-      case invariant::i4: check_i4(md, broken); break;
-      case invariant::model: check_model(md, broken); break;
-      case invariant::i5: case invariant::i6: break;
+    if (wanted.contains(invariant::i5) || wanted.contains(invariant::i6)) {
+      check_guests(g, wanted.contains(invariant::i5), wanted.contains(invariant::i6),
+                   at(invariant::i5), at(invariant::i6));
     }
   }
+  std::vector<std::string> broken;
+  for (const invariant i : which) broken.insert(broken.end(), at(i).begin(), at(i).end());
   return broken;
+}
+
+inline std::vector<std::string> host::check_changed() const {
+  // Relaxed: partner is note_change's fetch_or (see there).
+  const invariant_set changed = invariant_set::from_bits(changed_.exchange(0, std::memory_order_relaxed));
+  if (changed.empty()) return {};
+  std::array<invariant, all_invariants.size()> which{};
+  std::size_t n = 0;
+  for (const invariant i : all_invariants) {
+    if (changed.contains(i)) which[n++] = i;
+  }
+  return check_invariants(std::span<const invariant>(which.data(), n));
 }
 
 inline std::vector<std::string> host::check_invariants() const {

@@ -768,6 +768,21 @@ class matrix_dev {
     }
   }
 
+  /// host::reset: every mdev (with its guest reference and module pin) and
+  /// every vfio_ap queue dropped, info back to `info`; no driver work.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ap_bus_level>
+  void reset(Ctx& ctx, const ap::host_config& info) {
+    std::vector<std::unique_ptr<mdev>> doomed;
+    {
+      auto g = guests_lock.lock(ctx);
+      auto md = mdevs_lock.lock(g);
+      doomed.swap(mdev_list_);
+      queues_.clear();
+      info_ = info;
+    }
+  }  // the mdevs go after the locks, as remove_mdev's
+
   /// VFIO_DEVICE_RESET (§4.8): vfio_ap_mdev_reset_queues under mdevs_lock;
   /// EIO if any queue's reset ended with a response code other than 0.
   template <class Ctx>
