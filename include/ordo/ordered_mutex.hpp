@@ -1213,12 +1213,25 @@ class ABSL_LOCKABLE basic_ordered_mutex {
   /// thread's held locks (validator on; off, nothing is checked). A lock
   /// not held is the report "lockdep_assert_held failed" (not_held).
   /// Thread-safe (reads only this thread's state).
+  /// For Clang's thread-safety analysis it asserts the capability (this
+  /// mutex, exclusive; an ordered_shared_mutex: shared), so data marked
+  /// ABSL_GUARDED_BY(m) is accessible after m.assert_held(ctx) in the same
+  /// scope: the analysis cannot follow a lock through a context passed
+  /// down, the assertion is its bridge.
   template <lock_context Ctx>
+    requires(!Shared)
   [[nodiscard]] asserted_context<Ctx, Level> assert_held(
-      const Ctx& ctx, std::source_location where = std::source_location::current()) const {
-    static_assert(detail::required_level<maybe<Level>, Ctx>::check());
-    check_held(ctx, where);
-    return detail::guard_access::make_asserted<Level>(ctx);
+      const Ctx& ctx, std::source_location where = std::source_location::current()) const
+      ABSL_ASSERT_EXCLUSIVE_LOCK() {
+    return asserted(ctx, where);
+  }
+  /// assert_held of an ordered_shared_mutex: held in either mode.
+  template <lock_context Ctx>
+    requires Shared
+  [[nodiscard]] asserted_context<Ctx, Level> assert_held(
+      const Ctx& ctx, std::source_location where = std::source_location::current()) const
+      ABSL_ASSERT_SHARED_LOCK() {
+    return asserted(ctx, where);
   }
 
   /// The instance key (nestable levels; else 0).
@@ -1233,6 +1246,13 @@ class ABSL_LOCKABLE basic_ordered_mutex {
     c.owns_lock();
     c.mutex();
   };
+
+  template <class Ctx>
+  asserted_context<Ctx, Level> asserted(const Ctx& ctx, std::source_location where) const {
+    static_assert(detail::required_level<maybe<Level>, Ctx>::check());
+    check_held(ctx, where);
+    return detail::guard_access::make_asserted<Level>(ctx);
+  }
 
   // The instance half of assert_held (see there).
   template <class Ctx>

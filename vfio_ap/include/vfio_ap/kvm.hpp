@@ -168,9 +168,11 @@ class kvm : public ordo::kref<kvm> {
     apcb_ = {};
     ++apcb_updates_;
   }
-  /// The APCB masks now. Needs this guest's kvm->lock, as set_masks.
+  /// The APCB masks now (a copy: a reference would outlive the lock, which
+  /// Clang's -Wthread-safety reports). Needs this guest's kvm->lock, as
+  /// set_masks.
   template <ordo::lock_context Ctx>
-  [[nodiscard]] const apcb_masks& apcb(Ctx& ctx) const {
+  [[nodiscard]] apcb_masks apcb(Ctx& ctx) const {
     assert_own_lock(ctx);
     return apcb_;
   }
@@ -219,8 +221,10 @@ class kvm : public ordo::kref<kvm> {
   // that it is this guest's (ordered_mutex.hpp, "What a context's type
   // proves": in every build through kvm->lock's own guard, with the
   // validator through a lock taken after it).
+  // For Clang's thread-safety analysis it asserts kvm->lock held, so the
+  // accessors' reads and writes of apcb_ are checked against it.
   template <class Ctx>
-  void assert_own_lock(const Ctx& ctx) const {
+  void assert_own_lock(const Ctx& ctx) const ABSL_ASSERT_EXCLUSIVE_LOCK(lock) {
     ordo::assert_held<ordo::exclusive<kvm_level>>(ctx);
     (void)lock.assert_held(ctx);
   }
@@ -235,8 +239,10 @@ class kvm : public ordo::kref<kvm> {
   std::string name_;
   std::atomic<bool> released_{false};
   std::uint32_t crycbd_ = 0x2;  // format 2 (APXA)
-  apcb_masks apcb_;             // guarded by lock
-  unsigned long apcb_updates_ = 0;
+  // Guarded by this guest's kvm->lock; every access is in an accessor that
+  // first runs assert_own_lock, so Clang's -Wthread-safety checks them.
+  apcb_masks apcb_ ABSL_GUARDED_BY(lock);
+  unsigned long apcb_updates_ ABSL_GUARDED_BY(lock) = 0;
   pqap_hook_ptr pqap_hook_;  // changed with pqap_hook_rwsem held for writing
 };
 
