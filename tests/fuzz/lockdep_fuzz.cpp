@@ -530,6 +530,7 @@ const char* kind_name(report_kind k) {
     case report_kind::held_stack_overflow: return "held_stack_overflow";
     case report_kind::held_lock_freed: return "held_lock_freed";
     case report_kind::released_guard_used: return "released_guard_used";
+    case report_kind::not_held: return "not_held";  // assert_held: never issued here
   }
   return "?";
 }
