@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -370,7 +371,7 @@ TEST(ParseUlong, NeverLooksPastTheEndOfTheView) {
   // "0x5" cut to "0": the kernel's look-ahead at s[1] must see the end.
   const std::string buffer = "0x5";
   const auto r = parse_ulong(std::string_view(buffer.data(), 1));
-  EXPECT_FALSE(r.error);
+  EXPECT_OK(r.error);
   EXPECT_EQ(r.value, 0u);
   const auto cut_newline = parse_ulong(std::string_view("7\nx", 2));
   EXPECT_EQ(cut_newline.value, 7u);
@@ -714,7 +715,7 @@ TEST(ApMatrix, OverflowCheckAndContains) {
   m.apm.set(apid{63});
   m.aqm.set(apqi{15});
   m.adm.set(cdom{15});
-  EXPECT_FALSE(m.overflow_check());
+  EXPECT_OK(m.overflow_check());
   EXPECT_TRUE(m.contains(apqn(apid{63}, apqi{15})));
   EXPECT_FALSE(m.contains(apqn(apid{62}, apqi{15})));
   ap_matrix over = m;

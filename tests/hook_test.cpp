@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -33,12 +34,12 @@ TEST(HookPtr, ExampleFromHeader) {
   mdev m{100};
   vcpu v{1};
   ordo::hook_ptr<int(vcpu&, std::uint16_t), ordo::rcu_protect> pqap_hook_ptr;
-  ASSERT_FALSE(pqap_hook_ptr.publish(m.pqap_hook));
+  ASSERT_OK(pqap_hook_ptr.publish(m.pqap_hook));
   std::optional<int> rc = pqap_hook_ptr.call(v, 0x0105);
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 100 + 1 + 0x0105);
   auto old = pqap_hook_ptr.clear();
-  EXPECT_FALSE(old.error);
+  EXPECT_OK(old.error);
   EXPECT_EQ(old.previous, &m.pqap_hook);
   EXPECT_FALSE(pqap_hook_ptr.call(v, 0x0105).has_value());
 }
@@ -49,7 +50,7 @@ TEST(HookPtr, CallReachesTheOwningContext) {
   mdev a{1000}, b{2000};
   vcpu v{3};
   ordo::hook_ptr<int(vcpu&, std::uint16_t), ordo::rcu_protect> ptr;
-  ASSERT_FALSE(ptr.publish(a.pqap_hook));
+  ASSERT_OK(ptr.publish(a.pqap_hook));
   EXPECT_EQ(ptr.call(v, 4), 1007);
   auto r = ptr.exchange(b.pqap_hook);
   EXPECT_EQ(r.previous, &a.pqap_hook);
@@ -90,7 +91,7 @@ TYPED_TEST(HookPtrEach, EmptyCallReturnsEmpty) {
   EXPECT_FALSE(ptr.is_set());
   EXPECT_FALSE(ptr.call(1).has_value());
   auto cleared = ptr.clear();
-  EXPECT_FALSE(cleared.error);
+  EXPECT_OK(cleared.error);
   EXPECT_EQ(cleared.previous, nullptr);
 }
 
@@ -98,7 +99,7 @@ TYPED_TEST(HookPtrEach, PublishCallExchangeClear) {
   int base1 = 10, base2 = 20;
   ordo::hook<int(int)> h1(&add_context, base1), h2(&add_context, base2);
   ordo::hook_ptr<int(int), TypeParam> ptr;
-  EXPECT_FALSE(ptr.publish(h1));
+  EXPECT_OK(ptr.publish(h1));
   EXPECT_TRUE(ptr.is_set());
   EXPECT_EQ(ptr.call(1), 11);
   auto swapped = ptr.exchange(h2);
@@ -114,7 +115,7 @@ TYPED_TEST(HookPtrEach, PublishNeverReplacesASetHook) {
   int base1 = 10, base2 = 20;
   ordo::hook<int(int)> h1(&add_context, base1), h2(&add_context, base2);
   ordo::hook_ptr<int(int), TypeParam> ptr;
-  ASSERT_FALSE(ptr.publish(h1));
+  ASSERT_OK(ptr.publish(h1));
   EXPECT_EQ(ptr.publish(h2), std::errc::operation_not_permitted);
   EXPECT_EQ(ptr.call(0), 10);  // unchanged
 }
@@ -135,7 +136,7 @@ TYPED_TEST(HookPtrEach, VoidHooksReturnWhetherTheyRan) {
   auto h = ordo::hook<void(int)>::from_callable(count);
   ordo::hook_ptr<void(int), TypeParam> ptr;
   EXPECT_FALSE(ptr.call(1));
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_TRUE(ptr.call(2));
   EXPECT_EQ(calls, 2);
 }
@@ -144,11 +145,11 @@ TYPED_TEST(HookPtrEach, ExceptionsPropagateAndReleaseTheProtection) {
   auto thrower = [](int) -> int { throw std::runtime_error("hook failed"); };
   auto h = ordo::hook<int(int)>::from_callable(thrower);
   ordo::hook_ptr<int(int), TypeParam> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_THROW((void)ptr.call(1), std::runtime_error);
   // The protection was released: clearing neither deadlocks nor reports.
   auto cleared = ptr.clear();
-  EXPECT_FALSE(cleared.error);
+  EXPECT_OK(cleared.error);
   if constexpr (std::is_same_v<TypeParam, ordo::rcu_protect>) {
     EXPECT_FALSE(ptr.domain().in_read_section());
   }
@@ -158,7 +159,7 @@ TYPED_TEST(HookPtrEach, MoveOnlyArgumentsAndResults) {
   auto take = [](std::unique_ptr<int> p) { return std::make_unique<int>(*p + 1); };
   auto h = ordo::hook<std::unique_ptr<int>(std::unique_ptr<int>)>::from_callable(take);
   ordo::hook_ptr<std::unique_ptr<int>(std::unique_ptr<int>), TypeParam> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   auto r = ptr.call(std::make_unique<int>(41));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(**r, 42);
@@ -196,7 +197,7 @@ TYPED_TEST(HookPtrWaiting, ClearReturnsOnlyAfterTheCallInFlight) {
   blocking_hook body;
   auto h = ordo::hook<int(int)>::from_callable(body);
   ordo::hook_ptr<int(int), TypeParam> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   std::thread caller([&] { EXPECT_EQ(ptr.call(5), 5); });
   while (!body.inside.load()) std::this_thread::yield();
   std::atomic<bool> cleared{false};
@@ -228,7 +229,7 @@ TYPED_TEST(HookPtrWaiting, ClearFromInsideTheCallIsReportedNotADeadlock) {
     return x;
   };
   auto h = ordo::hook<int(int)>::from_callable(self_clear);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(3), 3);
   EXPECT_EQ(clear_error, std::errc::resource_deadlock_would_occur);
   EXPECT_EQ(exchange_error, std::errc::resource_deadlock_would_occur);
@@ -247,14 +248,14 @@ TEST(HookPtr, RcuClearInsideAnotherHookOfTheSameDomainIsReported) {
   ordo::hook_ptr<int(int), ordo::rcu_protect> first(domain), second(domain);
   int base = 1;
   ordo::hook<int(int)> plain(&add_context, base);
-  ASSERT_FALSE(second.publish(plain));
+  ASSERT_OK(second.publish(plain));
   std::error_code error;
   auto clear_second = [&](int x) {
     error = second.clear().error;
     return x;
   };
   auto h = ordo::hook<int(int)>::from_callable(clear_second);
-  ASSERT_FALSE(first.publish(h));
+  ASSERT_OK(first.publish(h));
   EXPECT_EQ(first.call(1), 1);
   EXPECT_EQ(error, std::errc::resource_deadlock_would_occur);
   EXPECT_EQ(reports.load(), 1);
@@ -275,7 +276,7 @@ TEST(HookPtr, RwRecursiveCallIsReportedAndNotMade) {
     return x;
   };
   auto h = ordo::hook<int(int)>::from_callable(recurse);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(1), 1);
   EXPECT_FALSE(inner.has_value());
   EXPECT_EQ(reports.load(), 1);
@@ -293,7 +294,7 @@ TEST(HookPtr, RwProtectWritersAreNotStarvedByOverlappingCalls) {
   auto h1 = ordo::hook<int(int)>::from_callable(slow);
   auto h2 = ordo::hook<int(int)>::from_callable(slow);
   ordo::hook_ptr<int(int), ordo::rw_protect> ptr;
-  ASSERT_FALSE(ptr.publish(h1));
+  ASSERT_OK(ptr.publish(h1));
   std::atomic<bool> stop{false};
   std::vector<std::thread> callers;
   for (int i = 0; i < 2; ++i) {
@@ -303,7 +304,7 @@ TEST(HookPtr, RwProtectWritersAreNotStarvedByOverlappingCalls) {
   }
   for (int i = 0; i < 50; ++i) {
     auto r = ptr.exchange(i % 2 == 0 ? h2 : h1);
-    EXPECT_FALSE(r.error);
+    EXPECT_OK(r.error);
   }
   stop = true;
   for (auto& t : callers) t.join();
@@ -316,7 +317,7 @@ TEST(HookPtr, UnprotectedClearDoesNotWaitForCallsInFlight) {
   blocking_hook body;
   auto h = ordo::hook<int(int)>::from_callable(body);
   ordo::hook_ptr<int(int), ordo::unprotected> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   std::thread caller([&] { EXPECT_EQ(ptr.call(5), 5); });
   while (!body.inside.load()) std::this_thread::yield();
   auto r = ptr.clear();  // returns at once
@@ -331,13 +332,13 @@ TEST(HookPtr, UnprotectedAndOwnerRefMayClearFromInsideTheirCall) {
   ordo::hook_ptr<int(int), ordo::unprotected> a;
   auto clear_a = [&](int x) { return a.clear().error ? -1 : x; };
   auto ha = ordo::hook<int(int)>::from_callable(clear_a);
-  ASSERT_FALSE(a.publish(ha));
+  ASSERT_OK(a.publish(ha));
   EXPECT_EQ(a.call(4), 4);
   EXPECT_FALSE(a.is_set());
   ordo::hook_ptr<int(int), ordo::owner_ref> b;
   auto clear_b = [&](int x) { return b.clear().error ? -1 : x; };
   auto hb = ordo::hook<int(int)>::from_callable(clear_b);
-  ASSERT_FALSE(b.publish(hb));
+  ASSERT_OK(b.publish(hb));
   EXPECT_EQ(b.call(4), 4);
   EXPECT_FALSE(b.is_set());
 }
@@ -348,7 +349,7 @@ TEST(HookPtr, RcuClearIsNotStalledByAReaderOfAnotherDomain) {
   EXPECT_EQ(&ptr.domain(), &hooks_domain);
   int base = 1;
   ordo::hook<int(int)> h(&add_context, base);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   std::atomic<bool> inside{false}, release{false};
   std::thread slow([&] {
     ordo::rcu_read_guard guard(other_domain);
@@ -369,10 +370,10 @@ TEST(HookPtr, HazardClearIsNotStalledByACallOfAnotherHook) {
   ordo::hook_ptr<int(int), ordo::hazard_protect> ptr, other_ptr;
   int base = 1;
   ordo::hook<int(int)> h(&add_context, base);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   blocking_hook body;
   auto stuck = ordo::hook<int(int)>::from_callable(body);
-  ASSERT_FALSE(other_ptr.publish(stuck));
+  ASSERT_OK(other_ptr.publish(stuck));
   std::thread slow([&] { EXPECT_EQ(other_ptr.call(4), 4); });
   while (!body.inside.load()) std::this_thread::yield();
   EXPECT_EQ(ptr.call(1), 2);
@@ -396,8 +397,8 @@ TEST(HookPtr, HazardClearOfAHookThisThreadIsCallingIsReportedWhateverThePointer)
     return x;
   };
   auto h = ordo::hook<int(int)>::from_callable(clear_second);
-  ASSERT_FALSE(first.publish(h));
-  ASSERT_FALSE(second.publish(h));
+  ASSERT_OK(first.publish(h));
+  ASSERT_OK(second.publish(h));
   EXPECT_EQ(first.call(1), 1);
   EXPECT_EQ(error, std::errc::resource_deadlock_would_occur);
   EXPECT_EQ(reports.load(), 1);
@@ -413,16 +414,16 @@ TEST(HookPtr, HazardClearOfAnotherHookFromInsideACallSucceeds) {
   ordo::hook_ptr<int(int), ordo::hazard_protect> first, second;
   int base = 1;
   ordo::hook<int(int)> plain(&add_context, base);
-  ASSERT_FALSE(second.publish(plain));
+  ASSERT_OK(second.publish(plain));
   ordo::hook_ptr<int(int), ordo::hazard_protect>::exchange_result result;
   auto clear_second = [&](int x) {
     result = second.clear();
     return x;
   };
   auto h = ordo::hook<int(int)>::from_callable(clear_second);
-  ASSERT_FALSE(first.publish(h));
+  ASSERT_OK(first.publish(h));
   EXPECT_EQ(first.call(1), 1);
-  EXPECT_FALSE(result.error);
+  EXPECT_OK(result.error);
   EXPECT_EQ(result.previous, &plain);
   EXPECT_FALSE(second.is_set());
   EXPECT_EQ(first.clear().previous, &h);
@@ -448,7 +449,7 @@ TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   };
   auto h = ordo::hook<int(int)>::from_callable(nest);
   std::vector<ordo::hook<int(int)>> hooks(depth, h);
-  for (int i = 0; i < depth; ++i) ASSERT_FALSE(ptrs[i].publish(hooks[i]));
+  for (int i = 0; i < depth; ++i) ASSERT_OK(ptrs[i].publish(hooks[i]));
   EXPECT_EQ(ptrs[0].call(0), depth - 1);
   EXPECT_EQ(innermost_error, std::errc::resource_deadlock_would_occur);
   EXPECT_EQ(outer_error, std::errc::resource_deadlock_would_occur);
@@ -468,9 +469,9 @@ TEST(HookPtr, HazardExchangeOfAHookForItselfReturnsAtOnce) {
     return x;
   };
   h = ordo::hook<int(int)>::from_callable(same);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(5), 5);
-  EXPECT_FALSE(result.error);
+  EXPECT_OK(result.error);
   EXPECT_EQ(result.previous, &h);
   EXPECT_EQ(ptr.clear().previous, &h);
 }
@@ -480,7 +481,7 @@ TEST(HookPtr, RcuHookInFallbackDomain) {
   ordo::hook_ptr<int(int), ordo::rcu_protect> ptr(domain);
   int base = 5;
   ordo::hook<int(int)> h(&add_context, base);
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(1), 6);
   EXPECT_EQ(ptr.clear().previous, &h);
 }
@@ -489,7 +490,7 @@ TEST(HookPtr, RcuHookInFallbackDomain) {
 
 TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
   ordo::module_registry modules;
-  ASSERT_FALSE(modules.load("vfio_ap", [](ordo::module_loader&) {}));
+  ASSERT_OK(modules.load("vfio_ap", [](ordo::module_loader&) {}));
   ordo::module* owner = modules.find("vfio_ap");
   ASSERT_NE(owner, nullptr);
   std::uint32_t pins_during_call = 0;
@@ -506,13 +507,13 @@ TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
   auto h = ordo::hook<int(int)>::from_callable(body, owner);
   EXPECT_EQ(h.owner(), owner);
   ordo::hook_ptr<int(int), ordo::owner_ref> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   std::thread caller([&] { EXPECT_EQ(ptr.call(9), 9); });
   while (!inside.load()) std::this_thread::yield();
   EXPECT_EQ(pins_during_call, 1u);
   std::atomic<bool> unloaded{false};
   std::thread unloader([&] {
-    EXPECT_FALSE(modules.unload("vfio_ap"));  // waits for the pin
+    EXPECT_OK(modules.unload("vfio_ap"));  // waits for the pin
     unloaded = true;
   });
   EXPECT_FALSE(becomes_true_within([&] { return unloaded.load(); }, 100ms));
@@ -535,7 +536,7 @@ TEST(HookPtr, OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing) {
 // hook of the module would wait for the call's own pin.
 TEST(HookPtr, OwnerRefUnloadFromInsideTheCallIsRefusedNotADeadlock) {
   ordo::module_registry modules;
-  ASSERT_FALSE(modules.load("vfio_ap", [](ordo::module_loader&) {}));
+  ASSERT_OK(modules.load("vfio_ap", [](ordo::module_loader&) {}));
   ordo::module* owner = modules.find("vfio_ap");
   ASSERT_NE(owner, nullptr);
   std::error_code inside_result;
@@ -545,20 +546,20 @@ TEST(HookPtr, OwnerRefUnloadFromInsideTheCallIsRefusedNotADeadlock) {
   };
   auto h = ordo::hook<int(int)>::from_callable(body, owner);
   ordo::hook_ptr<int(int), ordo::owner_ref> ptr;
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(3), 3);
   EXPECT_EQ(inside_result, std::errc::device_or_resource_busy);
   EXPECT_EQ(owner->state(), ordo::module_state::live);  // nothing changed
   EXPECT_EQ(owner->refcount(), 0u);
   // Outside the call the same unload goes through.
-  EXPECT_FALSE(modules.unload("vfio_ap"));
+  EXPECT_OK(modules.unload("vfio_ap"));
   EXPECT_EQ(owner->state(), ordo::module_state::gone);
 }
 
 TEST(HookPtr, OwnerRefWithBuiltInOwnerAlwaysCalls) {
   ordo::hook_ptr<int(int), ordo::owner_ref> ptr;
   ordo::hook<int(int)> h(&twice);  // owner nullptr: built-in
-  ASSERT_FALSE(ptr.publish(h));
+  ASSERT_OK(ptr.publish(h));
   EXPECT_EQ(ptr.call(4), 8);
 }
 

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -41,7 +42,7 @@ TEST(TryModuleGet, NullptrIsBuiltInCode) {
 
 TEST(ModuleRegistry, LoadMakesModuleLiveWithItsSymbols) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   ordo::module* math = registry.find("math");
   ASSERT_NE(math, nullptr);
   EXPECT_EQ(math->name(), "math");
@@ -49,7 +50,7 @@ TEST(ModuleRegistry, LoadMakesModuleLiveWithItsSymbols) {
   EXPECT_EQ(math->refcount(), 0u);
   auto fn = ordo::symbol_get<int(int)>(registry, "add_one");
   ASSERT_TRUE(fn);
-  EXPECT_FALSE(fn.error());
+  EXPECT_OK(fn.error());
   EXPECT_EQ(fn(41), 42);
   EXPECT_EQ(fn.owner(), math);
   EXPECT_EQ(math->refcount(), 1u);
@@ -62,19 +63,19 @@ TEST(ModuleRegistry, CreateRejectsEmptyAndDuplicateNames) {
   EXPECT_EQ(ec, einval);
   ordo::module* m = registry.create("dup", ec);
   ASSERT_NE(m, nullptr);
-  EXPECT_FALSE(ec);
+  EXPECT_OK(ec);
   EXPECT_EQ(m->state(), ordo::module_state::coming);
   EXPECT_EQ(registry.create("dup", ec), nullptr);
   EXPECT_EQ(ec, eexist);
-  EXPECT_FALSE(registry.go_live(m));
+  EXPECT_OK(registry.go_live(m));
   EXPECT_EQ(registry.go_live(m), einval);  // live → live is not a transition
-  EXPECT_FALSE(registry.try_unload("dup"));
+  EXPECT_OK(registry.try_unload("dup"));
   // Gone: the name is free again, and a new module object is made.
   ordo::module* again = registry.create("dup", ec);
   ASSERT_NE(again, nullptr);
   EXPECT_NE(again, m);
   EXPECT_EQ(m->state(), ordo::module_state::gone);
-  EXPECT_FALSE(registry.go_live(again));
+  EXPECT_OK(registry.go_live(again));
 }
 
 TEST(ModuleRegistry, ExportIsOnlyAllowedWhileComing) {
@@ -82,19 +83,19 @@ TEST(ModuleRegistry, ExportIsOnlyAllowedWhileComing) {
   std::error_code ec;
   ordo::module* m = registry.create("m", ec);
   ASSERT_NE(m, nullptr);
-  EXPECT_FALSE(registry.export_symbol(m, "add_one", &add_one));
+  EXPECT_OK(registry.export_symbol(m, "add_one", &add_one));
   EXPECT_EQ(registry.export_symbol(m, "", &add_one), einval);
   int (*null_fn)(int) = nullptr;
   EXPECT_EQ(registry.export_symbol(m, "null", null_fn), einval);
   EXPECT_EQ(registry.export_symbol(nullptr, "x", &add_one), einval);
-  ASSERT_FALSE(registry.go_live(m));
+  ASSERT_OK(registry.go_live(m));
   EXPECT_EQ(registry.export_symbol(m, "late", &add_one), einval);
   EXPECT_EQ(ordo::symbol_get<int(int)>(registry, "late").error(), enoent);
 }
 
 TEST(ModuleRegistry, ExportOfAnotherModulesNameIsEexist) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   const std::error_code ec = registry.load("copycat", [](ordo::module_loader& loader) {
     return loader.export_symbol("add_one", &add_one);
   });
@@ -113,7 +114,7 @@ TEST(ModuleRegistry, ForeignModuleIsRejected) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(b.export_symbol(m, "add_one", &add_one), einval);
   EXPECT_EQ(b.go_live(m), einval);
-  EXPECT_FALSE(a.go_live(m));
+  EXPECT_OK(a.go_live(m));
 }
 
 int symbol_a(int) { return 1; }
@@ -132,7 +133,7 @@ TEST(SymbolGet, ManySimilarNamesResolveExactly) {
       names.push_back(name);
     }
   }
-  ASSERT_FALSE(registry.load("many", [&](ordo::module_loader& loader) -> std::error_code {
+  ASSERT_OK(registry.load("many", [&](ordo::module_loader& loader) -> std::error_code {
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (auto ec = loader.export_symbol(names[i], i % 2 == 0 ? &symbol_a : &symbol_b)) return ec;
     }
@@ -159,7 +160,7 @@ TEST(SymbolGet, MissingSymbolIsEnoent) {
 
 TEST(SymbolGet, SignatureMismatchIsEinvalAndPinsNothing) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   auto wrong_return = ordo::symbol_get<long(int)>(registry, "add_one");
   EXPECT_FALSE(wrong_return);
   EXPECT_EQ(wrong_return.error(), einval);
@@ -172,7 +173,7 @@ TEST(SymbolGet, SignatureMismatchIsEinvalAndPinsNothing) {
 
 TEST(SymbolGet, NoexceptExportCanBeCalledWithoutNoexcept) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   auto exact = ordo::symbol_get<int(int) noexcept>(registry, "twice");
   ASSERT_TRUE(exact);
   static_assert(noexcept(exact(1)));
@@ -188,13 +189,13 @@ TEST(SymbolGet, ComingModuleIsEbusyThenLiveSucceeds) {
   std::error_code ec;
   ordo::module* m = registry.create("m", ec);
   ASSERT_NE(m, nullptr);
-  ASSERT_FALSE(registry.export_symbol(m, "widen", &widen));
+  ASSERT_OK(registry.export_symbol(m, "widen", &widen));
   EXPECT_EQ(ordo::symbol_get<long(int)>(registry, "widen").error(), ebusy);
   EXPECT_EQ(m->refcount(), 0u);
   // A coming module can still be pinned directly (its own init may do so).
   EXPECT_TRUE(ordo::try_module_get(m));
   ordo::module_put(m);
-  ASSERT_FALSE(registry.go_live(m));
+  ASSERT_OK(registry.go_live(m));
   auto fn = ordo::symbol_get<long(int)>(registry, "widen");
   ASSERT_TRUE(fn);
   EXPECT_EQ(fn(7), 7L);
@@ -203,7 +204,7 @@ TEST(SymbolGet, ComingModuleIsEbusyThenLiveSucceeds) {
 TEST(SymbolGet, SymbolGetInsideInitIsEbusy) {
   ordo::module_registry registry;
   std::error_code inside;
-  ASSERT_FALSE(registry.load("self", [&](ordo::module_loader& loader) {
+  ASSERT_OK(registry.load("self", [&](ordo::module_loader& loader) {
     (void)loader.export_symbol("add_one", &add_one);
     inside = ordo::symbol_get<int(int)>(loader.self().registry(), "add_one").error();
   }));
@@ -212,7 +213,7 @@ TEST(SymbolGet, SymbolGetInsideInitIsEbusy) {
 
 TEST(SymbolRef, DestructorPutsExactlyOnceAndMovesLeaveSourceEmpty) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   ordo::module* math = registry.find("math");
   {
     auto a = ordo::symbol_get<int(int)>(registry, "add_one");
@@ -245,7 +246,7 @@ TEST(SymbolRefDeathTest, CallingAnEmptyRefIsReported) {
 TEST(ModuleUnload, TryUnloadIsEbusyWhilePinnedAndChangesNothing) {
   ordo::module_registry registry;
   int exits = 0;
-  ASSERT_FALSE(load_math(registry, &exits));
+  ASSERT_OK(load_math(registry, &exits));
   ordo::module* math = registry.find("math");
   auto fn = ordo::symbol_get<int(int)>(registry, "add_one");
   ASSERT_TRUE(fn);
@@ -257,7 +258,7 @@ TEST(ModuleUnload, TryUnloadIsEbusyWhilePinnedAndChangesNothing) {
   EXPECT_TRUE(again);
   again.reset();
   fn.reset();
-  EXPECT_FALSE(registry.try_unload("math"));
+  EXPECT_OK(registry.try_unload("math"));
   EXPECT_EQ(exits, 1);
   EXPECT_EQ(math->state(), ordo::module_state::gone);
   EXPECT_EQ(registry.find("math"), nullptr);
@@ -275,13 +276,13 @@ TEST(ModuleUnload, UnloadOfComingModuleIsEbusy) {
   EXPECT_EQ(registry.try_unload("m"), ebusy);
   EXPECT_EQ(registry.unload("m"), ebusy);
   EXPECT_EQ(m->state(), ordo::module_state::coming);
-  ASSERT_FALSE(registry.go_live(m));
+  ASSERT_OK(registry.go_live(m));
 }
 
 TEST(ModuleUnload, WaitingUnloadBlocksNewPinsAtOnceAndWaitsForTheLast) {
   ordo::module_registry registry;
   std::atomic<int> exits{0};
-  ASSERT_FALSE(registry.load("m", [&](ordo::module_loader& loader) {
+  ASSERT_OK(registry.load("m", [&](ordo::module_loader& loader) {
     (void)loader.export_symbol("add_one", &add_one);
     loader.on_exit([&] { exits.fetch_add(1); });
   }));
@@ -301,7 +302,7 @@ TEST(ModuleUnload, WaitingUnloadBlocksNewPinsAtOnceAndWaitsForTheLast) {
   EXPECT_EQ(exits.load(), 0);
   EXPECT_EQ(pin(1), 2);  // the pinned function is still callable
   pin.reset();
-  EXPECT_FALSE(unloaded.get());
+  EXPECT_OK(unloaded.get());
   EXPECT_EQ(exits.load(), 1);
   EXPECT_EQ(m->state(), ordo::module_state::gone);
 }
@@ -309,17 +310,17 @@ TEST(ModuleUnload, WaitingUnloadBlocksNewPinsAtOnceAndWaitsForTheLast) {
 TEST(ModuleUnload, UnpinnedWaitingUnloadReturnsAtOnce) {
   ordo::module_registry registry;
   int exits = 0;
-  ASSERT_FALSE(load_math(registry, &exits));
-  EXPECT_FALSE(registry.unload("math"));
+  ASSERT_OK(load_math(registry, &exits));
+  EXPECT_OK(registry.unload("math"));
   EXPECT_EQ(exits, 1);
 }
 
 TEST(ModuleRegistry, ReloadAfterUnloadBindsTheNewModule) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   ordo::module* first = registry.find("math");
-  ASSERT_FALSE(registry.unload("math"));
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(registry.unload("math"));
+  ASSERT_OK(load_math(registry));
   ordo::module* second = registry.find("math");
   ASSERT_NE(second, first);
   auto fn = ordo::symbol_get<int(int)>(registry, "add_one");
@@ -339,7 +340,7 @@ TEST(ModuleRegistry, FailedInitAbortsTheLoad) {
   EXPECT_EQ(registry.find("broken"), nullptr);
   EXPECT_FALSE(exit_ran);  // exit is not run for a module whose init failed
   EXPECT_EQ(ordo::symbol_get<int(int)>(registry, "add_one").error(), enoent);
-  EXPECT_FALSE(load_math(registry));  // the symbol name is free again
+  EXPECT_OK(load_math(registry));  // the symbol name is free again
 }
 
 TEST(ModuleRegistry, ThrowingInitAbortsTheLoadAndRethrows) {
@@ -351,15 +352,15 @@ TEST(ModuleRegistry, ThrowingInitAbortsTheLoadAndRethrows) {
                                    }),
                std::runtime_error);
   EXPECT_EQ(registry.find("thrower"), nullptr);
-  EXPECT_FALSE(load_math(registry));
+  EXPECT_OK(load_math(registry));
 }
 
 TEST(ModuleRegistry, DestructorRunsExitOfLoadedModulesNewestFirst) {
   std::string order;
   {
     ordo::module_registry registry;
-    ASSERT_FALSE(registry.load("a", [&](ordo::module_loader& l) { l.on_exit([&] { order += 'a'; }); }));
-    ASSERT_FALSE(registry.load("b", [&](ordo::module_loader& l) { l.on_exit([&] { order += 'b'; }); }));
+    ASSERT_OK(registry.load("a", [&](ordo::module_loader& l) { l.on_exit([&] { order += 'a'; }); }));
+    ASSERT_OK(registry.load("b", [&](ordo::module_loader& l) { l.on_exit([&] { order += 'b'; }); }));
   }
   EXPECT_EQ(order, "ba");
 }
@@ -378,7 +379,7 @@ TEST(ModuleRegistryDeathTest, DestroyingWhilePinnedIsReported) {
 TEST(ModulePutDeathTest, PutWithoutPinIsReportedAsUnderflow) {
   ordo::set_refcount_report_handler(&ordo::refcount_report_abort);
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   ordo::module* math = registry.find("math");
   EXPECT_DEATH(ordo::module_put(math), "ordo::refcount: underflow; use-after-free");
   ordo::set_refcount_report_handler(nullptr);
@@ -390,14 +391,14 @@ TEST(ModulePut, PutWithoutPinChangesNothingWhenTheHandlerReturns) {
     if (r.error == ordo::refcount_error::underflow) reports.fetch_add(1);
   });
   ordo::module_registry registry;
-  ASSERT_FALSE(load_math(registry));
+  ASSERT_OK(load_math(registry));
   ordo::module* math = registry.find("math");
   ordo::module_put(math);
   EXPECT_EQ(reports.load(), 1);
   EXPECT_EQ(math->refcount(), 0u);
   EXPECT_TRUE(ordo::try_module_get(math));
   ordo::module_put(math);
-  EXPECT_FALSE(registry.try_unload("math"));
+  EXPECT_OK(registry.try_unload("math"));
   ordo::set_refcount_report_handler(previous);
 }
 

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -117,19 +118,19 @@ template <class Protection>
 void torture_waiting_protection(ordo::hook_ptr<long(long), Protection>& ptr) {
   poisoned_reads = 0;
   auto* first = new victim(0);
-  ASSERT_FALSE(ptr.publish(first->hook));
+  ASSERT_OK(ptr.publish(first->hook));
   auto result = run_torture(ptr, [&](long step) {
     auto* next = new victim(step + 1);
     ordo::hook<long(long)>* previous = nullptr;
     if (step % 2 == 0) {
       auto r = ptr.exchange(next->hook);
-      ASSERT_FALSE(r.error);
+      ASSERT_OK(r.error);
       previous = r.previous;
     } else {
       auto r = ptr.clear();
-      ASSERT_FALSE(r.error);
+      ASSERT_OK(r.error);
       previous = r.previous;
-      ASSERT_FALSE(ptr.publish(next->hook));
+      ASSERT_OK(ptr.publish(next->hook));
     }
     ASSERT_NE(previous, nullptr);
     victim* old = owner_of(previous);
@@ -156,7 +157,7 @@ TEST(HookTorture, RcuProtectNeverCallsAFreedHook) {
 void torture_two_writers(ordo::rcu_domain& domain) {
   ordo::hook_ptr<long(long), ordo::rcu_protect> ptr(domain);
   poisoned_reads = 0;
-  ASSERT_FALSE(ptr.publish((new victim(0))->hook));
+  ASSERT_OK(ptr.publish((new victim(0))->hook));
   std::atomic<long> errors{0};
   auto swap_once = [&](long serial) {
     auto* next = new victim(serial);
@@ -222,7 +223,7 @@ TEST(HookTorture, HazardProtectIgnoresAStuckCallOfAnotherHook) {
   };
   auto stuck_hook = ordo::hook<long(long)>::from_callable(stuck_body);
   ordo::hook_ptr<long(long), ordo::hazard_protect> other;
-  ASSERT_FALSE(other.publish(stuck_hook));
+  ASSERT_OK(other.publish(stuck_hook));
   std::thread stuck([&] { (void)other.call(0); });
   while (!inside.load()) std::this_thread::yield();
   ordo::hook_ptr<long(long), ordo::hazard_protect> ptr;
@@ -248,7 +249,7 @@ TEST(HookTorture, OwnerRefNeverRunsCodeOfAnUnloadedModule) {
   auto load_generation = [&](long generation) -> ordo::hook<long(long)>& {
     victim* data = nullptr;
     const std::string name = "vfio_ap." + std::to_string(generation);
-    EXPECT_FALSE(modules.load(name, [&](ordo::module_loader& loader) {
+    EXPECT_OK(modules.load(name, [&](ordo::module_loader& loader) {
       data = new victim(generation, &loader.self());
       loader.on_exit([data] {
         data->state = poison;  // after every pinned call (module.hpp O2)
@@ -258,11 +259,11 @@ TEST(HookTorture, OwnerRefNeverRunsCodeOfAnUnloadedModule) {
     return hooks.emplace_back(data->hook);
   };
   ordo::hook_ptr<long(long), ordo::owner_ref> ptr;
-  ASSERT_FALSE(ptr.publish(load_generation(0)));
+  ASSERT_OK(ptr.publish(load_generation(0)));
   auto result = run_torture(ptr, [&](long step) {
     auto r = ptr.exchange(load_generation(step + 1));
-    ASSERT_FALSE(r.error);
-    ASSERT_FALSE(modules.unload("vfio_ap." + std::to_string(step)));
+    ASSERT_OK(r.error);
+    ASSERT_OK(modules.unload("vfio_ap." + std::to_string(step)));
   });
   (void)ptr.clear();
   EXPECT_EQ(poisoned_reads.load(), 0);
@@ -290,7 +291,7 @@ TEST(HookTorture, UnprotectedDoesObservePoison) {
   poisoned_reads = 0;
   pooled_victim pool[2];
   ordo::hook_ptr<long(long), ordo::unprotected> ptr;
-  ASSERT_FALSE(ptr.publish(pool[0].hook));
+  ASSERT_OK(ptr.publish(pool[0].hook));
   std::atomic<bool> stop{false};
   std::vector<std::thread> readers;
   for (int r = 0; r < 2; ++r) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ordo/module.hpp"
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -49,7 +50,7 @@ std::error_code load_counter(ordo::module_registry& registry) {
 
 TEST(ModuleStress, SymbolGetRacesWithUnloadAndReload) {
   ordo::module_registry registry;
-  ASSERT_FALSE(load_counter(registry));
+  ASSERT_OK(load_counter(registry));
   std::atomic<bool> done{false};
   std::atomic<long> calls{0};
   std::atomic<long> unexpected_errors{0};
@@ -92,9 +93,9 @@ TEST(ModuleStress, SymbolGetRacesWithUnloadAndReload) {
     } else {
       ec = registry.unload("counter");
     }
-    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_OK(ec) << ec.message();
     ASSERT_EQ(registry.find("counter"), nullptr);
-    ASSERT_FALSE(load_counter(registry));
+    ASSERT_OK(load_counter(registry));
     ++cycles;
   }
   done.store(true, std::memory_order_release);
@@ -118,7 +119,7 @@ TEST(ModuleStress, TryModuleGetRacesWithWaitingUnload) {
   const auto start = clock_type::now();
   for (int round = 0; round < 200 && clock_type::now() - start < std::chrono::seconds(3); ++round) {
     ordo::module_registry registry;
-    ASSERT_FALSE(registry.load("m", [](ordo::module_loader&) {}));
+    ASSERT_OK(registry.load("m", [](ordo::module_loader&) {}));
     ordo::module* m = registry.find("m");
     std::atomic<bool> unload_started{false};
     std::atomic<int> late_gets{0};
@@ -138,7 +139,7 @@ TEST(ModuleStress, TryModuleGetRacesWithWaitingUnload) {
     std::thread b(getter);
     std::this_thread::yield();
     // Once unload() returned, no get may succeed any more (O3, I2).
-    ASSERT_FALSE(registry.unload("m"));
+    ASSERT_OK(registry.unload("m"));
     unload_started.store(true, std::memory_order_release);
     stop.store(true, std::memory_order_release);
     a.join();

@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace vfio_ap_test {
 namespace {
@@ -36,7 +37,7 @@ class Layout : public VfioApLayout {
   std::vector<std::string> ls(std::string_view dir) {
     std::vector<sysfs_entry> entries;
     const std::error_code ec = h.sysfs_list(dir, entries);
-    EXPECT_FALSE(ec) << dir << ": " << ec.message();
+    EXPECT_OK(ec) << dir << ": " << ec.message();
     std::vector<std::string> out;
     for (const auto& e : entries) out.push_back(show(e));
     return out;
@@ -44,7 +45,7 @@ class Layout : public VfioApLayout {
   sysfs_entry stat(std::string_view path) {
     sysfs_entry e;
     const std::error_code ec = h.sysfs_stat(path, e);
-    EXPECT_FALSE(ec) << path << ": " << ec.message();
+    EXPECT_OK(ec) << path << ": " << ec.message();
     return e;
   }
   std::error_code stat_error(std::string_view path) {
@@ -92,14 +93,14 @@ TEST_F(Layout, CardAndQueueDevicesFollowTheHostConfiguration) {
   EXPECT_EQ(stat("/sys/bus/ap/devices/card05"), link("card05", "../../../devices/ap/card05"));
   EXPECT_EQ(stat("/sys/bus/ap/devices/05.0004/status"), file("status", 0444));
   // Unbound: no status, no driver link; the device stays.
-  ASSERT_FALSE(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
+  ASSERT_OK(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
   EXPECT_THAT(ls("/sys/devices/ap/card05/05.0004"), IsEmpty());
   EXPECT_THAT(ls("/sys/bus/ap/drivers/vfio_ap"), ElementsAre("bind 128", "unbind 128"));
   EXPECT_EQ(stat_error("/sys/devices/ap/card05/05.0004/status"), std::errc::no_such_file_or_directory);
   // Deconfigured: card and queue gone.
   ordo::vfio_ap::qci_update u;
   u.apm = adapters({});
-  ASSERT_FALSE(h.qci(u));
+  ASSERT_OK(h.qci(u));
   EXPECT_THAT(ls("/sys/bus/ap/devices"), IsEmpty());
   EXPECT_EQ(stat_error("/sys/devices/ap/card05"), std::errc::no_such_file_or_directory);
 }
@@ -115,7 +116,7 @@ TEST_F(Layout, MatrixDeviceAndMdevType) {
 }
 
 TEST_F(Layout, MdevDirectoryAndItsLinksComeAndGo) {
-  ASSERT_FALSE(create(uuid_b));
+  ASSERT_OK(create(uuid_b));
   const std::string u(uuid_b);
   EXPECT_THAT(ls("/sys/devices/vfio_ap/matrix"),
               ElementsAre(u + "/ 493", "features 292", "mdev_supported_types/ 493"));
@@ -130,7 +131,7 @@ TEST_F(Layout, MdevDirectoryAndItsLinksComeAndGo) {
   EXPECT_THAT(ls(type_dir + "devices"), ElementsAre(u + " -> ../../../" + u + " 511"));
   EXPECT_EQ(stat("/sys/bus/mdev/devices/" + u + "/matrix"), file("matrix", 0444));
   EXPECT_EQ(stat(type_dir + "devices/" + u + "/mdev_type/create"), file("create", 0200));
-  ASSERT_FALSE(write(mdev(u, "remove"), "1\n"));
+  ASSERT_OK(write(mdev(u, "remove"), "1\n"));
   EXPECT_THAT(ls("/sys/bus/mdev/devices"), IsEmpty());
   EXPECT_EQ(list_error(std::string(matrix_dir) + u), std::errc::no_such_file_or_directory);
 }
@@ -139,7 +140,7 @@ TEST_F(Layout, MdevDirectoryAndItsLinksComeAndGo) {
 // for every attribute of every directory.
 TEST_F(Layout, ModesAgreeWithReadAndWrite) {
   host_with({5}, {4});
-  ASSERT_FALSE(create(uuid_b));
+  ASSERT_OK(create(uuid_b));
   const std::vector<std::string> dirs = {
       "/sys/bus/ap", "/sys/bus/ap/drivers/vfio_ap", "/sys/devices/ap/card05/05.0004",
       "/sys/devices/vfio_ap/matrix", type_dir.substr(0, type_dir.size() - 1),
@@ -147,7 +148,7 @@ TEST_F(Layout, ModesAgreeWithReadAndWrite) {
   int files = 0;
   for (const std::string& d : dirs) {
     std::vector<sysfs_entry> entries;
-    ASSERT_FALSE(h.sysfs_list(d, entries)) << d;
+    ASSERT_OK(h.sysfs_list(d, entries)) << d;
     for (const sysfs_entry& e : entries) {
       if (e.kind != sysfs_kind::file) continue;
       ++files;

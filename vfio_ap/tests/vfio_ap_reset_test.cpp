@@ -8,6 +8,7 @@
 
 #include <string>
 #include <vector>
+#include "expect_ok.hpp"
 
 namespace vfio_ap_test {
 namespace {
@@ -71,8 +72,8 @@ TEST(VfioApReset, ResetHostObservesAsANewHost) {
 TEST(VfioApReset, ResetReloadsAnUnloadedModule) {
   ordo::vfio_ap::host fresh;
   ordo::vfio_ap::host reused;
-  ASSERT_FALSE(access::try_unload(reused, "vfio_ap"));
-  ASSERT_FALSE(access::try_unload(reused, "kvm"));
+  ASSERT_OK(access::try_unload(reused, "vfio_ap"));
+  ASSERT_OK(access::try_unload(reused, "kvm"));
   reused.reset();
   EXPECT_EQ(access::observe(reused, guest_names), access::observe(fresh, guest_names));
   EXPECT_EQ(drive(reused), drive(fresh));  // vfio_open needs kvm's symbols again

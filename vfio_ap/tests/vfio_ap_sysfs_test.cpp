@@ -4,6 +4,7 @@
 #include "vfio_ap_test_util.hpp"
 
 #include <string>
+#include "expect_ok.hpp"
 
 namespace vfio_ap_test {
 namespace {
@@ -24,7 +25,7 @@ TEST_F(VfioApSysfs, MdevTypeAttributes) {
   EXPECT_EQ(read(type_dir + "available_instances"), "65536\n");
   EXPECT_EQ(read(type_dir + "name"), "VFIO AP Passthrough Device\n");
   EXPECT_EQ(read(type_dir + "device_api"), "vfio-ap\n");
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(create(uuid_a));
   EXPECT_EQ(read(type_dir + "available_instances"), "65535\n");
   EXPECT_EQ(write(type_dir + "available_instances", "1\n"), std::errc::permission_denied);
   std::string out;
@@ -37,7 +38,7 @@ TEST_F(VfioApSysfs, CreateValidatesTheUuidLikeUuidIsValid) {
   EXPECT_EQ(create("111111112-222-3333-4444-555555555555"), std::errc::invalid_argument);
   EXPECT_EQ(write(type_dir + "create", ""), std::errc::invalid_argument);
   // Only the first 36 characters are looked at; the name is lowercase.
-  ASSERT_FALSE(write(type_dir + "create", "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEEtrailing"));
+  ASSERT_OK(write(type_dir + "create", "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEEtrailing"));
   EXPECT_EQ(read(mdev(uuid_b, "matrix")), "");
   EXPECT_EQ(create(uuid_b), std::errc::file_exists);
   std::string out;
@@ -48,7 +49,7 @@ TEST_F(VfioApSysfs, CreateValidatesTheUuidLikeUuidIsValid) {
 }
 
 TEST_F(VfioApSysfs, UnknownPathsAndWrongModes) {
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(create(uuid_a));
   std::string out = "kept";
   EXPECT_EQ(h.sysfs_read("/sys/devices/vfio_ap/matrix/nope", out), std::errc::no_such_file_or_directory);
   EXPECT_EQ(h.sysfs_read(mdev(uuid_b, "matrix"), out), std::errc::no_such_file_or_directory);
@@ -67,7 +68,7 @@ TEST_F(VfioApSysfs, UnknownPathsAndWrongModes) {
 }
 
 TEST_F(VfioApSysfs, IdsAreParsedLikeKstrtoulBaseZero) {
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(create(uuid_a));
   const std::string path = mdev(uuid_a, "assign_adapter");
   EXPECT_EQ(write(path, "08\n"), std::errc::invalid_argument);  // octal
   EXPECT_EQ(write(path, "0x\n"), std::errc::invalid_argument);
@@ -80,46 +81,46 @@ TEST_F(VfioApSysfs, IdsAreParsedLikeKstrtoulBaseZero) {
   EXPECT_EQ(write(path, "99999999999999999999999\n"), std::errc::result_out_of_range);
   EXPECT_EQ(write(path, "256\n"), std::errc::no_such_device);
   EXPECT_EQ(matrix(uuid_a), "");  // nothing changed
-  EXPECT_FALSE(write(path, "010\n"));    // 8
-  EXPECT_FALSE(write(path, "0xab\n"));   // 171
-  EXPECT_FALSE(write(path, "+5"));       // no newline, leading '+'
-  EXPECT_FALSE(write(path, "0XFF\n"));   // 255
+  EXPECT_OK(write(path, "010\n"));    // 8
+  EXPECT_OK(write(path, "0xab\n"));   // 171
+  EXPECT_OK(write(path, "+5"));       // no newline, leading '+'
+  EXPECT_OK(write(path, "0XFF\n"));   // 255
   EXPECT_EQ(matrix(uuid_a), "05.\n08.\nab.\nff.\n");
-  EXPECT_FALSE(write(path, "5\n"));  // already set: success, nothing happens
+  EXPECT_OK(write(path, "5\n"));  // already set: success, nothing happens
   EXPECT_EQ(matrix(uuid_a), "05.\n08.\nab.\nff.\n");
 }
 
 TEST_F(VfioApSysfs, MaximaComeFromTheHostWithoutApxa) {
-  ASSERT_FALSE(h.qci({.apxa = false}));
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(h.qci({.apxa = false}));
+  ASSERT_OK(create(uuid_a));
   EXPECT_EQ(assign_adapter(uuid_a, 64), std::errc::no_such_device);
-  EXPECT_FALSE(assign_adapter(uuid_a, 63));
+  EXPECT_OK(assign_adapter(uuid_a, 63));
   EXPECT_EQ(write_id(uuid_a, "assign_domain", 16), std::errc::no_such_device);
   EXPECT_EQ(write_id(uuid_a, "assign_control_domain", 16), std::errc::no_such_device);
   EXPECT_EQ(write_id(uuid_a, "unassign_adapter", 64), std::errc::no_such_device);
   EXPECT_EQ(write_id(uuid_a, "unassign_domain", 16), std::errc::no_such_device);
   EXPECT_EQ(write_id(uuid_a, "unassign_control_domain", 16), std::errc::no_such_device);
-  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 15));
+  EXPECT_OK(write_id(uuid_a, "assign_control_domain", 15));
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "000f\n");
 }
 
 TEST_F(VfioApSysfs, HostReservedQueueIsEaddrnotavailOnlyOnceItIsAnApqn) {
   // Default apmask/aqmask: every queue is reserved for the host.
-  ASSERT_FALSE(create(uuid_a));
-  EXPECT_FALSE(assign_adapter(uuid_a, 5));  // no domain yet: no APQN, allowed
+  ASSERT_OK(create(uuid_a));
+  EXPECT_OK(assign_adapter(uuid_a, 5));  // no domain yet: no APQN, allowed
   EXPECT_EQ(assign_domain(uuid_a, 4), std::errc::address_not_available);
   EXPECT_EQ(matrix(uuid_a), "05.\n");  // the domain was cleared again
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "-5\n"));
-  EXPECT_FALSE(assign_domain(uuid_a, 4));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "-5\n"));
+  EXPECT_OK(assign_domain(uuid_a, 4));
   EXPECT_EQ(matrix(uuid_a), "05.0004\n");
 }
 
 TEST_F(VfioApSysfs, SharingAQueueIsEaddrinuseAndLogged) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
   mdev_with(uuid_a, {5}, {4, 6});
-  ASSERT_FALSE(create(uuid_b));
-  EXPECT_FALSE(assign_adapter(uuid_b, 5));  // no domain: no APQN shared yet
-  EXPECT_FALSE(assign_domain(uuid_b, 7));   // 05.0007 not in A
+  ASSERT_OK(create(uuid_b));
+  EXPECT_OK(assign_adapter(uuid_b, 5));  // no domain: no APQN shared yet
+  EXPECT_OK(assign_domain(uuid_b, 7));   // 05.0007 not in A
   EXPECT_EQ(assign_domain(uuid_b, 4), std::errc::address_in_use);
   EXPECT_EQ(matrix(uuid_b), "05.0007\n");
   EXPECT_THAT(h.kernel_log(),
@@ -127,49 +128,49 @@ TEST_F(VfioApSysfs, SharingAQueueIsEaddrinuseAndLogged) {
                           ": Userspace may not assign queue 05.0004 to mdev: already assigned to " +
                           uuid_a));
   // The other direction: adapter first fails the same way.
-  ASSERT_FALSE(create(uuid_c));
-  EXPECT_FALSE(assign_domain(uuid_c, 6));
+  ASSERT_OK(create(uuid_c));
+  EXPECT_OK(assign_domain(uuid_c, 6));
   EXPECT_EQ(assign_adapter(uuid_c, 5), std::errc::address_in_use);
   EXPECT_EQ(matrix(uuid_c), ".0006\n");
 }
 
 TEST_F(VfioApSysfs, ControlDomainsMayBeSharedAndHostReserved) {
-  ASSERT_FALSE(create(uuid_a));
-  ASSERT_FALSE(create(uuid_b));
+  ASSERT_OK(create(uuid_a));
+  ASSERT_OK(create(uuid_b));
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "");
-  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 3));
-  EXPECT_FALSE(write_id(uuid_b, "assign_control_domain", 3));
-  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 0x1f));
-  EXPECT_FALSE(write_id(uuid_a, "assign_control_domain", 3));  // no-op
+  EXPECT_OK(write_id(uuid_a, "assign_control_domain", 3));
+  EXPECT_OK(write_id(uuid_b, "assign_control_domain", 3));
+  EXPECT_OK(write_id(uuid_a, "assign_control_domain", 0x1f));
+  EXPECT_OK(write_id(uuid_a, "assign_control_domain", 3));  // no-op
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "0003\n001f\n");
-  EXPECT_FALSE(write_id(uuid_a, "unassign_control_domain", 3));
-  EXPECT_FALSE(write_id(uuid_a, "unassign_control_domain", 3));  // not set: no-op
+  EXPECT_OK(write_id(uuid_a, "unassign_control_domain", 3));
+  EXPECT_OK(write_id(uuid_a, "unassign_control_domain", 3));  // not set: no-op
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "001f\n");
   EXPECT_EQ(write(mdev(uuid_a, "unassign_control_domain"), "x\n"), std::errc::invalid_argument);
 }
 
 TEST_F(VfioApSysfs, MatrixFormats) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(create(uuid_a));
   EXPECT_EQ(matrix(uuid_a), "");
-  ASSERT_FALSE(assign_domain(uuid_a, 0xab));
+  ASSERT_OK(assign_domain(uuid_a, 0xab));
   EXPECT_EQ(matrix(uuid_a), ".00ab\n");
-  ASSERT_FALSE(assign_domain(uuid_a, 4));
-  ASSERT_FALSE(assign_adapter(uuid_a, 0x10));
-  ASSERT_FALSE(assign_adapter(uuid_a, 5));
+  ASSERT_OK(assign_domain(uuid_a, 4));
+  ASSERT_OK(assign_adapter(uuid_a, 0x10));
+  ASSERT_OK(assign_adapter(uuid_a, 5));
   EXPECT_EQ(matrix(uuid_a), "05.0004\n05.00ab\n10.0004\n10.00ab\n");
-  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 4));
-  ASSERT_FALSE(write_id(uuid_a, "unassign_domain", 0xab));
+  ASSERT_OK(write_id(uuid_a, "unassign_domain", 4));
+  ASSERT_OK(write_id(uuid_a, "unassign_domain", 0xab));
   EXPECT_EQ(matrix(uuid_a), "05.\n10.\n");
   // Nothing is configured on the host, so the guest would see nothing.
   EXPECT_EQ(guest_matrix(uuid_a), "");
 }
 
 TEST_F(VfioApSysfs, MatrixShowIsCappedAtOnePage) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(create(uuid_a));
   const std::string ones(64, 'f');
-  ASSERT_FALSE(write(mdev(uuid_a, "ap_config"), "0x" + ones + ",0x" + ones + ",0x" + ones + "\n"));
+  ASSERT_OK(write(mdev(uuid_a, "ap_config"), "0x" + ones + ",0x" + ones + ",0x" + ones + "\n"));
   const std::string m = matrix(uuid_a);
   EXPECT_EQ(m.size(), 4095u);  // 512 lines of 8 bytes, the last one cut
   EXPECT_EQ(m.substr(0, 16), "00.0000\n00.0001\n");
@@ -177,20 +178,20 @@ TEST_F(VfioApSysfs, MatrixShowIsCappedAtOnePage) {
 }
 
 TEST_F(VfioApSysfs, ApConfigShowAndStore) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
   mdev_with(uuid_a, {0, 5}, {4});
-  ASSERT_FALSE(write_id(uuid_a, "assign_control_domain", 255));
+  ASSERT_OK(write_id(uuid_a, "assign_control_domain", 255));
   const std::string shown = read(mdev(uuid_a, "ap_config"));
   EXPECT_EQ(shown.size(), 201u);
   EXPECT_EQ(shown, ordo::ap::format_ap_config(adapters({0, 5}), domains({4}), cdoms({255})));
   EXPECT_EQ(shown.substr(0, 4), "0x84");
 
   // "A,B\n": adm = 0; a short mask is padded on the right (high ids).
-  EXPECT_FALSE(write(mdev(uuid_a, "ap_config"), "0x4,0x08\n"));
+  EXPECT_OK(write(mdev(uuid_a, "ap_config"), "0x4,0x08\n"));
   EXPECT_EQ(matrix(uuid_a), "01.0004\n");
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "");
   // Round trip of what show printed.
-  EXPECT_FALSE(write(mdev(uuid_a, "ap_config"), shown));
+  EXPECT_OK(write(mdev(uuid_a, "ap_config"), shown));
   EXPECT_EQ(read(mdev(uuid_a, "ap_config")), shown);
 
   // Errors change nothing.
@@ -203,30 +204,30 @@ TEST_F(VfioApSysfs, ApConfigShowAndStore) {
   // Input longer than 201 bytes is truncated silently: garbage after byte
   // 201 is never seen.
   const std::string longer = shown + "garbage that would be EINVAL";
-  EXPECT_FALSE(write(mdev(uuid_a, "ap_config"), longer));
+  EXPECT_OK(write(mdev(uuid_a, "ap_config"), longer));
   EXPECT_EQ(read(mdev(uuid_a, "ap_config")), shown);
 }
 
 TEST_F(VfioApSysfs, ApConfigErrorOrderIsParseThenValidationThenOverflow) {
-  ASSERT_FALSE(h.qci({.apxa = false}));
-  ASSERT_FALSE(create(uuid_a));  // maxima 63/15/15
+  ASSERT_OK(h.qci({.apxa = false}));
+  ASSERT_OK(create(uuid_a));  // maxima 63/15/15
   // Adapter 64 and domain 0 while every queue is host-reserved: validation
   // (EADDRNOTAVAIL) wins over the overflow (ENODEV).
   const std::string bit64 = "0x" + std::string(16, '0') + "8" + std::string(47, '0');
   EXPECT_EQ(write(mdev(uuid_a, "ap_config"), bit64 + ",0x8,\n"), std::errc::address_not_available);
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
   EXPECT_EQ(write(mdev(uuid_a, "ap_config"), bit64 + ",0x8,\n"), std::errc::no_such_device);
   EXPECT_EQ(write(mdev(uuid_a, "ap_config"), ",,0x00008\n"), std::errc::no_such_device);  // cdom 16
   EXPECT_EQ(matrix(uuid_a), "");
-  EXPECT_FALSE(write(mdev(uuid_a, "ap_config"), "0x8,0x8,0x0001\n"));  // 0, 0, cdom 15
+  EXPECT_OK(write(mdev(uuid_a, "ap_config"), "0x8,0x8,0x0001\n"));  // 0, 0, cdom 15
   EXPECT_EQ(matrix(uuid_a), "00.0000\n");
   EXPECT_EQ(read(mdev(uuid_a, "control_domains")), "000f\n");
 }
 
 TEST_F(VfioApSysfs, ApConfigSharingIsEaddrinuse) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
   mdev_with(uuid_a, {1}, {4});
-  ASSERT_FALSE(create(uuid_b));
+  ASSERT_OK(create(uuid_b));
   EXPECT_EQ(write(mdev(uuid_b, "ap_config"), "0x4,0x08,\n"), std::errc::address_in_use);
   EXPECT_EQ(matrix(uuid_b), "");
 }
@@ -235,11 +236,11 @@ TEST_F(VfioApSysfs, ApmaskAndAqmaskReadAndWrite) {
   const std::string all_ones = "0x" + std::string(64, 'f') + "\n";
   EXPECT_EQ(read("/sys/bus/ap/apmask"), all_ones);
   EXPECT_EQ(read("/sys/bus/ap/aqmask"), all_ones);
-  EXPECT_FALSE(write("/sys/bus/ap/apmask", "-0-3,+1,-255\n"));
+  EXPECT_OK(write("/sys/bus/ap/apmask", "-0-3,+1,-255\n"));
   EXPECT_EQ(read("/sys/bus/ap/apmask"), "0x4" + std::string(62, 'f') + "e\n");
-  EXPECT_FALSE(write("/sys/bus/ap/aqmask", "0x5\n"));  // absolute: ids 1 and 3
+  EXPECT_OK(write("/sys/bus/ap/aqmask", "0x5\n"));  // absolute: ids 1 and 3
   EXPECT_EQ(read("/sys/bus/ap/aqmask"), "0x5" + std::string(63, '0') + "\n");
-  EXPECT_FALSE(write("/sys/bus/ap/aqmask", "x\n"));  // empty mask
+  EXPECT_OK(write("/sys/bus/ap/aqmask", "x\n"));  // empty mask
   EXPECT_EQ(read("/sys/bus/ap/aqmask"), "0x" + std::string(64, '0') + "\n");
   for (const char* bad : {"+256\n", "-5-3\n", "garbage\n", "+5,x\n", "+\n"}) {
     EXPECT_EQ(write("/sys/bus/ap/apmask", bad), std::errc::invalid_argument) << bad;
@@ -248,16 +249,16 @@ TEST_F(VfioApSysfs, ApmaskAndAqmaskReadAndWrite) {
 }
 
 TEST_F(VfioApSysfs, ReservingAQueueOfAnMdevIsVetoedWithEbusy) {
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "0x0\n"));  // aqmask stays all ones
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));  // aqmask stays all ones
   mdev_with(uuid_a, {5}, {4});
   EXPECT_EQ(write("/sys/bus/ap/apmask", "+5\n"), std::errc::device_or_resource_busy);
   EXPECT_EQ(read("/sys/bus/ap/apmask"), "0x" + std::string(64, '0') + "\n");
-  EXPECT_FALSE(write("/sys/bus/ap/apmask", "+6\n"));  // nobody uses adapter 6
-  EXPECT_FALSE(write("/sys/bus/ap/apmask", "-6\n"));
+  EXPECT_OK(write("/sys/bus/ap/apmask", "+6\n"));  // nobody uses adapter 6
+  EXPECT_OK(write("/sys/bus/ap/apmask", "-6\n"));
   // Reserving an adapter reserves no APQN while aqmask is empty.
-  ASSERT_FALSE(write("/sys/bus/ap/aqmask", "0x0\n"));
-  EXPECT_FALSE(write("/sys/bus/ap/apmask", "+5\n"));
-  EXPECT_FALSE(write("/sys/bus/ap/aqmask", "+3\n"));  // 05.0003 is not A's
+  ASSERT_OK(write("/sys/bus/ap/aqmask", "0x0\n"));
+  EXPECT_OK(write("/sys/bus/ap/apmask", "+5\n"));
+  EXPECT_OK(write("/sys/bus/ap/aqmask", "+3\n"));  // 05.0003 is not A's
   EXPECT_EQ(write("/sys/bus/ap/aqmask", "+4\n"), std::errc::device_or_resource_busy);
   EXPECT_EQ(read("/sys/bus/ap/aqmask"), "0x1" + std::string(63, '0') + "\n");
   const std::string line = std::string("vfio_ap_mdev ") + uuid_a +
@@ -278,24 +279,24 @@ TEST_F(VfioApSysfs, BindUnbindAndStatus) {
             std::errc::device_or_resource_busy);  // already bound
   EXPECT_EQ(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0005\n"), std::errc::no_such_device);
   EXPECT_EQ(write("/sys/bus/ap/drivers/vfio_ap/unbind", "5.0004\n"), std::errc::no_such_device);
-  EXPECT_FALSE(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
+  EXPECT_OK(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
   EXPECT_EQ(h.sysfs_read(status, out), std::errc::no_such_file_or_directory);
   EXPECT_EQ(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004"), std::errc::no_such_device);
-  EXPECT_FALSE(write("/sys/bus/ap/drivers/vfio_ap/bind", "05.0004"));
+  EXPECT_OK(write("/sys/bus/ap/drivers/vfio_ap/bind", "05.0004"));
   EXPECT_EQ(read(status), "unassigned\n");
 
   mdev_with(uuid_a, {5}, {4});
   EXPECT_EQ(read(status), "assigned\n");
-  ASSERT_FALSE(h.kvm_create("guest"));
-  ASSERT_FALSE(h.vfio_open(uuid_a, "guest"));
+  ASSERT_OK(h.kvm_create("guest"));
+  ASSERT_OK(h.vfio_open(uuid_a, "guest"));
   EXPECT_EQ(read(status), "in use\n");
   EXPECT_EQ(read("/sys/bus/ap/devices/05.0006/status"), "unassigned\n");
-  ASSERT_FALSE(h.vfio_close(uuid_a));
+  ASSERT_OK(h.vfio_close(uuid_a));
   EXPECT_EQ(read(status), "assigned\n");
 }
 
 TEST_F(VfioApSysfs, BindingAHostReservedQueueIsRejected) {
-  ASSERT_FALSE(h.qci({.apm = adapters({5}), .aqm = domains({4})}));
+  ASSERT_OK(h.qci({.apm = adapters({5}), .aqm = domains({4})}));
   std::string out;
   // Bound to the host's default driver: no status attribute, bind is EBUSY.
   EXPECT_EQ(h.sysfs_read("/sys/bus/ap/devices/05.0004/status", out),
@@ -303,27 +304,27 @@ TEST_F(VfioApSysfs, BindingAHostReservedQueueIsRejected) {
   EXPECT_EQ(write("/sys/bus/ap/drivers/vfio_ap/bind", "05.0004\n"),
             std::errc::device_or_resource_busy);
   // Freeing it moves it to vfio_ap (the bus revises bindings).
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "-5\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "-5\n"));
   EXPECT_EQ(read("/sys/bus/ap/devices/05.0004/status"), "unassigned\n");
-  ASSERT_FALSE(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "+5\n"));  // C4: reprobed, to the host driver
+  ASSERT_OK(write("/sys/bus/ap/drivers/vfio_ap/unbind", "05.0004\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "+5\n"));  // C4: reprobed, to the host driver
   EXPECT_EQ(h.sysfs_read("/sys/bus/ap/devices/05.0004/status", out),
             std::errc::no_such_file_or_directory);
-  ASSERT_FALSE(write("/sys/bus/ap/apmask", "-5\n"));
+  ASSERT_OK(write("/sys/bus/ap/apmask", "-5\n"));
   EXPECT_EQ(read("/sys/bus/ap/devices/05.0004/status"), "unassigned\n");
 }
 
 TEST_F(VfioApSysfs, RemoveAttribute) {
-  ASSERT_FALSE(create(uuid_a));
+  ASSERT_OK(create(uuid_a));
   EXPECT_EQ(write(mdev(uuid_a, "remove"), "x\n"), std::errc::invalid_argument);
-  EXPECT_FALSE(write(mdev(uuid_a, "remove"), "0\n"));  // no-op
+  EXPECT_OK(write(mdev(uuid_a, "remove"), "0\n"));  // no-op
   EXPECT_EQ(matrix(uuid_a), "");
-  EXPECT_FALSE(write(mdev(uuid_a, "remove"), "1\n"));
+  EXPECT_OK(write(mdev(uuid_a, "remove"), "1\n"));
   std::string out;
   EXPECT_EQ(h.sysfs_read(mdev(uuid_a, "matrix"), out), std::errc::no_such_file_or_directory);
   EXPECT_EQ(write(mdev(uuid_a, "remove"), "1\n"), std::errc::no_such_file_or_directory);
   EXPECT_EQ(read(type_dir + "available_instances"), "65536\n");
-  EXPECT_FALSE(create(uuid_a));  // the UUID is free again
+  EXPECT_OK(create(uuid_a));  // the UUID is free again
 }
 
 }  // namespace

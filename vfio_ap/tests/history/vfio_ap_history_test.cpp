@@ -26,6 +26,7 @@
 #include "../host_test_access.hpp"
 
 #include "../../../examples/ccw_teardown.hpp"
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -85,7 +86,7 @@ class History : public ::testing::Test {
   // A write that must succeed.
   void ok(std::string_view path, std::string_view value) {
     const auto ec = h.sysfs_write(path, value);
-    ASSERT_FALSE(ec) << path << " <- " << value << ": " << ec.message();
+    ASSERT_OK(ec) << path << " <- " << value << ": " << ec.message();
   }
   std::error_code write(std::string_view path, std::string_view value) {
     return h.sysfs_write(path, value);
@@ -93,25 +94,25 @@ class History : public ::testing::Test {
   std::string read(std::string_view path) {
     std::string out;
     const auto ec = h.sysfs_read(path, out);
-    EXPECT_FALSE(ec) << path << ": " << ec.message();
+    EXPECT_OK(ec) << path << ": " << ec.message();
     return out;
   }
   unsigned refs(std::string_view guest) {
     unsigned n = 0;
     const auto ec = h.kvm_refs(guest, n);
-    EXPECT_FALSE(ec) << "kvm_refs " << guest << ": " << ec.message();
+    EXPECT_OK(ec) << "kvm_refs " << guest << ": " << ec.message();
     return n;
   }
   std::string crycb(std::string_view guest) {
     std::string out;
     const auto ec = h.kvm_crycb(guest, out);
-    EXPECT_FALSE(ec) << "kvm_crycb " << guest << ": " << ec.message();
+    EXPECT_OK(ec) << "kvm_crycb " << guest << ": " << ec.message();
     return out;
   }
   unsigned pqap(std::string_view guest, ap::apqn queue) {
     unsigned rc = 0xff;
     const auto ec = h.pqap(guest, queue, rc);
-    EXPECT_FALSE(ec) << "pqap " << guest << " " << queue << ": " << ec.message();
+    EXPECT_OK(ec) << "pqap " << guest << " " << queue << ": " << ec.message();
     return rc;
   }
   bool zapqd(ap::apqn queue) {
@@ -130,7 +131,7 @@ class History : public ::testing::Test {
   // Host configuration and no reservation for the host drivers.
   void host_config(const ap::adapter_mask& a, const ap::domain_mask& d,
                    const ap::control_domain_mask& c) {
-    ASSERT_FALSE(h.qci(qci_update{.apm = a, .aqm = d, .adm = c}));
+    ASSERT_OK(h.qci(qci_update{.apm = a, .aqm = d, .adm = c}));
     ok(kApmask, "0x0\n");
     ok(kAqmask, "0x0\n");
   }
@@ -151,17 +152,17 @@ TEST_F(History, Row01_02_CloseDropsTheKvmReferenceAndReversesAttach) {
   ok(attr(kA, "assign_adapter"), "1\n");
   ok(attr(kA, "assign_domain"), "1\n");
   ok(attr(kA, "assign_control_domain"), "1\n");
-  ASSERT_FALSE(h.kvm_create("g"));
+  ASSERT_OK(h.kvm_create("g"));
   ASSERT_EQ(refs("g"), 1u);
   const std::uint32_t kvm_module_refs = ordo::vfio_ap::host_test_access::module_refs(h, "kvm");
 
   for (int round = 0; round < 3; ++round) {
-    ASSERT_FALSE(h.vfio_open(kA, "g"));
+    ASSERT_OK(h.vfio_open(kA, "g"));
     EXPECT_EQ(refs("g"), 2u) << "open takes exactly one reference";
     EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
     EXPECT_EQ(pqap("g", q(1, 1)), 0x00u);
     h.clear_zapq_log();
-    ASSERT_FALSE(h.vfio_close(kA));
+    ASSERT_OK(h.vfio_close(kA));
     EXPECT_EQ(refs("g"), 1u) << "round " << round << ": close must drop the reference (f21916ec4826)";
     EXPECT_EQ(ordo::vfio_ap::host_test_access::module_refs(h, "kvm"), kvm_module_refs)
         << "close must symbol_put kvm_put_kvm (vfio_device_put_kvm)";
@@ -184,12 +185,12 @@ TEST_F(History, Row01_02_GuestOutlivesItsCreatorWhileOpen) {
   create(kA);
   ok(attr(kA, "assign_adapter"), "1\n");
   ok(attr(kA, "assign_domain"), "1\n");
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
-  ASSERT_FALSE(h.kvm_destroy("g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_destroy("g"));
   EXPECT_EQ(refs("g"), 1u) << "the open mdev's reference keeps the guest";
   EXPECT_EQ(pqap("g", q(1, 1)), 0x00u) << "the guest still runs with its mdev";
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
   unsigned n = 0;
   EXPECT_EQ(h.kvm_refs("g", n), std::errc::no_such_file_or_directory) << "the last put frees the guest";
   expect_invariants();
@@ -209,12 +210,12 @@ TEST_F(History, Row04_RemoveAlwaysReleases) {
   create(kA);
   ok(attr(kA, "ap_config"),
      ap::format_ap_config(apm(1, 2), aqm(1, 2), adm(1)));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
   ASSERT_EQ(refs("g"), 2u);
   h.clear_zapq_log();
 
-  EXPECT_FALSE(write(attr(kA, "remove"), "1\n")) << "remove of an mdev in use must not be vetoed";
+  EXPECT_OK(write(attr(kA, "remove"), "1\n")) << "remove of an mdev in use must not be vetoed";
   EXPECT_EQ(refs("g"), 1u) << "the mdev's guest reference is released";
   EXPECT_EQ(crycb("g"), kEmptyCrycb);
   EXPECT_EQ(pqap("g", q(1, 1)), 0x01u);
@@ -227,7 +228,7 @@ TEST_F(History, Row04_RemoveAlwaysReleases) {
   EXPECT_EQ(read(kInstances), before) << "the instance is given back";
   // The queues are free for another mdev, and the UUID for a new one.
   create(kB);
-  EXPECT_FALSE(write(attr(kB, "ap_config"), ap::format_ap_config(apm(1, 2), aqm(1, 2), adm(1))));
+  EXPECT_OK(write(attr(kB, "ap_config"), ap::format_ap_config(apm(1, 2), aqm(1, 2), adm(1))));
   create(kA);
   expect_invariants();
 }
@@ -244,7 +245,7 @@ TEST_F(History, Row04_RemoveAlwaysReleases) {
 // use-after-free.
 TEST_F(History, Row05_PqapNeverCallsTheHookOfATornDownMdev) {
   host_config(apm(1), aqm(1, 2), adm(1));
-  ASSERT_FALSE(h.kvm_create("g"));
+  ASSERT_OK(h.kvm_create("g"));
   std::atomic<bool> stop{false};
   std::atomic<unsigned long> calls{0}, hits{0}, bad{0};
   std::vector<std::thread> vcpus;
@@ -268,7 +269,7 @@ TEST_F(History, Row05_PqapNeverCallsTheHookOfATornDownMdev) {
     ok(attr(u, "assign_adapter"), "1\n");
     ok(attr(u, "assign_domain"), "1\n");
     ok(attr(u, "assign_domain"), "2\n");
-    ASSERT_FALSE(h.vfio_open(u, "g"));
+    ASSERT_OK(h.vfio_open(u, "g"));
     // Let the vCPUs intercept while the mdev is attached, then tear it down
     // while they keep going.
     const unsigned long seen = calls.load();
@@ -277,15 +278,15 @@ TEST_F(History, Row05_PqapNeverCallsTheHookOfATornDownMdev) {
       // Torn down by remove while open (request, close, remove).
       ok(attr(u, "remove"), "1\n");
     } else {
-      ASSERT_FALSE(h.vfio_close(u));
+      ASSERT_OK(h.vfio_close(u));
       // After close returned, the hook is gone: no PQAP may reach the mdev.
       unsigned rc = 0xff;
-      ASSERT_FALSE(h.pqap("g", q(1, 1), rc));
+      ASSERT_OK(h.pqap("g", q(1, 1), rc));
       EXPECT_EQ(rc, 0x01u) << "round " << round << ": hook still called after close";
       ok(attr(u, "remove"), "1\n");
     }
     unsigned rc = 0xff;
-    ASSERT_FALSE(h.pqap("g", q(1, 2), rc));
+    ASSERT_OK(h.pqap("g", q(1, 2), rc));
     EXPECT_EQ(rc, 0x01u) << "round " << round << ": hook still called after remove";
   }
   stop = true;
@@ -311,11 +312,11 @@ TEST_F(History, Row07_HotPlugWhileRunningAndInUseVeto) {
   host_config(apm(1, 2, 3), aqm(1, 2), adm(1));
   create(kA);
   ok(attr(kA, "assign_domain"), "1\n");
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
-  EXPECT_FALSE(write(attr(kA, "assign_adapter"), "1\n")) << "no -EBUSY while the guest runs";
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
+  EXPECT_OK(write(attr(kA, "assign_adapter"), "1\n")) << "no -EBUSY while the guest runs";
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), {})) << "hot plugged";
-  EXPECT_FALSE(write(attr(kA, "unassign_adapter"), "1\n"));
+  EXPECT_OK(write(attr(kA, "unassign_adapter"), "1\n"));
   EXPECT_EQ(crycb("g"), ap::format_ap_config({}, aqm(1), {})) << "hot unplugged";
   ok(attr(kA, "assign_adapter"), "1\n");
 
@@ -351,7 +352,7 @@ TEST_F(History, Row07_HotPlugWhileRunningAndInUseVeto) {
   assigner.join();
   masker.join();
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
   EXPECT_EQ(refs("g"), 1u);
 }
 
@@ -369,8 +370,8 @@ TEST_F(History, Row08_UnboundApqnNeverReachesTheGuest) {
   ok(attr(kA, "assign_adapter"), "0x14\n");
   ok(attr(kA, "assign_adapter"), "0x16\n");
   for (const char* d : {"4\n", "5\n", "6\n"}) ok(attr(kA, "assign_domain"), d);
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(0x14, 0x16), aqm(4, 5, 6), {}));
 
   ok(attr(kA, "unassign_domain"), "4\n");
@@ -384,7 +385,7 @@ TEST_F(History, Row08_UnboundApqnNeverReachesTheGuest) {
   ok(kBind, "16.0005\n");
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(0x14, 0x16), aqm(4, 5, 6), {}));
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
 }
 
 // Row 8: "reset queues filtered from the guest's AP config", "reset queues
@@ -396,8 +397,8 @@ TEST_F(History, Row08_QueuesLeavingTheGuestAreResetDeconfiguredOnesAreNot) {
   host_config(apm(1, 2, 3), aqm(1, 2), adm(1));
   create(kA);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1, 2, 3), aqm(1, 2), adm(1)));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
 
   // Unbinding one queue unplugs its whole adapter: all of {2} x shadow.aqm
   // are reset, the unbound one included.
@@ -418,11 +419,11 @@ TEST_F(History, Row08_QueuesLeavingTheGuestAreResetDeconfiguredOnesAreNot) {
 
   // Adapter 3 leaves the host configuration: out of the guest, not reset.
   h.clear_zapq_log();
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(1, 2)}));
+  ASSERT_OK(h.qci(qci_update{.apm = apm(1, 2)}));
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   EXPECT_FALSE(zapqd(q(3, 1))) << "a queue outside the host config is never reset";
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
   expect_invariants();
 }
 
@@ -433,16 +434,16 @@ TEST_F(History, Row08_FailedResetKeepsTheQueueOut) {
   host_config(apm(1, 2), aqm(1), adm(1));
   create(kA);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1, 2), aqm(1), {}));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
-  ASSERT_FALSE(h.zapq_fault(q(2, 1), 0x06));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.zapq_fault(q(2, 1), 0x06));
   ok(attr(kA, "unassign_adapter"), "2\n");  // reset answers 06
   ok(attr(kA, "assign_adapter"), "2\n");
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), {}))
       << "02.0001's last reset failed: it is not passable";
   expect_invariants();
-  ASSERT_FALSE(h.zapq_fault(q(2, 1), 0));
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.zapq_fault(q(2, 1), 0));
+  ASSERT_OK(h.vfio_close(kA));
   expect_invariants();
 }
 
@@ -495,12 +496,12 @@ TEST(HistoryRow09, PinIsDroppedOnGiscRegistrationFailure) {
 // the guest's masks are clear and its reference is back.
 TEST_F(History, Row10_RequestRunsUnderTheUpdateLocks) {
   host_config(apm(1, 2), aqm(1), adm(1));
-  ASSERT_FALSE(h.kvm_create("g"));
+  ASSERT_OK(h.kvm_create("g"));
   for (int round = 0; round < 20; ++round) {
     create(kA);
     ok(attr(kA, "assign_domain"), "1\n");
     ok(attr(kA, "assign_adapter"), "1\n");
-    ASSERT_FALSE(h.vfio_open(kA, "g"));
+    ASSERT_OK(h.vfio_open(kA, "g"));
     std::atomic<bool> removed{false};
     std::thread admin([&] {
       while (!removed.load()) {
@@ -553,7 +554,7 @@ TEST_F(History, Row11_ApConfigIsAllOrNothingAndFeatures) {
   EXPECT_EQ(read(attr(kB, "ap_config")), ap::format_ap_config({}, {}, {}));
   EXPECT_EQ(read(attr(kA, "ap_config")), a_cfg);
   // Control domains may be shared (and host-reserved).
-  EXPECT_FALSE(write(attr(kB, "ap_config"), ap::format_ap_config({}, {}, adm(1, 2))));
+  EXPECT_OK(write(attr(kB, "ap_config"), ap::format_ap_config({}, {}, adm(1, 2))));
   expect_invariants();
 }
 
@@ -564,7 +565,7 @@ TEST_F(History, Row11_ApConfigIsAllOrNothingAndFeatures) {
 // host-reserved queue is EADDRNOTAVAIL, and reserving an mdev's queue is
 // EBUSY whatever form the apmask write takes (absolute or relative).
 TEST_F(History, Row12_ReservationAndInUseWithAllOnesMasks) {
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(1, 2), .aqm = aqm(1), .adm = adm(1)}));
+  ASSERT_OK(h.qci(qci_update{.apm = apm(1, 2), .aqm = aqm(1), .adm = adm(1)}));
   EXPECT_EQ(read(kApmask), "0x" + std::string(64, 'f') + "\n");
   create(kA);
   ok(attr(kA, "assign_adapter"), "1\n");  // no domain yet: no APQN
@@ -591,15 +592,15 @@ TEST_F(History, Row13_ConfigChangeWithAnUnattachedMdev) {
   create(kB);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   ok(attr(kB, "ap_config"), ap::format_ap_config(apm(2), aqm(1), adm(1)));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
-  ASSERT_FALSE(h.qci(qci_update{.apm = ap::adapter_mask{}}));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.qci(qci_update{.apm = ap::adapter_mask{}}));
   EXPECT_EQ(read(attr(kB, "guest_matrix")), ".0001\n");
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(1, 2)}));
+  ASSERT_OK(h.qci(qci_update{.apm = apm(1, 2)}));
   EXPECT_EQ(read(attr(kB, "guest_matrix")), "02.0001\n");
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
 }
 
 // hot_unplug_cfg used "bitmap_andnot's result is non-empty" as "changed": when
@@ -609,16 +610,16 @@ TEST_F(History, Row13_GuestUpdatedWhenTheShadowBecomesEmpty) {
   host_config(apm(1, 2), aqm(1), adm(1));
   create(kA);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), {}));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
   ASSERT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), {}));
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(2)}));
+  ASSERT_OK(h.qci(qci_update{.apm = apm(2)}));
   EXPECT_EQ(crycb("g"), ap::format_ap_config({}, aqm(1), {}))
       << "the shadow's apm became empty: the guest must lose adapter 1";
   EXPECT_EQ(read(attr(kA, "guest_matrix")), ".0001\n");
   EXPECT_EQ(read(attr(kA, "matrix")), "01.0001\n") << "config removal never changes the matrix";
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
 }
 
 // cdrem was computed with bitmap_andnot(cd_remove, matrix.adm): the wrong
@@ -628,21 +629,21 @@ TEST_F(History, Row13_RemovedControlDomainLeavesTheGuest) {
   host_config(apm(1), aqm(1), adm(1, 2, 3));
   create(kA);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), adm(1, 2)));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
   ASSERT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1, 2)));
-  ASSERT_FALSE(h.qci(qci_update{.adm = adm(1, 3)}));
+  ASSERT_OK(h.qci(qci_update{.adm = adm(1, 3)}));
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   EXPECT_EQ(read(attr(kA, "control_domains")), "0001\n0002\n") << "the matrix keeps it";
   // hot_plug_cfg with only control domains added: [6.16] passed an
   // uninitialised apm_filtered to reset_queues_for_apids. No queue may be
   // reset by a control-domain-only addition.
   h.clear_zapq_log();
-  ASSERT_FALSE(h.qci(qci_update{.adm = adm(1, 2, 3)}));
+  ASSERT_OK(h.qci(qci_update{.adm = adm(1, 2, 3)}));
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), adm(1, 2)));
   EXPECT_TRUE(h.zapq_log().empty()) << "a control-domain-only change resets nothing";
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
 }
 
 // do_remove |= accumulated across mdevs: once one mdev had something
@@ -663,16 +664,16 @@ TEST_F(History, Row13_RemovalIsPerMdev) {
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), adm(1)));
   ok(attr(kB, "ap_config"), ap::format_ap_config(apm(2), aqm(2), adm(2)));
   ok(attr(kC, "ap_config"), ap::format_ap_config(apm(3), aqm(3), adm(3)));
-  for (const char* g : {"ga", "gb", "gc"}) ASSERT_FALSE(h.kvm_create(g));
-  ASSERT_FALSE(h.vfio_open(kA, "ga"));
-  ASSERT_FALSE(h.vfio_open(kB, "gb"));
-  ASSERT_FALSE(h.vfio_open(kC, "gc"));
+  for (const char* g : {"ga", "gb", "gc"}) ASSERT_OK(h.kvm_create(g));
+  ASSERT_OK(h.vfio_open(kA, "ga"));
+  ASSERT_OK(h.vfio_open(kB, "gb"));
+  ASSERT_OK(h.vfio_open(kC, "gc"));
   h.clear_zapq_log();
   using access = ordo::vfio_ap::host_test_access;
   const unsigned long ga = access::apcb_updates(h, "ga");
   const unsigned long gb = access::apcb_updates(h, "gb");
   const unsigned long gc = access::apcb_updates(h, "gc");
-  ASSERT_FALSE(h.qci(qci_update{.apm = apm(2, 3), .aqm = aqm(2, 3), .adm = adm(2, 3)}));
+  ASSERT_OK(h.qci(qci_update{.apm = apm(2, 3), .aqm = aqm(2, 3), .adm = adm(2, 3)}));
   EXPECT_GT(access::apcb_updates(h, "ga"), ga);
   EXPECT_EQ(access::apcb_updates(h, "gb"), gb) << "B lost nothing: its guest's APCB must not be rewritten";
   EXPECT_EQ(access::apcb_updates(h, "gc"), gc) << "C lost nothing: its guest's APCB must not be rewritten";
@@ -682,7 +683,7 @@ TEST_F(History, Row13_RemovalIsPerMdev) {
   EXPECT_EQ(read(attr(kB, "guest_matrix")), "02.0002\n");
   EXPECT_TRUE(h.zapq_log().empty());
   expect_invariants();
-  for (const char* u : {kA, kB, kC}) ASSERT_FALSE(h.vfio_close(u));
+  for (const char* u : {kA, kB, kC}) ASSERT_OK(h.vfio_close(u));
 }
 
 // set_kvm [6.16] overwrote kvm->arch.crypto.pqap_hook before the EPERM check:
@@ -695,8 +696,8 @@ TEST_F(History, Row13_EpermLeavesTheWinnersHook) {
   create(kB);
   ok(attr(kA, "ap_config"), ap::format_ap_config(apm(1), aqm(1), {}));
   ok(attr(kB, "ap_config"), ap::format_ap_config(apm(2), aqm(1), {}));
-  ASSERT_FALSE(h.kvm_create("g"));
-  ASSERT_FALSE(h.vfio_open(kA, "g"));
+  ASSERT_OK(h.kvm_create("g"));
+  ASSERT_OK(h.vfio_open(kA, "g"));
   EXPECT_EQ(h.vfio_open(kB, "g"), std::errc::operation_not_permitted);
   EXPECT_EQ(refs("g"), 2u) << "a failed open holds no reference";
   EXPECT_EQ(pqap("g", q(1, 1)), 0x00u) << "the winner's hook must stay installed";
@@ -704,11 +705,11 @@ TEST_F(History, Row13_EpermLeavesTheWinnersHook) {
   EXPECT_EQ(crycb("g"), ap::format_ap_config(apm(1), aqm(1), {}));
   EXPECT_EQ(read(status_path(q(2, 1))), "assigned\n");
   expect_invariants();
-  ASSERT_FALSE(h.vfio_close(kA));
+  ASSERT_OK(h.vfio_close(kA));
   EXPECT_EQ(pqap("g", q(1, 1)), 0x01u);
-  ASSERT_FALSE(h.vfio_open(kB, "g"));
+  ASSERT_OK(h.vfio_open(kB, "g"));
   EXPECT_EQ(pqap("g", q(2, 1)), 0x00u);
-  ASSERT_FALSE(h.vfio_close(kB));
+  ASSERT_OK(h.vfio_close(kB));
   EXPECT_EQ(refs("g"), 1u);
   expect_invariants();
 }
@@ -754,7 +755,7 @@ TEST_F(History, Row13_OpenForADyingGuestHoldsNothing) {
   EXPECT_EQ(h.vfio_open(kA, "nosuch"), std::errc::no_such_file_or_directory);
   int won = 0, lost = 0;
   for (int round = 0; round < 100; ++round) {
-    ASSERT_FALSE(h.kvm_create("g"));
+    ASSERT_OK(h.kvm_create("g"));
     // Both sides start together; either gets a head start of 0-3 yields.
     std::atomic<int> ready{0};
     const int destroy_delay = round % 4, open_delay = (round / 4) % 4;
@@ -762,7 +763,7 @@ TEST_F(History, Row13_OpenForADyingGuestHoldsNothing) {
       ready.fetch_add(1);
       while (ready.load() < 2) std::this_thread::yield();
       for (int i = 0; i < destroy_delay; ++i) std::this_thread::yield();
-      EXPECT_FALSE(h.kvm_destroy("g"));
+      EXPECT_OK(h.kvm_destroy("g"));
     });
     ready.fetch_add(1);
     while (ready.load() < 2) std::this_thread::yield();
@@ -772,7 +773,7 @@ TEST_F(History, Row13_OpenForADyingGuestHoldsNothing) {
     if (!ec) {
       // Won: the mdev holds the last reference; the close frees the guest.
       ++won;
-      ASSERT_FALSE(h.vfio_close(kA));
+      ASSERT_OK(h.vfio_close(kA));
     } else {
       ++lost;
       EXPECT_TRUE(ec == std::errc::no_such_file_or_directory || ec == std::errc::invalid_argument)

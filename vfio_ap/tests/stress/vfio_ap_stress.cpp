@@ -63,6 +63,7 @@
 #include "ordo/ap.hpp"
 #include "vfio_ap/host.hpp"
 #include "../host_test_access.hpp"
+#include "expect_ok.hpp"
 
 namespace {
 
@@ -252,13 +253,13 @@ TEST(VfioApStress, RandomMixHoldsInvariantsAndLeaksNothing) {
       d.set(ap::apqi(static_cast<std::uint8_t>(i)));
       c.set(ap::cdom(static_cast<std::uint8_t>(i)));
     }
-    ASSERT_FALSE(h.qci(qci_update{.apm = a, .aqm = d, .adm = c}));
-    ASSERT_FALSE(h.sysfs_write("/sys/bus/ap/apmask", "0x0\n"));
-    ASSERT_FALSE(h.sysfs_write("/sys/bus/ap/aqmask", "0x0\n"));
+    ASSERT_OK(h.qci(qci_update{.apm = a, .aqm = d, .adm = c}));
+    ASSERT_OK(h.sysfs_write("/sys/bus/ap/apmask", "0x0\n"));
+    ASSERT_OK(h.sysfs_write("/sys/bus/ap/aqmask", "0x0\n"));
   }
-  for (int i = 0; i < kMdevs; ++i) ASSERT_FALSE(h.sysfs_write(kCreate, mdev_uuid(i) + "\n"));
-  ASSERT_FALSE(h.sysfs_write(kCreate, kRaceMdev + "\n"));
-  ASSERT_FALSE(h.sysfs_write(attr(kRaceMdev, "assign_control_domain"), "1\n"));
+  for (int i = 0; i < kMdevs; ++i) ASSERT_OK(h.sysfs_write(kCreate, mdev_uuid(i) + "\n"));
+  ASSERT_OK(h.sysfs_write(kCreate, kRaceMdev + "\n"));
+  ASSERT_OK(h.sysfs_write(attr(kRaceMdev, "assign_control_domain"), "1\n"));
 
   counts n;
   std::mutex unexpected_mutex;
