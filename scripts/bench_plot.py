@@ -42,6 +42,8 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench_ratios import cpu_model  # noqa: E402  (this directory is on sys.path)
+
 PROTECTIONS = ["Raw", "Rcu", "Hazptr", "UrcuMemb", "UrcuQsbr", "SharedMutex", "AtomicSharedPtr"]
 SWAP_CASES = [("", "idle"), ("_StalledOtherHook", "other hook\nstalled"),
               ("_Oversubscribed", "over-\nsubscribed")]
@@ -73,20 +75,9 @@ def run_with(files, pattern):
     return {}
 
 
-def cpu_model_here():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def machine(context):
     cores = context.get("ordo_nproc") or context.get("num_cpus") or os.cpu_count()
-    model = context.get("ordo_cpu_model") or cpu_model_here()
+    model = context.get("ordo_cpu_model") or cpu_model()
     date = str(context.get("date", ""))[:10]
     note = " (NOT IDLE: noisy run)" if context.get("ordo_warnings") else ""
     return f"{cores} cores, {model}, {date}{note}"
