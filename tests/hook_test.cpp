@@ -431,7 +431,9 @@ TEST(HookPtr, HazardClearOfAnotherHookFromInsideACallSucceeds) {
 
 // Calls nested deeper than the per-thread slots (8) still protect their hook
 // and are still seen by the EDEADLK check, and so are the outer calls that
-// hold the thread's own slots (the chain walked up to the next free one).
+// hold the thread's own slots: the outermost call's slot (hook_top) and the
+// chained ones (walked up to the next free one). Run twice: every slot is
+// free again after the outermost call returns.
 TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   static std::atomic<int> reports;
   reports = 0;
@@ -441,19 +443,25 @@ TEST(HookPtr, HazardCallsNestDeeplyAndTheInnermostIsStillChecked) {
   ordo::hook_ptr<int(int), ordo::hazard_protect> ptrs[depth];
   std::error_code innermost_error;
   std::error_code outer_error;
+  std::error_code outermost_error;
   auto nest = [&](int level) -> int {
     if (level + 1 < depth) return ptrs[level + 1].call(level + 1).value_or(-1);
     innermost_error = ptrs[level].clear().error;  // its own hook: EDEADLK
-    outer_error = ptrs[3].clear().error;          // held by an owned slot: EDEADLK
+    outer_error = ptrs[3].clear().error;          // held by a chained slot: EDEADLK
+    outermost_error = ptrs[0].clear().error;      // held by hook_top: EDEADLK
     return level;
   };
   auto h = ordo::hook<int(int)>::from_callable(nest);
   std::vector<ordo::hook<int(int)>> hooks(depth, h);
   for (int i = 0; i < depth; ++i) ASSERT_OK(ptrs[i].publish(hooks[i]));
-  EXPECT_EQ(ptrs[0].call(0), depth - 1);
-  EXPECT_EQ(innermost_error, std::errc::resource_deadlock_would_occur);
-  EXPECT_EQ(outer_error, std::errc::resource_deadlock_would_occur);
-  EXPECT_EQ(reports.load(), 2);
+  for (int round = 1; round <= 2; ++round) {
+    innermost_error = outer_error = outermost_error = {};
+    EXPECT_EQ(ptrs[0].call(0), depth - 1);
+    EXPECT_EQ(innermost_error, std::errc::resource_deadlock_would_occur);
+    EXPECT_EQ(outer_error, std::errc::resource_deadlock_would_occur);
+    EXPECT_EQ(outermost_error, std::errc::resource_deadlock_would_occur);
+    EXPECT_EQ(reports.load(), 3 * round);
+  }
   for (int i = 0; i < depth; ++i) EXPECT_EQ(ptrs[i].clear().previous, &hooks[i]);
   ordo::set_hook_report_handler(previous);
 }

@@ -303,14 +303,19 @@ inline constexpr unsigned hazptr_hook_depth = 8;
 struct hazptr_tls_state {
   hazptr_slot* cache[hazptr_cache_capacity];   // free slots this thread owns (I3)
   unsigned cached;
-  // The hook path's slots, one per nesting depth, chained outermost first
-  // through hook_deeper: hook_next is the slot the next call takes (null
-  // when every owned slot is in use), so a call costs one TLS load and two
-  // TLS stores, with no depth counter and no bounds check.
-  hazptr_slot* hook_first;                     // depth 0, or null
-  hazptr_slot* hook_last;                      // deepest owned slot, or null
-  hazptr_slot* hook_next;                      // free owned slot for the next call
-  unsigned hook_owned;                         // length of the chain (<= hazptr_hook_depth)
+  // The hook path's slots. hook_top is the slot of the outermost call, in
+  // use exactly while it holds a non-null value (a call that found no hook
+  // never stores one), so an outermost call costs one TLS load and the two
+  // stores to its own slot, and writes no TLS at all. It is only set in
+  // membarrier mode, so its calls need not check the fence mode either.
+  // Calls nested inside a call use the chain: one slot per depth, outermost
+  // first through hook_deeper; hook_next is the slot the next nested call
+  // takes (null when every chained slot is in use).
+  hazptr_slot* hook_top;                       // depth 0, or null
+  hazptr_slot* hook_first;                     // depth 1, or null
+  hazptr_slot* hook_last;                      // deepest chained slot, or null
+  hazptr_slot* hook_next;                      // free chained slot for the next nested call
+  unsigned hook_owned;                         // hook_top plus the chain (<= hazptr_hook_depth)
   hazptr_slot* hook_overflow;                  // slots of calls nested deeper (LIFO)
   bool registered;                             // thread-exit hook installed
   bool torn_down;                              // thread-exit hook ran
@@ -616,86 +621,140 @@ inline hazptr_thread_exit::~hazptr_thread_exit() {
   tls.torn_down = true;
   hazptr_domain& domain = hazptr_default_domain();
   while (tls.cached != 0) domain.release_slot(tls.cache[--tls.cached]);
+  if (tls.hook_top != nullptr) domain.release_slot(tls.hook_top);
   for (hazptr_slot* slot = tls.hook_first; slot != nullptr;) {
     hazptr_slot* deeper = slot->hook_deeper;
     slot->hook_deeper = nullptr;
     domain.release_slot(slot);
     slot = deeper;
   }
-  tls.hook_first = tls.hook_last = tls.hook_next = nullptr;
+  tls.hook_top = tls.hook_first = tls.hook_last = tls.hook_next = nullptr;
   tls.hook_owned = 0;
 }
 
-// ---- The hook path (ordo::hazard_protect in hook.hpp): one slot per
-// nesting depth, kept by the thread, so a call touches no shared line.
+// ---- The hook path (ordo::hazard_protect in hook.hpp): slots kept by the
+// thread, so a call touches no shared line.
 
-// The slot of a hook call and whether it is an overflow slot. Returned by
-// value: a guard whose members never have their address taken stays in
-// registers across the call it protects.
-struct hazptr_hook_slot_choice {
-  hazptr_slot* slot;
-  bool overflow;
+// Which of the thread's slots a hook call uses.
+enum class hazptr_hook_slot_kind : unsigned char {
+  top,       // hook_top: the outermost call, membarrier mode
+  chained,   // a chained slot one call deeper (either fence mode)
+  overflow,  // borrowed for this call only
 };
 
-// Every owned slot is in use (or none exists yet): own one more, one call
-// deeper, up to hazptr_hook_depth; beyond that, or after the thread's exit
-// hook ran, borrow an overflow slot for this call only.
-[[gnu::cold]] inline hazptr_hook_slot_choice hazptr_hook_slot_slow() {
+// The slot of a hook call and its kind. Returned by value: a guard whose
+// members never have their address taken stays in registers across the
+// call it protects.
+struct hazptr_hook_slot_choice {
+  hazptr_slot* slot;
+  hazptr_hook_slot_kind kind;
+};
+
+// hook_top is in use or not there yet (hook.hpp's call_nested): take
+// hook_top if the thread has none (membarrier mode only), else the next
+// chained slot, else own one
+// more chained slot, up to hazptr_hook_depth slots in all; beyond that, or
+// after the thread's exit hook ran, borrow an overflow slot for this call.
+inline hazptr_hook_slot_choice hazptr_hook_slot_slow() {
   hazptr_tls_state& tls = hazptr_tls;
+  if (hazptr_slot* const next = tls.hook_next; next != nullptr) {
+    tls.hook_next = next->hook_deeper;  // calls are LIFO: the deeper one is next
+    return {next, hazptr_hook_slot_kind::chained};
+  }
   hazptr_slot* slot = hazptr_default_domain().acquire_slot();
   if (tls.hook_owned < hazptr_hook_depth && !tls.torn_down) {
     if (!tls.registered) hazptr_register_thread();
+    ++tls.hook_owned;
+    if (tls.hook_top == nullptr && slot->membarrier) {
+      tls.hook_top = slot;
+      return {slot, hazptr_hook_slot_kind::top};
+    }
     slot->hook_deeper = nullptr;
     (tls.hook_last != nullptr ? tls.hook_last->hook_deeper : tls.hook_first) = slot;
     tls.hook_last = slot;
-    ++tls.hook_owned;
-    return {slot, false};  // in use now: hook_next stays null
+    return {slot, hazptr_hook_slot_kind::chained};  // in use now: hook_next stays null
   }
   slot->next_free = tls.hook_overflow;  // so clear() can see it (hook.hpp I3)
   tls.hook_overflow = slot;
-  return {slot, true};
+  return {slot, hazptr_hook_slot_kind::overflow};
 }
+
+// Gives back a chained or overflow slot at the end of its call.
+inline void hazptr_hook_slot_done(hazptr_slot* slot, hazptr_hook_slot_kind kind) noexcept {
+  hazptr_tls_state& tls = hazptr_tls;
+  if (kind == hazptr_hook_slot_kind::chained) {
+    tls.hook_next = slot;  // free again, and every deeper one with it
+  } else {
+    tls.hook_overflow = slot->next_free;
+    slot->next_free = nullptr;
+    hazptr_default_domain().release_slot(slot);
+  }
+}
+
+/// hook_top if no call of this thread uses it, else null (hook.hpp's
+/// call() then takes the nested path).
+ORDO_ALWAYS_INLINE hazptr_slot* hazptr_hook_free_top() noexcept {
+  hazptr_slot* const top = hazptr_tls.hook_top;
+  // relaxed: this thread's own slot (I1); non-null while a call uses it.
+  if (top != nullptr && top->value.load(std::memory_order_relaxed) == nullptr) [[likely]] {
+    return top;
+  }
+  return nullptr;
+}
+
+/// hazptr_slot::protect for hook_top, without the fence-mode check: hook_top
+/// exists only in membarrier mode.
+ORDO_ALWAYS_INLINE void hazptr_hook_top_protect(hazptr_slot& top, const void* p) noexcept {
+  // release, and the light fence: as hazptr_slot::protect (O2).
+  top.value.store(p, std::memory_order_release);
+  asymmetric_light_fence();
+}
+
+/// Resets a slot at scope exit (hook_top's calls: nothing to give back).
+struct hazptr_slot_reset {
+  hazptr_slot* slot;
+  ~hazptr_slot_reset() { slot->reset(); }
+};
 
 /// The slot of one hook call, reset and given back at scope exit.
 class hazptr_hook_guard {
  public:
+  // Only where hazptr_hook_free_top() found no free hook_top.
   hazptr_hook_guard() {
-    hazptr_tls_state& tls = hazptr_tls;
-    hazptr_slot* const next = tls.hook_next;
-    if (next != nullptr) [[likely]] {
-      slot_ = next;
-      tls.hook_next = next->hook_deeper;  // calls are LIFO: the deeper one is next
-    } else {
-      const hazptr_hook_slot_choice choice = hazptr_hook_slot_slow();
-      slot_ = choice.slot;
-      overflow_ = choice.overflow;
-    }
+    const hazptr_hook_slot_choice choice = hazptr_hook_slot_slow();
+    slot_ = choice.slot;
+    kind_ = choice.kind;
   }
   ~hazptr_hook_guard() {
     slot_->reset();
-    hazptr_tls_state& tls = hazptr_tls;
-    if (!overflow_) [[likely]] {
-      tls.hook_next = slot_;  // free again, and every deeper one with it
-    } else {
-      tls.hook_overflow = slot_->next_free;
-      slot_->next_free = nullptr;
-      hazptr_default_domain().release_slot(slot_);
-    }
+    if (kind_ != hazptr_hook_slot_kind::top) hazptr_hook_slot_done(slot_, kind_);
   }
   hazptr_hook_guard(const hazptr_hook_guard&) = delete;
   hazptr_hook_guard& operator=(const hazptr_hook_guard&) = delete;
 
-  [[nodiscard]] hazptr_slot& slot() const noexcept { return *slot_; }
+  /// Starts the call's protection of `p` (non-null): hazptr_slot::protect,
+  /// without its fence-mode check for hook_top (membarrier mode only).
+  void protect(const void* p) noexcept {
+    if (kind_ == hazptr_hook_slot_kind::top) {
+      hazptr_hook_top_protect(*slot_, p);
+    } else {
+      slot_->protect(p);
+    }
+  }
 
  private:
   hazptr_slot* slot_;
-  bool overflow_ = false;
+  hazptr_hook_slot_kind kind_;
 };
 
 /// True when one of this thread's hook calls holds `p` (hook.hpp I3).
 inline bool hazptr_hook_calls_hold(const void* p) noexcept {
   const hazptr_tls_state& tls = hazptr_tls;
-  // The owned slots in use are those before hook_next in the chain.
+  // relaxed: this thread's own slot (I1).
+  if (tls.hook_top != nullptr && tls.hook_top->value.load(std::memory_order_relaxed) == p) {
+    return true;
+  }
+  // The chained slots in use are those before hook_next in the chain.
   for (const hazptr_slot* s = tls.hook_first; s != nullptr && s != tls.hook_next;
        s = s->hook_deeper) {
     // relaxed: this thread's own slot (I1).

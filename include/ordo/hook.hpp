@@ -468,18 +468,28 @@ class hook_ptr<R(Args...), Protection> {
       return result;
 #endif
     } else if constexpr (is_hazard) {
-      detail::hazptr_hook_guard guard;  // this thread's slot for this depth
       // acquire: pairs with publish()/exchange()'s release (O1).
       hook_type* h = load_acquire(hook_);
+      if (h == nullptr) return call_result{};
+      // The outermost call of the thread: its own slot, free (no call of
+      // this thread is under way) and in membarrier mode. Everything else
+      // (a nested call, the thread's first call, fallback mode) takes the
+      // out-of-line path with a guard that picks a slot.
+      detail::hazptr_slot* const top = detail::hazptr_hook_free_top();
+      if (top == nullptr) [[unlikely]] return call_nested(std::forward<Args>(args)...);
       for (;;) {
-        if (h == nullptr) return call_result{};
-        guard.slot().protect(h);  // store + light fence (hazard_pointer.hpp O2)
+        detail::hazptr_hook_top_protect(*top, h);  // store + light fence (hazard_pointer.hpp O2)
         // acquire: as above; still published, so the writer sees the slot (O5).
         hook_type* again = load_acquire(hook_);
         if (again == h) [[likely]] break;
+        if (again == nullptr) {
+          top->reset();
+          return call_result{};
+        }
         h = again;
       }
-      return invoke(*h, std::forward<Args>(args)...);  // the guard resets the slot
+      const detail::hazptr_slot_reset reset{top};  // also when the hook throws
+      return invoke(*h, std::forward<Args>(args)...);
     } else if constexpr (is_rw) {
       if (detail::inside_call_through(this)) [[unlikely]] {
         detail::hook_report_misuse(hook_report_kind::recursive_call, this,
@@ -524,6 +534,25 @@ class hook_ptr<R(Args...), Protection> {
   }
 
  private:
+  // hazard_protect's call when the thread's outermost slot is not free (see
+  // call()): a guard takes the slot and gives it back.
+  [[gnu::noinline]] call_result call_nested(Args... args) const
+    requires is_hazard
+  {
+    detail::hazptr_hook_guard guard;  // this thread's slot for this depth
+    // acquire: pairs with publish()/exchange()'s release (O1).
+    hook_type* h = load_acquire(hook_);
+    for (;;) {
+      if (h == nullptr) return call_result{};
+      guard.protect(h);  // store + light fence (hazard_pointer.hpp O2)
+      // acquire: as above; still published, so the writer sees the slot (O5).
+      hook_type* again = load_acquire(hook_);
+      if (again == h) [[likely]] break;
+      h = again;
+    }
+    return invoke(*h, std::forward<Args>(args)...);  // the guard resets the slot
+  }
+
   struct module_pin {
     module* owner;
     ~module_pin() { module_put(owner); }

@@ -39,6 +39,7 @@ TIME_LIMIT = 60  # seconds per filter run
 RCU = 'include/ordo/rcu.hpp'
 FENCE = 'include/ordo/detail/asymmetric_fence.hpp'
 HOOK = 'include/ordo/hook.hpp'
+HAZPTR = 'include/ordo/hazard_pointer.hpp'
 MODULE = 'include/ordo/module.hpp'
 REF = 'include/ordo/ref.hpp'
 REFCOUNT = 'include/ordo/refcount.hpp'
@@ -142,6 +143,16 @@ MUTANTS = {
     'hook_owner_ref_ignores_failed_pin': (HOOK, [('if (!try_module_get(owner)) return call_result{};',
                                                   'if (!try_module_get(owner)) module_get(owner);')],
                                           'hook_test', 'HookPtr.OwnerRefPinsTheOwnerDuringTheCallAndFailsOnceItIsGoing', 'release'),
+    # hazard_protect: the EDEADLK check does not look at the outermost call's
+    # slot (hook_top), so clear() from inside a call waits for itself.
+    'hazptr_hook_top_not_checked': (HAZPTR, [('if (tls.hook_top != nullptr && tls.hook_top->value.load(std::memory_order_relaxed) == p) {',
+                                              'if (false) {')],
+                                    'hook_test', 'HookPtr.HazardCallsNestDeeply*', 'release'),
+    # hazard_protect: a nested call takes hook_top although the outer call
+    # holds it (overwriting, then resetting, the outer call's protection).
+    'hazptr_hook_top_taken_in_use': (HAZPTR, [('if (top != nullptr && top->value.load(std::memory_order_relaxed) == nullptr) [[likely]] {',
+                                               'if (top != nullptr) [[likely]] {')],
+                                     'hook_test', 'HookPtr.HazardCallsNestDeeply*', 'release'),
     # --- module.hpp ----------------------------------------------------------
     # unload() from inside an owner_ref call waits for its own pin.
     'module_unload_waits_for_own_pin': (MODULE, [('if (detail::module_call_scope::inside_call_into(m)) {',
