@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <istream>
 #include <optional>
 #include <ostream>
@@ -62,6 +63,41 @@ bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+
+// Characters that stand for themselves outside quotes: not a blank, `>`, a
+// quote, a backslash or `$`. A table, so a run of them is read with one
+// lookup per character.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (auto& p : plain) p = true;
+  for (const unsigned char c : {' ', '\t', '>', '\'', '"', '\\', '$'}) plain[c] = false;
+  return plain;
+}();
+bool is_plain(char c) { return kPlain[static_cast<unsigned char>(c)]; }
+
+// Whether `path` is absolute with no empty, `.` or `..` component (and no
+// trailing `/` but in `/` itself): resolve() would give it back unchanged.
+bool is_canonical(std::string_view path) {
+  if (path.empty() || path[0] != '/') return false;
+  if (path.size() == 1) return true;
+  std::size_t i = 1;
+  while (true) {
+    std::size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view part = path.substr(i, slash - i);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == path.size()) return true;
+    i = slash + 1;
+  }
+}
+
+// The errno table's entry for `ec`, or null.
+const errno_entry* find_errno(std::error_code ec) {
+  if (ec.category() != std::generic_category()) return nullptr;
+  for (const auto& e : kErrnoNames)
+    if (e.value == ec.value()) return &e;
+  return nullptr;
+}
 
 // Length of the variable name at the start of `s` (0 if none).
 std::size_t name_length(std::string_view s) {
@@ -125,8 +161,7 @@ std::error_code parse_apqn_word(std::string_view text, ap::apqn& out) {
 
 std::string describe_error(std::error_code ec) {
   if (ec.category() == std::generic_category()) {
-    for (const auto& e : kErrnoNames)
-      if (e.value == ec.value()) return std::string(e.name) + ": " + e.text;
+    if (const errno_entry* e = find_errno(ec)) return std::string(e->name) + ": " + e->text;
     // An errno this table does not name: its number (GCC 12 warns falsely on
     // `"literal" + std::string`, hence append).
     std::string unnamed("errno ");
@@ -162,14 +197,37 @@ int shell::run(std::istream& in) {
 }
 
 void shell::feed(std::string_view chunk) {
-  for (const char c : chunk) {
-    if (c == '\n') {
-      finish_pending();
-      continue;
+  while (!chunk.empty()) {
+    const void* newline = std::memchr(chunk.data(), '\n', chunk.size());
+    if (newline == nullptr) {
+      keep_partial(chunk);
+      return;
     }
-    pending_any_ = true;
-    if (pending_.size() < kMaxLine) pending_.push_back(c);
-    else pending_too_long_ = true;
+    const auto n = static_cast<std::size_t>(static_cast<const char*>(newline) - chunk.data());
+    if (pending_any_) {  // the end of a line an earlier chunk began
+      keep_partial(chunk.substr(0, n));
+      finish_pending();
+    } else {  // a whole line in this chunk: run it where it is
+      run_complete_line(chunk.substr(0, n));
+    }
+    chunk.remove_prefix(n + 1);
+  }
+}
+
+void shell::keep_partial(std::string_view piece) {
+  if (piece.empty()) return;
+  pending_any_ = true;
+  const std::size_t room = kMaxLine - pending_.size();
+  if (piece.size() > room) pending_too_long_ = true;
+  pending_.append(piece.substr(0, room));
+}
+
+void shell::run_complete_line(std::string_view line) {
+  if (line.size() > kMaxLine) {
+    ++line_;
+    script_error("line longer than ", std::to_string(kMaxLine) + " bytes");
+  } else {
+    run_line(line);
   }
 }
 
@@ -182,7 +240,7 @@ int shell::end_of_input() {
 void shell::finish_pending() {
   if (pending_too_long_) {
     ++line_;
-    script_error("line longer than " + std::to_string(kMaxLine) + " bytes");
+    script_error("line longer than ", std::to_string(kMaxLine) + " bytes");
   } else {
     run_line(pending_);
   }
@@ -205,12 +263,17 @@ void shell::run_line(std::string_view line) {
   check_after_command();
 }
 
-void shell::script_error(std::string_view what) {
-  err_ << "sim: line " << line_ << ": " << what << '\n';
+void shell::script_error(std::string_view what, std::string_view detail) {
+  err_ << "sim: line " << line_ << ": " << what << detail << '\n';
   if (status_ < 1) status_ = 1;
 }
 
-void shell::failed(std::error_code ec) { out_ << "error: " << describe_error(ec) << '\n'; }
+void shell::failed(std::error_code ec) {
+  // describe_error's text, written without building it (a failure is the
+  // common answer to a fuzzed command).
+  if (const errno_entry* e = find_errno(ec)) out_ << "error: " << e->name << ": " << e->text << '\n';
+  else out_ << "error: " << describe_error(ec) << '\n';
+}
 
 void shell::check_after_command() {
   // What the command could have broken (host::check_changed): nothing after a
@@ -255,31 +318,34 @@ bool shell::expand(std::string_view text, std::size_t& i, std::string& into) {
   }
   auto it = variables_.find(name);
   if (it == variables_.end()) {
-    script_error("undefined variable " + std::string(name));
+    script_error("undefined variable ", name);
     return false;
   }
   into += it->second;
   return true;
 }
 
-// One line's words, read left to right (the "Language" rules of shell.hpp).
-// Each reader starts at its opening character and leaves the cursor just
-// past what it consumed; one that returns false has reported a script error.
+// One line's words, read left to right (the "Language" rules of shell.hpp),
+// their bytes appended to the shell's words_text_ and their bounds to its
+// word_bounds_. Each reader starts at its opening character and leaves the
+// cursor just past what it consumed; one that returns false has reported a
+// script error.
 class shell::tokenizer {
  public:
-  tokenizer(shell& sh, std::string_view text) : sh_(sh), text_(text) {}
+  tokenizer(shell& sh, std::string_view text) : sh_(sh), text_(text), into_(sh.words_text_) {}
 
-  bool split(std::vector<word>& words) {
+  bool split() {
     while (true) {
       skip_blanks();
       if (at_end()) return true;
       if (peek() == '>') {
-        words.push_back(redirection());
+        redirection();
         continue;
       }
-      word w;
-      if (!read_word(w.text) || !count_expanded(w.text.size())) return false;
-      words.push_back(std::move(w));
+      const std::size_t begin = into_.size();
+      if (!read_word(begin)) return false;
+      sh_.word_bounds_.push_back({begin, into_.size(), false});
+      if (!count_expanded()) return false;
     }
   }
 
@@ -293,51 +359,59 @@ class shell::tokenizer {
   }
 
   // `>` or `>>` (sysfs treats both as a write).
-  word redirection() {
+  void redirection() {
     ++i_;
     if (!at_end() && peek() == '>') ++i_;
-    return {">", true};
+    sh_.word_bounds_.push_back({into_.size(), into_.size(), true});
   }
 
-  // Unquoted, quoted and escaped parts up to a blank or `>`, joined.
-  bool read_word(std::string& into) {
+  // Unquoted, quoted and escaped parts up to a blank or `>`, joined; the
+  // word began at into_[begin].
+  bool read_word(std::size_t begin) {
     while (!at_end() && !is_blank(peek()) && peek() != '>') {
-      if (!read_part(into)) return false;
-      if (into.size() > kMaxLine) return too_long();
+      if (!read_part()) return false;
+      if (into_.size() - begin > kMaxLine) return too_long();
     }
     return true;
   }
 
-  bool read_part(std::string& into) {
+  bool read_part() {
     switch (peek()) {
-      case '\'': return single_quoted(into);
-      case '"': return double_quoted(into);
-      case '\\': escaped(into); return true;
-      case '$': return sh_.expand(text_, i_, into);
-      default: into.push_back(text_[i_++]); return true;
+      case '\'': return single_quoted();
+      case '"': return double_quoted();
+      case '\\': escaped(); return true;
+      case '$': return sh_.expand(text_, i_, into_);
+      default: plain(); return true;
     }
   }
 
+  // A run of characters that stand for themselves, appended at once.
+  void plain() {
+    const std::size_t start = i_;
+    while (!at_end() && is_plain(peek())) ++i_;
+    into_.append(text_.substr(start, i_ - start));
+  }
+
   // '...': everything up to the next ' literally.
-  bool single_quoted(std::string& into) {
+  bool single_quoted() {
     const std::size_t close = text_.find('\'', i_ + 1);
     if (close == std::string_view::npos) return error("unterminated '");
-    into += text_.substr(i_ + 1, close - i_ - 1);
+    into_.append(text_.substr(i_ + 1, close - i_ - 1));
     i_ = close + 1;
     return true;
   }
 
   // "...": blanks kept, variables expanded, \" \\ \$ stand for the character.
-  bool double_quoted(std::string& into) {
+  bool double_quoted() {
     ++i_;
     while (!at_end() && peek() != '"') {
       if (peek() == '\\' && (next_is('"') || next_is('\\') || next_is('$'))) {
-        into.push_back(text_[i_ + 1]);
+        into_.push_back(text_[i_ + 1]);
         i_ += 2;
       } else if (peek() == '$') {
-        if (!sh_.expand(text_, i_, into)) return false;
+        if (!sh_.expand(text_, i_, into_)) return false;
       } else {
-        into.push_back(text_[i_++]);
+        into_.push_back(text_[i_++]);
       }
     }
     if (at_end()) return error("unterminated \"");
@@ -346,23 +420,21 @@ class shell::tokenizer {
   }
 
   // \c outside quotes is c; a backslash at the end of the line is itself.
-  void escaped(std::string& into) {
+  void escaped() {
     if (i_ + 1 == text_.size()) {
-      into.push_back(text_[i_++]);
+      into_.push_back(text_[i_++]);
       return;
     }
-    into.push_back(text_[i_ + 1]);
+    into_.push_back(text_[i_ + 1]);
     i_ += 2;
   }
 
-  // All words of the line together stay within kMaxLine.
-  bool count_expanded(std::size_t word_size) {
-    expanded_ += word_size;
-    return expanded_ <= kMaxLine || too_long();
-  }
+  // All words of the line together (all of into_) stay within kMaxLine.
+  bool count_expanded() { return into_.size() <= kMaxLine || too_long(); }
 
   bool too_long() {
-    return error("expanded line longer than " + std::to_string(kMaxLine) + " bytes");
+    sh_.script_error("expanded line longer than ", std::to_string(kMaxLine) + " bytes");
+    return false;
   }
 
   bool error(std::string_view what) {
@@ -372,101 +444,132 @@ class shell::tokenizer {
 
   shell& sh_;
   std::string_view text_;
-  std::size_t i_ = 0;          // the next character to read
-  std::size_t expanded_ = 0;   // bytes of the words read so far
+  std::string& into_;  // the shell's words_text_
+  std::size_t i_ = 0;  // the next character to read
 };
 
-bool shell::split(std::string_view text, std::vector<word>& words) {
-  return tokenizer(*this, text).split(words);
+bool shell::split(std::string_view text) {
+  words_text_.clear();
+  word_bounds_.clear();
+  words_.clear();
+  if (!tokenizer(*this, text).split()) return false;
+  // words_text_ no longer grows: its views are stable until the next split.
+  const std::string_view all(words_text_);
+  for (const auto& b : word_bounds_)
+    words_.push_back({b.redirect ? std::string_view(">") : all.substr(b.begin, b.end - b.begin), b.redirect});
+  return true;
 }
 
-std::string shell::resolve(std::string_view path) const {
-  std::vector<std::string_view> parts;
-  auto walk = [&parts](std::string_view p) {
+std::string_view shell::resolve(std::string_view path) {
+  // Most paths of a script are absolute and plain: they are their own
+  // resolution.
+  if (is_canonical(path)) return path;
+  path_parts_.clear();
+  auto walk = [this](std::string_view p) {
     std::size_t i = 0;
     while (i <= p.size()) {
       std::size_t slash = p.find('/', i);
       if (slash == std::string_view::npos) slash = p.size();
       const std::string_view part = p.substr(i, slash - i);
       if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
+        if (!path_parts_.empty()) path_parts_.pop_back();
       } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
+        path_parts_.push_back(part);
       }
       i = slash + 1;
     }
   };
   if (path.empty() || path[0] != '/') walk(cwd_);
   walk(path);
-  std::string resolved;
-  for (auto part : parts) {
-    resolved.push_back('/');
-    resolved += part;
+  resolved_.clear();
+  for (auto part : path_parts_) {
+    resolved_.push_back('/');
+    resolved_ += part;
   }
-  if (resolved.empty()) resolved.push_back('/');
-  return resolved;
+  if (resolved_.empty()) resolved_.push_back('/');
+  return resolved_;
 }
 
 void shell::execute(std::string_view line) {
   // NAME=VALUE: the name is unquoted text up to the first `=`.
   if (const std::size_t n = name_length(line); n > 0 && n < line.size() && line[n] == '=') {
-    std::vector<word> value;
-    if (!split(line.substr(n + 1), value)) return;
-    if (value.size() > 1 || (value.size() == 1 && value[0].redirect)) {
+    if (!split(line.substr(n + 1))) return;
+    if (words_.size() > 1 || (words_.size() == 1 && words_[0].redirect)) {
       script_error("an assignment takes one word (quote spaces)");
       return;
     }
-    const std::string name(line.substr(0, n));
-    std::string text = value.empty() ? std::string() : std::move(value[0].text);
+    const std::string_view name = line.substr(0, n);
+    const std::string_view text = words_.empty() ? std::string_view() : words_[0].text;
     const auto old = variables_.find(name);
     const std::size_t replaced = old == variables_.end() ? 0 : old->first.size() + old->second.size();
     const std::size_t total = variable_bytes_ - replaced + name.size() + text.size();
     if (total > kMaxVariableBytes) {
-      script_error("variables larger than " + std::to_string(kMaxVariableBytes) + " bytes");
+      script_error("variables larger than ", std::to_string(kMaxVariableBytes) + " bytes");
       return;
     }
     variable_bytes_ = total;
-    variables_[name] = std::move(text);
+    if (old != variables_.end()) old->second.assign(text);
+    else variables_.emplace(std::string(name), std::string(text));
     return;
   }
-  std::vector<word> words;
-  if (!split(line, words)) return;
-  if (words.empty()) return;  // only possible for an all-blank expansion
-  const word& command = words[0];
+  if (!split(line)) return;
+  if (words_.empty()) return;  // only possible for an all-blank expansion
+  const word_list w(words_);
+  const word& command = w[0];
   if (command.redirect) {
     script_error("missing command before >");
     return;
   }
-  if (command.text != "echo") {
-    for (const auto& w : words) {
-      if (w.redirect) {
+  const std::string_view name = command.text;
+  // The commands, looked up in a table rather than a chain of compares.
+  using handler = void (shell::*)(word_list);
+  struct entry {
+    std::string_view name;
+    handler run;
+  };
+  static constexpr std::array<entry, 10> kCommands{{
+      {"echo", &shell::cmd_echo},
+      {"cat", &shell::cmd_cat},
+      {"cd", &shell::cmd_cd},
+      {"qci", &shell::cmd_qci},
+      {"zapq-fault", &shell::cmd_zapq_fault},
+      {"kvm", &shell::cmd_kvm},
+      {"vfio", &shell::cmd_vfio},
+      {"pqap", &shell::cmd_pqap},
+      {"check", &shell::cmd_check},
+      {"lsmod", &shell::cmd_lsmod},
+  }};
+  const entry* found = nullptr;
+  for (const auto& e : kCommands) {
+    if (e.name == name) {
+      found = &e;
+      break;
+    }
+  }
+  if (found == nullptr || found->run != &shell::cmd_echo) {
+    for (const auto& word : w) {
+      if (word.redirect) {
         script_error("only echo can redirect its output");
         return;
       }
     }
   }
-  const std::string& name = command.text;
-  if (name == "echo") cmd_echo(words);
-  else if (name == "cat") cmd_cat(words);
-  else if (name == "cd") cmd_cd(words);
-  else if (name == "qci") cmd_qci(words);
-  else if (name == "zapq-fault") cmd_zapq_fault(words);
-  else if (name == "kvm") cmd_kvm(words);
-  else if (name == "vfio") cmd_vfio(words);
-  else if (name == "pqap") cmd_pqap(words);
-  else if (name == "check") cmd_check(words);
-  else if (name == "lsmod") cmd_lsmod(words);
-  else script_error("unknown command: " + name);
+  if (found == nullptr) {
+    script_error("unknown command: ", name);
+    return;
+  }
+  (this->*found->run)(w);
 }
 
-void shell::cmd_echo(const std::vector<word>& words) {
+void shell::cmd_echo(word_list words) {
   std::size_t i = 1;
   bool newline = true;
   while (i < words.size() && !words[i].redirect && words[i].text == "-n") {
     newline = false;
     ++i;
   }
-  std::string value;
+  std::string& value = value_;
+  value.clear();
   bool first = true;
   for (; i < words.size() && !words[i].redirect; ++i) {
     if (!first) value.push_back(' ');
@@ -485,7 +588,7 @@ void shell::cmd_echo(const std::vector<word>& words) {
   if (auto ec = host_->sysfs_write(resolve(words[i + 1].text), value)) failed(ec);
 }
 
-void shell::cmd_cat(const std::vector<word>& words) {
+void shell::cmd_cat(word_list words) {
   if (words.size() < 2) {
     script_error("usage: cat PATH...");
     return;
@@ -497,15 +600,16 @@ void shell::cmd_cat(const std::vector<word>& words) {
   }
 }
 
-void shell::cmd_cd(const std::vector<word>& words) {
+void shell::cmd_cd(word_list words) {
   if (words.size() > 2) {
     script_error("usage: cd [DIR]");
     return;
   }
-  cwd_ = words.size() == 2 ? resolve(words[1].text) : std::string("/");
+  if (words.size() == 2) cwd_.assign(resolve(words[1].text));  // never a view into cwd_
+  else cwd_.assign("/");
 }
 
-void shell::cmd_qci(const std::vector<word>& words) {
+void shell::cmd_qci(word_list words) {
   qci_update update;
   for (std::size_t i = 1; i < words.size(); ++i) {
     const std::string_view arg = words[i].text;
@@ -529,7 +633,7 @@ void shell::cmd_qci(const std::vector<word>& words) {
       else if (key == "aqm") ec = parse_id_list(value, update.aqm.emplace());
       else ec = parse_id_list(value, update.adm.emplace());
     } else {
-      script_error("qci: unknown key " + std::string(key));
+      script_error("qci: unknown key ", key);
       return;
     }
     if (ec) {
@@ -540,7 +644,7 @@ void shell::cmd_qci(const std::vector<word>& words) {
   if (auto ec = host_->qci(update)) failed(ec);
 }
 
-void shell::cmd_zapq_fault(const std::vector<word>& words) {
+void shell::cmd_zapq_fault(word_list words) {
   if (words.size() != 3) {
     script_error("usage: zapq-fault APQN RC");
     return;
@@ -553,7 +657,7 @@ void shell::cmd_zapq_fault(const std::vector<word>& words) {
   if (ec) failed(ec);
 }
 
-void shell::cmd_kvm(const std::vector<word>& words) {
+void shell::cmd_kvm(word_list words) {
   if (words.size() == 2 && words[1].text == "list") {
     for (const auto& guest : host_->kvm_list()) out_ << guest.name << ' ' << guest.refs << '\n';
     return;
@@ -562,8 +666,8 @@ void shell::cmd_kvm(const std::vector<word>& words) {
     script_error("usage: kvm create|destroy|refs|crycb NAME | kvm list");
     return;
   }
-  const std::string& op = words[1].text;
-  const std::string& name = words[2].text;
+  const std::string_view op = words[1].text;
+  const std::string_view name = words[2].text;
   std::error_code ec;
   if (op == "create") {
     ec = host_->kvm_create(name);
@@ -587,7 +691,7 @@ void shell::cmd_kvm(const std::vector<word>& words) {
   if (ec) failed(ec);
 }
 
-void shell::cmd_vfio(const std::vector<word>& words) {
+void shell::cmd_vfio(word_list words) {
   std::error_code ec;
   if (words.size() == 4 && words[1].text == "open") {
     ec = host_->vfio_open(words[2].text, words[3].text);
@@ -600,7 +704,7 @@ void shell::cmd_vfio(const std::vector<word>& words) {
   if (ec) failed(ec);
 }
 
-void shell::cmd_pqap(const std::vector<word>& words) {
+void shell::cmd_pqap(word_list words) {
   if (words.size() != 3) {
     script_error("usage: pqap NAME APQN");
     return;
@@ -617,7 +721,7 @@ void shell::cmd_pqap(const std::vector<word>& words) {
   out_ << "rc=0x" << kHex[(rc >> 4) & 0xf] << kHex[rc & 0xf] << '\n';
 }
 
-void shell::cmd_lsmod(const std::vector<word>& words) {
+void shell::cmd_lsmod(word_list words) {
   if (words.size() != 1) {
     script_error("usage: lsmod");
     return;
@@ -625,7 +729,7 @@ void shell::cmd_lsmod(const std::vector<word>& words) {
   for (const auto& m : host_->modules()) out_ << m.name << ' ' << m.pins << '\n';
 }
 
-void shell::cmd_check(const std::vector<word>& words) {
+void shell::cmd_check(word_list words) {
   if (words.size() != 1) {
     script_error("usage: check");
     return;

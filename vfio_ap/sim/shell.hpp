@@ -58,6 +58,7 @@
 #include <iosfwd>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -124,33 +125,39 @@ class shell {
   std::size_t line_number() const noexcept { return line_; }
 
  private:
+  // A word of the line being run: a view into words_text_, valid until the
+  // next split().
   struct word {
-    std::string text;
+    std::string_view text;
     bool redirect = false;  // an unquoted `>` or `>>`
   };
+  using word_list = std::span<const word>;
 
   class tokenizer;  // split()'s reader over one line (shell.cpp)
 
   void execute(std::string_view line);
-  bool split(std::string_view text, std::vector<word>& words);
+  bool split(std::string_view text);
   bool expand(std::string_view text, std::size_t& i, std::string& into);
-  std::string resolve(std::string_view path) const;
+  std::string_view resolve(std::string_view path);
 
-  void cmd_echo(const std::vector<word>& words);
-  void cmd_cat(const std::vector<word>& words);
-  void cmd_cd(const std::vector<word>& words);
-  void cmd_qci(const std::vector<word>& words);
-  void cmd_zapq_fault(const std::vector<word>& words);
-  void cmd_kvm(const std::vector<word>& words);
-  void cmd_vfio(const std::vector<word>& words);
-  void cmd_pqap(const std::vector<word>& words);
-  void cmd_check(const std::vector<word>& words);
-  void cmd_lsmod(const std::vector<word>& words);
+  void cmd_echo(word_list words);
+  void cmd_cat(word_list words);
+  void cmd_cd(word_list words);
+  void cmd_qci(word_list words);
+  void cmd_zapq_fault(word_list words);
+  void cmd_kvm(word_list words);
+  void cmd_vfio(word_list words);
+  void cmd_pqap(word_list words);
+  void cmd_check(word_list words);
+  void cmd_lsmod(word_list words);
 
-  void failed(std::error_code ec);           // `error: ENAME: text` on out
-  void script_error(std::string_view what);  // `sim: line N: what` on err
+  void failed(std::error_code ec);  // `error: ENAME: text` on out
+  // `sim: line N: what detail` on err
+  void script_error(std::string_view what, std::string_view detail = {});
   void check_after_command();
   void report_broken(const std::vector<std::string>& broken);
+  void run_complete_line(std::string_view line);  // feed(): a line read whole
+  void keep_partial(std::string_view piece);       // feed(): part of a line
 
   std::unique_ptr<host> host_;
   std::ostream& out_;
@@ -165,6 +172,22 @@ class shell {
   bool pending_any_ = false;  // bytes read since the last newline
   bool pending_too_long_ = false;
   void finish_pending();
+  // Scratch buffers, reused line after line so that a command allocates
+  // only what the host allocates (their capacity stays within a few times
+  // kMaxLine): the split line's words (their bytes in
+  // words_text_, their [begin, end) in word_bounds_, then views in words_),
+  // resolve()'s path and echo's value.
+  struct word_bounds {
+    std::size_t begin;
+    std::size_t end;
+    bool redirect;
+  };
+  std::string words_text_;
+  std::vector<word_bounds> word_bounds_;
+  std::vector<word> words_;
+  std::vector<std::string_view> path_parts_;
+  std::string resolved_;
+  std::string value_;
 };
 
 }  // namespace ordo::vfio_ap::sim

@@ -5,6 +5,7 @@
 // so the output shows exactly which words the tokenizer made.
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -211,6 +212,54 @@ TEST(ShellSplit, WordsUpToTheLineBoundTogetherAreKept) {
   EXPECT_EQ(t.out, word + " " + word + "\n");
   EXPECT_EQ(run({"W=" + word, "echo $W $W x"}).err,
             "sim: line 2: expanded line longer than " + std::to_string(kMaxLine) + " bytes\n");
+}
+
+// feed(): a line is the bytes up to its newline however the chunks cut it;
+// the last line needs no newline (end_of_input runs it).
+transcript fed(std::initializer_list<std::string_view> chunks) {
+  std::ostringstream out;
+  std::ostringstream err;
+  shell sh(out, err);
+  for (const auto chunk : chunks) sh.feed(chunk);
+  sh.end_of_input();
+  return {out.str(), err.str()};
+}
+
+TEST(ShellFeed, ALineCutAcrossChunksRunsOnceWhole) {
+  const auto t = fed({"echo a", "b", "c\necho d\nec", "ho e\n", "", "echo f"});
+  EXPECT_EQ(t.out, "abc\nd\ne\nf\n");
+  EXPECT_EQ(t.err, "");
+  // A newline alone ends the line a chunk began, even an empty one.
+  EXPECT_EQ(fed({"echo x", "\n", "\n", "echo y\n"}).out, "x\ny\n");
+}
+
+TEST(ShellFeed, ALineLongerThanTheBoundIsRejectedWholeOrInPieces) {
+  const std::string bound = "sim: line 1: line longer than " + std::to_string(kMaxLine) + " bytes\n";
+  // "echo " and kMaxLine - 5 bytes: exactly the bound, kept.
+  const std::string fits = "echo " + std::string(kMaxLine - 5, 'x');
+  EXPECT_EQ(fed({fits + "\necho -n ok"}).out, fits.substr(5) + "\nok");
+  EXPECT_EQ(fed({fits.substr(0, 100), fits.substr(100) + "\n"}).err, "");
+  // One byte more: the line is consumed and rejected, the next one runs.
+  const std::string over = fits + "y";
+  for (const auto& t : {fed({over + "\necho -n ok"}), fed({over.substr(0, 7), over.substr(7), "\necho -n ok"}),
+                        fed({fits, "y\necho -n ok"})}) {
+    EXPECT_EQ(t.out, "ok");
+    EXPECT_EQ(t.err, bound);
+  }
+  // A last line without newline is bounded too.
+  EXPECT_EQ(fed({over}).err, bound);
+}
+
+TEST(ShellPaths, DotsEmptyComponentsAndRelativePathsNameTheSameAttribute) {
+  const auto canonical = run({"cat /sys/bus/ap/apmask"});
+  ASSERT_EQ(canonical.err, "");
+  for (const auto* path : {"/sys//bus/ap/apmask", "/sys/./bus/ap/apmask", "/sys/bus/x/../ap/apmask",
+                           "/../sys/bus/ap/apmask", "/sys/bus/ap/apmask/."}) {
+    EXPECT_EQ(run({std::string("cat ") + path}).out, canonical.out) << path;
+  }
+  EXPECT_EQ(run({"cd /sys/bus", "cat ap/apmask"}).out, canonical.out);
+  EXPECT_EQ(run({"cd /sys/bus/ap/", "cd ./../ap", "cat apmask"}).out, canonical.out);
+  EXPECT_EQ(run({"cat /sys/bus/ap/apmas"}).out, "error: ENOENT: No such file or directory\n");
 }
 
 }  // namespace
