@@ -181,9 +181,9 @@
 //       sleep), or the end's load sees the sleeper and calls FUTEX_WAKE after
 //       changing the word, which futex(2) guarantees reaches a sleeper that
 //       compared the old value. No lost wake-up.
-//   I13 A grace period that still waits after spinning (membarrier mode)
-//       sleeps until the reader it waits for ends its section, woken by that
-//       reader. Writer: under registry_mutex_ it stores writer_waiting = 1 in
+//   I13 A grace period that still waits after spinning (in either fence
+//       mode; for fallback mode's one race see the end of I13) sleeps until
+//       the reader it waits for ends its section, woken by that reader. Writer: under registry_mutex_ it stores writer_waiting = 1 in
 //       every record it still waits for (W), then issues a second heavy
 //       fence (F); then, until none is left: an acquire load of
 //       reader_wakes_ (value v), a scan, and FUTEX_WAIT on reader_wakes_
@@ -213,11 +213,17 @@
 //       order is seen. The futex sleep is bounded (1 ms) as a safety net
 //       for cases outside this proof (a membarrier(2) failure that a report
 //       handler chose to survive, a kernel without futex(2)): they degrade to
-//       polling, never to a hang. In fallback mode the reader's leave has no
-//       CPU fence between S and X, so (1) does not hold: there the writer
-//       never sets the flag and keeps the old backoff (spin, yield, sleep up
-//       to 1.28 ms), as it does for anonymous sections (I9, thread teardown
-//       only). The reader pays for this, when no writer waits, one load of
+//       polling, never to a hang. In fallback mode F is a seq_cst fence and
+//       the reader's leave has no CPU fence between S and X (its fence is on
+//       enter), so (1) does not hold: X may be satisfied before S is
+//       visible (store buffering), and if L also misses S the reader sends
+//       no wake-up. Fallback mode flags and sleeps all the same, and that
+//       race alone (a window of the store buffer's drain, nanoseconds) is
+//       left to the safety net: a grace period still ends when its last
+//       reader leaves, and in the race 1 ms later at most, where polling
+//       (spin, yield, sleeps up to 1.28 ms) noticed the leave one sleep
+//       late every time. Anonymous sections (I9, thread teardown only) are
+//       still polled. The reader pays for this, when no writer waits, one load of
 //       a word on the line it has just written and a branch not taken; a
 //       flag inside the counter itself would cost nothing but cannot work:
 //       the reader's leave is a load then a plain store, and a writer's
@@ -1328,9 +1334,9 @@ inline void rcu_domain::wait_for_readers(std::uint64_t target) {
       node = next;
     }
     if (waiting_.empty()) break;
-    if (!membarrier_ || round < detail::rcu_spin_rounds) {
+    if (round < detail::rcu_spin_rounds) {
       lock.unlock();  // I3: never sleep holding the registry
-      backoff(round);  // fallback mode polls to the end (I13)
+      backoff(round);
     } else if (!flagged) {
       // I13 step 1: flag every record still waited for, then fence.
       for (detail::rcu_list_node* node = waiting_.next; node != &waiting_; node = node->next) {

@@ -115,6 +115,10 @@ MUTANTS = {
     # A guard's outermost unlock does not wake a sleeping grace period (I13).
     'rcu_leave_no_wake': (RCU, [('    notify_grace_period(token.record, token.entered - 1);\n', '')],
                           'rcu_test', 'RcuDomain.WaitingWriterSleepsUntilTheReaderLeavesItsOutermostSection', 'release'),
+    # Fallback mode polls again instead of flagging and sleeping (I13).
+    'rcu_fallback_polls': (RCU, [('    if (round < detail::rcu_spin_rounds) {\n      lock.unlock();  // I3: never sleep holding the registry',
+                                  '    if (!membarrier_ || round < detail::rcu_spin_rounds) {\n      lock.unlock();  // I3: never sleep holding the registry')],
+                           'rcu_test', 'RcuDomain.FallbackWaitingWriterSleeps*', 'release'),
     # A thread exiting inside a section does not wake the grace period that sleeps for it (I13).
     'rcu_exit_no_wake': (RCU, [('            domain->wake_grace_period(record, 0);\n', '')],
                          'rcu_test', 'RcuDomain.WriterSleepingForAThreadThatExitsInsideItsSectionIsWoken', 'release'),
