@@ -105,6 +105,50 @@ struct host_test_access {
     }
     return out;
   }
+  /// The sysfs table's row patterns ("devices/vfio_ap/matrix/{uuid}/remove"),
+  /// in table order.
+  static std::vector<std::string> row_patterns() {
+    std::vector<std::string> out;
+    for (const host::sysfs_row& row : host::sysfs_table()) {
+      std::string path;
+      for (std::size_t i = 0; i < row.path.depth; ++i) {
+        if (i != 0) path += '/';
+        path += row.path.part[i];
+      }
+      out.push_back(path);
+    }
+    return out;
+  }
+  /// What a path's components (below /sys) match: the row's index in the
+  /// table and what the placeholders bound, as "row card queue uuid"; "-1"
+  /// when nothing matches. `tree`: host::sysfs_match (the walk down the
+  /// tree); otherwise the reference, a scan of every row in table order.
+  static std::string match(const std::vector<std::string_view>& parts, bool tree) {
+    host::sysfs_binding bound;
+    const host::sysfs_row* row = nullptr;
+    if (tree) {
+      row = host::sysfs_match(parts, bound);
+    } else {
+      for (const host::sysfs_row& candidate : host::sysfs_table()) {
+        if (candidate.path.depth != parts.size()) continue;
+        host::sysfs_binding b;
+        std::size_t i = 0;
+        while (i < parts.size() && host::sysfs_match_part(candidate.path.part[i], parts[i], b)) ++i;
+        if (i == parts.size()) {
+          row = &candidate;
+          bound = b;
+          break;
+        }
+      }
+    }
+    if (row == nullptr) return "-1";
+    const auto table = host::sysfs_table();
+    std::string out = std::to_string(row - table.data());
+    out += bound.card ? " card" + std::to_string(bound.card->value()) : std::string(" -");
+    out += bound.queue ? " " + bound.queue->to_string() : std::string(" -");
+    out += " " + std::string(bound.uuid);
+    return out;
+  }
   /// Everything a user of `h` can observe, one line each: every node below
   /// /sys (sysfs_list from /sys down, directories entered, symlinks with
   /// their targets), what every attribute reads (or the errno: EACCES for

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 #include "expect_ok.hpp"
+#include "host_test_access.hpp"
 
 namespace vfio_ap_test {
 namespace {
@@ -198,6 +199,73 @@ TEST_F(Layout, BadPaths) {
   }
   EXPECT_EQ(list_error("/sys/bus/ap/apmask"), std::errc::not_a_directory);
   EXPECT_EQ(stat_error("/sys/bus/ap/apmask/x"), std::errc::not_a_directory);
+}
+
+// host::sysfs_match walks a tree of the table's patterns instead of scanning
+// the table: for every row's pattern with each placeholder replaced by a
+// name it takes or one it must refuse, and with a component appended or
+// dropped or a literal changed, the walk finds what a scan in table order
+// finds (the row and what the placeholders bound), or nothing as the scan.
+TEST(LayoutLookup, TreeWalkFindsWhatATableScanFinds) {
+  using access = ordo::vfio_ap::host_test_access;
+  const std::vector<std::string> patterns = access::row_patterns();
+  ASSERT_GT(patterns.size(), 40u);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> names = {
+      {"{card}", {"card05", "card5", "cardzz", "CARD05", "card0a", "05.0004"}},
+      {"{apqn}", {"05.0004", "06.0004", "5.4", "05.0004x", "card05", "0a.00ff"}},
+      {"{uuid}", {"11111111-2222-3333-4444-555555555555", "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE",
+                  "11111111-2222-3333-4444-55555555555", "features", "remove"}},
+  };
+  std::size_t compared = 0;
+  std::size_t matched = 0;
+  const auto compare = [&](const std::vector<std::string>& parts) {
+    const std::vector<std::string_view> views(parts.begin(), parts.end());
+    const std::string tree = access::match(views, true);
+    const std::string scan = access::match(views, false);
+    std::string path = "/sys";
+    for (const std::string& part : parts) path += "/" + part;
+    EXPECT_EQ(tree, scan) << path;
+    ++compared;
+    if (scan != "-1") ++matched;
+  };
+  for (const std::string& pattern : patterns) {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at < pattern.size();) {
+      const std::size_t slash = pattern.find('/', at);
+      parts.push_back(pattern.substr(at, slash == std::string::npos ? std::string::npos : slash - at));
+      at = slash == std::string::npos ? pattern.size() : slash + 1;
+    }
+    // Every combination of candidate names for the placeholders.
+    std::vector<std::vector<std::string>> paths{{}};
+    for (const std::string& part : parts) {
+      std::vector<std::vector<std::string>> longer;
+      std::vector<std::string> choices{part};
+      for (const auto& [placeholder, candidates] : names) {
+        if (part == placeholder) choices = candidates;
+      }
+      if (choices.size() == 1) choices.push_back(part + "x");  // a literal changed
+      for (const auto& prefix : paths) {
+        for (const std::string& choice : choices) {
+          longer.push_back(prefix);
+          longer.back().push_back(choice);
+        }
+      }
+      paths = std::move(longer);
+      if (paths.size() > 4000) paths.resize(4000);
+    }
+    for (auto path : paths) {
+      compare(path);
+      path.push_back("status");  // one component more
+      compare(path);
+      path.pop_back();
+      if (!path.empty()) {
+        path.pop_back();  // one fewer
+        compare(path);
+      }
+    }
+  }
+  EXPECT_GT(matched, patterns.size());  // every row, some through several names
+  EXPECT_GT(compared, 10 * patterns.size());
 }
 
 TEST_F(Layout, ListingIsConsistentWhileTheModelChanges) {
