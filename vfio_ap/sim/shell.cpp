@@ -181,6 +181,8 @@ void shell::reset() {
   variables_.clear();
   variable_bytes_ = 0;
   cwd_ = "/";
+  qci_adapters_ = 0;
+  qci_domains_ = 0;
   line_ = 0;
   status_ = 0;
   pending_.clear();
@@ -641,7 +643,18 @@ void shell::cmd_qci(word_list words) {
       return;
     }
   }
-  if (auto ec = host_->qci(update)) failed(ec);
+  const std::size_t adapters = update.apm ? update.apm->weight() : qci_adapters_;
+  const std::size_t domains = update.aqm ? update.aqm->weight() : qci_domains_;
+  if (adapters != 0 && domains > max_queues_ / adapters) {
+    script_error("qci: more queues than the bound of ", std::to_string(max_queues_));
+    return;
+  }
+  if (auto ec = host_->qci(update)) {
+    failed(ec);
+    return;
+  }
+  qci_adapters_ = adapters;
+  qci_domains_ = domains;
 }
 
 void shell::cmd_zapq_fault(word_list words) {

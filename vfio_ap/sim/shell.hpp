@@ -120,6 +120,14 @@ class shell {
   /// Runs one line (without its `\n`) as line number line_number()+1.
   void run_line(std::string_view line);
 
+  /// A bound on the queue devices a `qci` may configure: one whose adapters
+  /// times domains (as this shell's `qci` commands set them) exceed `max`
+  /// is a script error and changes nothing. For a caller that must keep
+  /// every command cheap: script_fuzz (a `qci` of all 65536 APQNs costs
+  /// tens of milliseconds under ASan; see script_fuzz.options for why a
+  /// bound loses no state that matters). Default: none; reset() keeps it.
+  void limit_queues(std::size_t max) noexcept { max_queues_ = max; }
+
   /// 0, 1 (script errors) or 2 (broken invariants), as run() returns.
   int exit_status() const noexcept { return status_; }
   std::size_t line_number() const noexcept { return line_; }
@@ -188,6 +196,11 @@ class shell {
   std::vector<std::string_view> path_parts_;
   std::string resolved_;
   std::string value_;
+  // limit_queues(): the bound, and how many adapters and domains the
+  // configuration has (set only by cmd_qci; none at start).
+  std::size_t max_queues_ = static_cast<std::size_t>(-1);
+  std::size_t qci_adapters_ = 0;
+  std::size_t qci_domains_ = 0;
 };
 
 }  // namespace ordo::vfio_ap::sim

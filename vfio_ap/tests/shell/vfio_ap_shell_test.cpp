@@ -262,4 +262,36 @@ TEST(ShellPaths, DotsEmptyComponentsAndRelativePathsNameTheSameAttribute) {
   EXPECT_EQ(run({"cat /sys/bus/ap/apmas"}).out, "error: ENOENT: No such file or directory\n");
 }
 
+TEST(ShellLimits, AQciOverTheQueueBoundIsAScriptErrorAndChangesNothing) {
+  std::ostringstream out;
+  std::ostringstream err;
+  shell sh(out, err);
+  sh.limit_queues(4);
+  const auto status = [&sh](std::string_view line) {
+    sh.run_line(line);
+    return sh.exit_status();
+  };
+  EXPECT_EQ(status("qci apm=1,2 aqm=1,2 adm=1"), 0);  // 2 x 2
+  EXPECT_EQ(status("echo 0 > /sys/bus/ap/apmask"), 0);
+  EXPECT_EQ(status("qci aqm=1-3"), 1);  // 2 x 3
+  EXPECT_EQ(err.str(), "sim: line 3: qci: more queues than the bound of 4\n");
+  // The refused configuration never reached the host: no queue 01.0003.
+  sh.run_line("cat /sys/bus/ap/devices/01.0002/status /sys/bus/ap/devices/01.0003/status");
+  EXPECT_EQ(out.str(), "unassigned\nerror: ENOENT: No such file or directory\n");
+  // Keys left out keep what the last accepted qci set: 4 x 2 is over, 1 x 2 is not.
+  EXPECT_EQ(run({"qci apm=1-4"}).err, "");  // no bound by default
+  sh.run_line("qci apm=1-4");
+  EXPECT_NE(err.str().find("sim: line 5: qci: more queues"), std::string::npos);
+  const std::size_t errors = err.str().size();
+  sh.run_line("qci apm=1");
+  sh.run_line("qci apm=1,2 aqm=1,2");
+  EXPECT_EQ(err.str().size(), errors);
+  // reset() keeps the bound and forgets the configuration.
+  sh.reset();
+  sh.run_line("qci aqm=1-255");  // no adapters yet: no queues
+  EXPECT_EQ(sh.exit_status(), 0);
+  sh.run_line("qci apm=1-2");
+  EXPECT_EQ(sh.exit_status(), 1);
+}
+
 }  // namespace
