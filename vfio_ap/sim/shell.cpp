@@ -3,6 +3,7 @@
 #include "shell.hpp"
 
 #include <ordo/ap.hpp>
+#include <ordo/detail/config.hpp>
 #include <vfio_ap/host.hpp>
 
 #include <array>
@@ -73,7 +74,17 @@ constexpr std::array<bool, 256> kPlain = [] {
   for (const unsigned char c : {' ', '\t', '>', '\'', '"', '\\', '$'}) plain[c] = false;
   return plain;
 }();
-bool is_plain(char c) { return kPlain[static_cast<unsigned char>(c)]; }
+
+// The end of the run of plain characters that starts at text[i]. A scan
+// with no branch of the language in it, so the fuzzer's coverage leaves it
+// out (ORDO_NO_COVERAGE): a counter and two comparison callbacks per
+// character cost more than the scan and tell the fuzzer nothing it does
+// not learn from the readers around it. AddressSanitizer still checks
+// every read. Not inlined: inlined, it would be instrumented as its caller.
+[[gnu::noinline]] ORDO_NO_COVERAGE std::size_t plain_end(std::string_view text, std::size_t i) {
+  while (i < text.size() && kPlain[static_cast<unsigned char>(text[i])]) ++i;
+  return i;
+}
 
 // Whether `path` is absolute with no empty, `.` or `..` component (and no
 // trailing `/` but in `/` itself): resolve() would give it back unchanged.
@@ -390,7 +401,7 @@ class shell::tokenizer {
   // A run of characters that stand for themselves, appended at once.
   void plain() {
     const std::size_t start = i_;
-    while (!at_end() && is_plain(peek())) ++i_;
+    i_ = plain_end(text_, i_);
     into_.append(text_.substr(start, i_ - start));
   }
 
