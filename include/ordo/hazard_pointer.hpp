@@ -52,13 +52,14 @@
 //   them all; a hazard pointer is needed per object held at once) or when
 //   read-side cost must be the lowest possible.
 //   Measured (bench/hazard_pointer_bench.cpp, bench/hook_bench.cpp):
-//   release preset, 2-core VM, 2026-12-01, medians of 3 repetitions, each
-//   ratio within one run: a protect/reset pair costs 0.92x an RCU read section
-//   (0.99x at 2 threads) and 0.04x an std::atomic<std::shared_ptr> load; a
-//   hook call through hazard_protect is 1.8x the raw acquire-load-and-call
-//   floor (2.0 ns against 1.1 ns); a swap of a hook while a reader of ANOTHER
-//   hook sits in a 1 ms call has a p99 of 0.03x rcu_protect's, which must wait
-//   for that reader. README, "Benchmarks", has the whole table.
+//   release preset, 2-core VM, 2026-12-02, medians of 3 repetitions, each
+//   ratio within one run: a protect/reset pair costs 0.88x an RCU read section
+//   (0.93x at 2 threads) and 0.04x an std::atomic<std::shared_ptr> load; a
+//   hook call through hazard_protect is 1.14x the raw acquire-load-and-call
+//   floor (1.28 ns against 1.13 ns; rcu_protect's is 1.8x); a swap of a hook
+//   while a reader of ANOTHER hook sits in a 1 ms call has a p99 of 0.04x
+//   rcu_protect's, which must wait for that reader. README, "Benchmarks",
+//   has the whole table.
 //
 // When not to use it
 //   When the data is one word (use std::atomic). When a reader traverses a
