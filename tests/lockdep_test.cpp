@@ -366,6 +366,117 @@ TEST_F(Lockdep, TryLockAddsNoDependencyButOrdersWhatFollows) {
 }
 
 // ---------------------------------------------------------------------------
+// The chain cache: an acquisition whose chain of classes was validated before
+// skips the scan of the held stack (lockdep.hpp, "The chain cache").
+
+// A chain taken many times is cached; the opposite order of the same
+// classes is another chain, so it is scanned and the inversion reported.
+TEST_F(Lockdep, ChainCacheStillReportsANewInversion) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  checked_mutex<a_level> a, other_a;  // the opposite order takes the others:
+  checked_mutex<b_level> b, other_b;  // absl::Mutex aborts on one pair both ways
+  root ctx;
+  for (int i = 0; i < 3; ++i) {  // the first validates a -> b, the others hit the cache
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);
+  }
+  ASSERT_TRUE(taken().empty());
+  {
+    auto gb = other_b.lock(ctx);
+    root callback_ctx;  // bypasses the types (itself a report)
+    auto ga = other_a.lock(callback_ctx);
+  }
+  EXPECT_EQ(of_kind(ordo::lockdep::report_kind::circular_dependency).size(), 1u);
+}
+
+// A try_lock's chain is validated without its dependency (a try adds
+// none), so it must not stand for the same chain taken with lock(): that
+// one still records a -> b, and b -> a afterwards is an inversion.
+TEST_F(Lockdep, ChainCacheKeepsATryLockChainApartFromALockChain) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  checked_mutex<a_level> a, other_a;  // the opposite order takes the others:
+  checked_mutex<b_level> b, other_b;  // absl::Mutex aborts on one pair both ways
+  root ctx;
+  for (int i = 0; i < 2; ++i) {
+    auto ga = a.lock(ctx);
+    auto gb = b.try_lock(ga);
+    ASSERT_TRUE(gb.has_value());
+  }
+  {
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);  // a -> b enters the graph now
+  }
+  ASSERT_TRUE(taken().empty());
+  {
+    auto gb = other_b.lock(ctx);
+    root callback_ctx;
+    auto ga = other_a.lock(callback_ctx);
+  }
+  EXPECT_EQ(of_kind(ordo::lockdep::report_kind::circular_dependency).size(), 1u);
+}
+
+// A lock released out of order (hand-over-hand) leaves the locks above it
+// with the chain of what is held now (I5): after a, b, c with b released
+// early, d is taken against a and c, silently, the second time through the
+// cache; the opposite order of c and d is still reported.
+TEST_F(Lockdep, ChainCacheFollowsAnEarlyRelease) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  struct c_level : ordo::level<b_level> {};
+  struct d_level : ordo::level<c_level> {};
+  checked_mutex<a_level> a, other_a;  // the opposite order takes the others:
+  checked_mutex<b_level> b, other_b;  // absl::Mutex aborts on one pair both ways
+  checked_mutex<c_level> c, other_c;
+  checked_mutex<d_level> d, other_d;
+  root ctx;
+  for (int i = 0; i < 2; ++i) {
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);
+    auto gc = c.lock(gb);
+    gb.unlock();                     // hand-over-hand: a, c held
+    EXPECT_EQ(ordo::lockdep::held_count(), 2u);
+    auto gd = d.lock(gc);            // a -> d and c -> d
+  }
+  EXPECT_TRUE(taken().empty());
+  {
+    auto gd = other_d.lock(ctx);
+    root callback_ctx;
+    auto gc = other_c.lock(callback_ctx);  // d -> c against c -> d: reported
+  }
+  EXPECT_EQ(of_kind(ordo::lockdep::report_kind::circular_dependency).size(), 1u);
+}
+
+// reset_for_testing forgets the edges, so it forgets the chains validated
+// with them: after it, b -> a is a new order and a -> b an inversion of it,
+// even though a -> b was a cached chain before the reset.
+TEST_F(Lockdep, ChainCacheIsForgottenWithTheGraph) {
+  struct a_level : ordo::level<> {};
+  struct b_level : ordo::level<a_level> {};
+  checked_mutex<a_level> a, other_a;  // the opposite order takes the others:
+  checked_mutex<b_level> b, other_b;  // absl::Mutex aborts on one pair both ways
+  root ctx;
+  for (int i = 0; i < 2; ++i) {
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);
+  }
+  ordo::lockdep::detail::reset_for_testing();
+  {
+    auto gb = other_b.lock(ctx);
+    root callback_ctx;  // the root-context report only
+    auto ga = other_a.lock(callback_ctx);
+  }
+  ASSERT_TRUE(of_kind(ordo::lockdep::report_kind::circular_dependency).empty());
+  {
+    auto ga = a.lock(ctx);
+    auto gb = b.lock(ga);  // closes b -> a -> b
+  }
+  EXPECT_EQ(of_kind(ordo::lockdep::report_kind::circular_dependency).size(), 1u);
+  ordo::lockdep::detail::reset_for_testing();  // leave no b -> a for later tests
+}
+
+// ---------------------------------------------------------------------------
 // The callback escape: a callback that cannot receive its caller's context.
 
 using callback = ordo::basic_callback_context<ordo::validator_on>;

@@ -34,10 +34,26 @@
 //   fast_classes lock classes, every time), and keeps a thread-local stack.
 //   It only sees locks taken through ordo.
 //
+// The chain cache (the kernel's lookup_chain_cache / check_chain_key)
+//   Each held entry carries the chain key of the stack up to it: a 64-bit
+//   hash of the classes held, in order (iterate_chain_key). An acquisition
+//   whose new chain (the held classes plus the one being taken, and whether
+//   it is a try_lock) was validated before, on any thread, skips the scan
+//   of the held stack: that scan found then, for the same classes in the
+//   same order, no held lock of the level being taken and every dependency
+//   known, and neither can change (edges are never forgotten outside
+//   reset_for_testing, which empties the cache). The context check (I1) and
+//   the push still run. A chain with a class twice is never validated (its
+//   second lock is a same-level, nesting or recursion fault), so a lock
+//   taken again, or a new order of known classes, always takes the scan and
+//   is reported. Like the kernel's, the cache trusts the 64-bit key: two
+//   different chains with one key would let the second skip its scan.
+//
 // Thread-safety contract
 //   Every function here is thread-safe. The held stack is thread-local; the
 //   graph is guarded by an internal std::mutex (graph_state::mutex), and a
-//   bitmap of already-validated edges lets the common path avoid it.
+//   bitmap of already-validated edges (O1) and a cache of validated chains
+//   (O3) let the common path avoid it.
 //
 // Memory ordering (happens-before)
 //   O1  An edge's bit in known_edges is set (relaxed) only after the edge was
@@ -49,6 +65,9 @@
 //   O2  set_report_handler stores the handler with release; reporting loads
 //       it with acquire, so a handler's own static state written before it
 //       was installed is visible to it.
+//   O3  A chain key is stored in chain_cache (relaxed) only after every edge
+//       the chain needs was found known (O1). A thread that finds the key
+//       relies on those edges as O1 does on a bit, and on nothing else.
 //
 // Invariants
 //   I1  The held stack lists this thread's validated locks in acquisition
@@ -72,6 +91,9 @@
 //       batch taken while a first is held is checked against it like any
 //       acquisition (same_level, nest_order). A try_lock never waits: it
 //       adds no edge and is never a second-lock or nesting-order fault.
+//   I5  Every held entry's chain is iterate_chain_key over the classes of
+//       the entries below it and its own, from initial_chain_key: kept on
+//       push, and recomputed above an entry released out of order.
 //
 // Misuse
 //   compile error  none (this header has no compile-time rules).
@@ -219,6 +241,7 @@ struct held_entry {
   std::uint32_t flags = 0;
   std::uint64_t position = 0;  // I1: this entry's position token
   std::uint64_t batch = 0;     // I4: the position of its batch's first lock, 0 if none
+  std::uint64_t chain = 0;     // I5: the chain key of the stack up to this entry
 };
 
 // I1: the position tokens contexts carry. 0 is "this thread holds nothing";
@@ -243,6 +266,53 @@ inline constinit thread_local held_stack held{};
 // I1: the position of this thread's innermost lock, 0 when it holds none.
 inline long top_position(const held_stack& st) noexcept {
   return st.size ? static_cast<long>(st.entries[st.size - 1].position) : 0;
+}
+
+// I5: chain keys (the kernel's iterate_chain_key). A class is never 0, so
+// "class 0" marks a try_lock in a lookup key.
+inline constexpr std::uint64_t initial_chain_key = 0x243f6a8885a308d3ull;
+inline std::uint64_t iterate_chain_key(std::uint64_t key, std::uint32_t cls) noexcept {
+  // A 64-bit mix (splitmix64's finalizer) of the key and the class.
+  std::uint64_t x = key ^ ((std::uint64_t{cls} + 1) * 0x9e3779b97f4a7c15ull);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+inline std::uint64_t top_chain(const held_stack& st) noexcept {
+  return st.size ? st.entries[st.size - 1].chain : initial_chain_key;
+}
+
+// O3: the validated chains, open addressing over chain_slots keys (0: an
+// empty slot), at most chain_probes tries. A full neighbourhood only means
+// the chain is scanned every time.
+inline constexpr std::uint32_t chain_slots = 4096;  // 32 KiB
+inline constexpr std::uint32_t chain_probes = 4;
+inline constinit std::atomic<std::uint64_t> chain_cache[chain_slots]{};
+
+// The key an acquisition looks up: its new chain, and whether it is a
+// try_lock (which needs no known edge: a weaker validation). Never 0.
+inline std::uint64_t chain_lookup_key(std::uint64_t chain, std::uint32_t flags) noexcept {
+  const std::uint64_t key = (flags & entry_trylock) ? iterate_chain_key(chain, 0) : chain;
+  return key == 0 ? 1 : key;
+}
+
+inline bool chain_validated(std::uint64_t key) noexcept {
+  for (std::uint32_t i = 0; i < chain_probes; ++i) {
+    // relaxed: O3.
+    const std::uint64_t slot = chain_cache[(key + i) % chain_slots].load(std::memory_order_relaxed);
+    if (slot == key) return true;
+    if (slot == 0) return false;
+  }
+  return false;
+}
+
+inline void mark_chain_validated(std::uint64_t key) noexcept {
+  for (std::uint32_t i = 0; i < chain_probes; ++i) {
+    std::atomic<std::uint64_t>& slot = chain_cache[(key + i) % chain_slots];
+    std::uint64_t seen = 0;
+    // relaxed: O3; the key carries no data, a lost race only costs a scan.
+    if (slot.compare_exchange_strong(seen, key, std::memory_order_relaxed) || seen == key) return;
+  }
 }
 
 // I4: which lock_all batch an acquisition with `flags` belongs to: none
@@ -597,6 +667,7 @@ inline void report_stale(const held_stack& st, const held_entry& taking, long ct
     return no_position;
   }
   taking.position = ++st.last_position;
+  taking.chain = iterate_chain_key(top_chain(st), taking.cls);  // I5
   st.entries[st.size++] = taking;
   return static_cast<long>(taking.position);
 }
@@ -611,11 +682,17 @@ inline long on_acquire(const void* lock, const void* level, std::string_view nam
                        std::uint32_t flags, long ctx_position) {
   held_stack& st = held;
   const std::uint32_t n = st.size;
+  const std::uint64_t chain = iterate_chain_key(top_chain(st), cls);  // I5
   bool common = (ctx_position == top_position(st) || ctx_position == no_position) && n < max_held;
-  for (std::uint32_t i = 0; common && i < n; ++i) {
-    const held_entry& h = st.entries[i];
-    common = h.lock != lock && h.level != level &&
-             ((flags & entry_trylock) != 0 || edge_known(h.cls, cls));
+  // The chain cache: these classes in this order were validated before.
+  const std::uint64_t lookup = chain_lookup_key(chain, flags);
+  if (common && !chain_validated(lookup)) {
+    for (std::uint32_t i = 0; common && i < n; ++i) {
+      const held_entry& h = st.entries[i];
+      common = h.lock != lock && h.level != level &&
+               ((flags & entry_trylock) != 0 || edge_known(h.cls, cls));
+    }
+    if (common) mark_chain_validated(lookup);  // O3: after every edge was found known
   }
   if (!common) [[unlikely]] {
     held_entry taking;
@@ -640,6 +717,7 @@ inline long on_acquire(const void* lock, const void* level, std::string_view nam
   slot.key = key;
   slot.flags = flags;
   slot.batch = batch_of(st, flags);
+  slot.chain = chain;
   slot.position = ++st.last_position;
   st.size = n + 1;
   return static_cast<long>(slot.position);
@@ -685,6 +763,11 @@ inline void on_assert_held(const void* lock, std::string_view name, std::source_
 inline void remove_entry(held_stack& st, std::uint32_t i) noexcept {
   for (std::uint32_t j = i; j + 1 < st.size; ++j) st.entries[j] = st.entries[j + 1];
   --st.size;
+  // I5: the entries above i no longer hold the removed class below them.
+  for (std::uint32_t j = i; j < st.size; ++j) {
+    const std::uint64_t below = j == 0 ? initial_chain_key : st.entries[j - 1].chain;
+    st.entries[j].chain = iterate_chain_key(below, st.entries[j].cls);
+  }
 }
 
 // The unusual releases: out of order, or not held.
@@ -809,7 +892,7 @@ inline void on_wait(const void* lock, std::string_view name, long position, bool
 // validator.
 
 // Forgets every dependency the graph has recorded (its edges and their
-// known_edges bits, O1) and empties the calling thread's held stack, so
+// known_edges bits, O1, and the chains validated with them, O3) and empties the calling thread's held stack, so
 // that the next test input starts from no history. The lock classes stay
 // (I3): ids cached by level_class and by nestable mutexes remain valid.
 inline void reset_for_testing() noexcept {
@@ -826,6 +909,8 @@ inline void reset_for_testing() noexcept {
       known_edges[w].store(0, std::memory_order_relaxed);
     }
   }
+  // O3: a validated chain relied on edges that are gone now.
+  for (auto& slot : chain_cache) slot.store(0, std::memory_order_relaxed);  // relaxed: as above
   held = held_stack{};
 }
 

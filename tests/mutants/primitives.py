@@ -325,6 +325,19 @@ MUTANTS = {
     'lockdep_held_stack_push_slow': (LOCKDEP, [('  st.entries[st.size++] = taking;',
         '  (void)taking;')],
         'locking_selftest_test', 'LockingSelftest.ABBCCA_mutex', 'release'),
+    # The chain cache: a try_lock's chain stands for the same chain taken
+    # with lock(), which then skips adding its dependency.
+    'lockdep_chain_cache_ignores_trylock': (LOCKDEP, [('  const std::uint64_t key = (flags & entry_trylock) ? iterate_chain_key(chain, 0) : chain;',
+        '  const std::uint64_t key = chain + 0 * flags;')],
+        'lockdep_test', 'Lockdep.ChainCacheKeepsATryLockChainApartFromALockChain', 'release'),
+    # The chain key forgets the order of the classes: b, a hits a, b's entry.
+    'lockdep_chain_key_order_free': (LOCKDEP, [('  std::uint64_t x = key ^ ((std::uint64_t{cls} + 1) * 0x9e3779b97f4a7c15ull);\n  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;\n  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;\n  return x ^ (x >> 31);',
+        '  return key + (std::uint64_t{cls} + 1) * 0x9e3779b97f4a7c15ull;')],
+        'lockdep_test', 'Lockdep.ChainCacheStillReportsANewInversion', 'release'),
+    # reset_for_testing keeps the chains validated with the edges it forgets.
+    'lockdep_chain_cache_kept_by_reset': (LOCKDEP, [('  for (auto& slot : chain_cache) slot.store(0, std::memory_order_relaxed);  // relaxed: as above\n',
+        '')],
+        'lockdep_test', 'Lockdep.ChainCacheIsForgottenWithTheGraph', 'release'),
     # lock_all takes its batch in argument order.
     'lockdep_lock_all_no_sort': (ORDERED, [('      std::sort(locks.begin(), locks.end(), &detail::batch_before<First>);\n',
         '')],

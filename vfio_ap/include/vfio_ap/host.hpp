@@ -113,6 +113,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <cctype>
@@ -491,8 +492,10 @@ class host {
   template <class Ctx> void check_i5_mdevs(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> void check_i6_mdevs(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> void check_model(Ctx& md, std::vector<std::string>& broken) const;
-  /// The number of bits in the mdev's usable index (M2), every row's.
-  static std::size_t usable_weight(const mdev& m) noexcept;
+  /// Whether the mdev's usable index (M2) has `passable` bits in the rows
+  /// of `rows` and none in any other row.
+  static bool usable_exact(const mdev& m, const ap::adapter_mask& rows,
+                           std::size_t passable) noexcept;
   /// Calls f(kvm*) once for every live guest: in the table (t) or held by
   /// an open mdev (v); the table's first, then the mdevs' in list order.
   /// Allocates nothing (it runs in every check).
@@ -690,13 +693,28 @@ inline bool host::sysfs_match_part(std::string_view pattern, std::string_view na
     b.queue = q;
     return true;
   }
-  // {uuid}: sysfs names are lowercase.
+  // {uuid}: sysfs names are lowercase. Each character's class (a dash, a
+  // lowercase hex digit, anything else) against the class its position
+  // needs, accumulated without a branch or a comparison per character
+  // (under a fuzzer's comparison tracing each would be a callback).
   if (name.size() != 36) return false;
+  static constexpr std::array<std::uint8_t, 256> char_class = [] {
+    std::array<std::uint8_t, 256> t{};
+    t['-'] = 1;
+    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = 2;
+    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = 2;
+    return t;
+  }();
+  static constexpr std::array<std::uint8_t, 36> wanted = [] {
+    std::array<std::uint8_t, 36> t{};
+    for (std::size_t i = 0; i < 36; ++i) t[i] = (i == 8 || i == 13 || i == 18 || i == 23) ? 1 : 2;
+    return t;
+  }();
+  unsigned mismatch = 0;
   for (std::size_t i = 0; i < 36; ++i) {
-    const char c = name[i];
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    mismatch |= char_class[static_cast<unsigned char>(name[i])] ^ wanted[i];
   }
+  if (mismatch != 0) return false;
   b.uuid = name;
   return true;
 }
@@ -1569,26 +1587,30 @@ ORDO_NO_COVERAGE void host::check_i6_mdevs(Ctx& md, std::vector<std::string>& br
   }
 }
 
-ORDO_NO_COVERAGE inline std::size_t host::usable_weight(const mdev& m) noexcept {
-  // The bits of every row, counted only in the groups of rows that have
-  // one: an OR over a group's words (no branch, no popcount per word) says
-  // whether it has any. A model host sets bits in a few rows of the 256.
-  constexpr std::size_t group = 16;
-  static_assert(ap::max_ids % group == 0);
+ORDO_NO_COVERAGE inline bool host::usable_exact(const mdev& m, const ap::adapter_mask& rows,
+                                               std::size_t passable) noexcept {
+  // The rows of `rows` hold `passable` bits between them; every other row
+  // is all zero, compared a run of rows at a time with a block of zeros
+  // (one memcmp per gap between those rows, not a loop over 1024 words).
+  static constexpr std::array<ap::domain_mask, ap::max_ids> zeros{};
+  static_assert(sizeof(zeros) == ap::max_ids * sizeof(ap::domain_mask));  // no padding
+  const auto zero = [&](std::size_t from, std::size_t to) {
+    return from >= to ||
+           std::memcmp(&m.usable[from], zeros.data(), (to - from) * sizeof(ap::domain_mask)) == 0;
+  };
   std::size_t weight = 0;
-  for (std::size_t first = 0; first < m.usable.size(); first += group) {
-    std::uint64_t any = 0;
-    for (std::size_t row = first; row < first + group; ++row) {
-      for (const std::uint64_t word : m.usable[row].words()) any |= word;
-    }
-    if (any == 0) continue;
-    for (std::size_t row = first; row < first + group; ++row) weight += m.usable[row].weight();
+  std::size_t next = 0;  // the first row not yet checked
+  for (const ap::apid a : rows) {
+    if (!zero(next, a.value())) return false;
+    weight += m.usable[a.value()].weight();
+    next = static_cast<std::size_t>(a.value()) + 1;
   }
-  return weight;
+  return zero(next, m.usable.size()) && weight == passable;
 }
 
 template <class Ctx>
 ORDO_NO_COVERAGE void host::check_model(Ctx& md, std::vector<std::string>& broken) const {
+  const auto& queues = matrix_.queues(md);
   for (const auto& mp : matrix_.mdev_list(md)) {
     const mdev& m = *mp;
     // M1 (queue table back pointers), M2 (the usable index). The index must
@@ -1597,8 +1619,12 @@ ORDO_NO_COVERAGE void host::check_model(Ctx& md, std::vector<std::string>& broke
     // weight is the number of passable entries), without building a copy.
     bool usable_stale = false;
     std::size_t passable = 0;
+    ap::adapter_mask rows;  // the index's rows the queue table has entries in
     for (const auto& [q, queue] : m.qtable) {
-      if (queue->matrix_mdev != &m || !m.matrix.contains(q) || matrix_.find_queue(md, q) != queue) {
+      rows.set(q.card());
+      const auto probed = queues.find(q);  // inline here: no coverage callbacks
+      if (queue->matrix_mdev != &m || !m.matrix.contains(q) || probed == queues.end() ||
+          probed->second.get() != queue) {
         broken.push_back(absl::StrFormat("model: queue table entry %s of mdev %s is stale",
                                          q.to_string(), m.uuid()));
       }
@@ -1606,7 +1632,7 @@ ORDO_NO_COVERAGE void host::check_model(Ctx& md, std::vector<std::string>& broke
       if (queue->passable()) ++passable;
       if (indexed != queue->passable()) usable_stale = true;
     }
-    if (!usable_stale) usable_stale = usable_weight(m) != passable;
+    if (!usable_stale) usable_stale = !usable_exact(m, rows, passable);
     if (usable_stale) {
       broken.push_back(absl::StrFormat("model: usable index of mdev %s is stale", m.uuid()));
     }
@@ -1619,10 +1645,10 @@ ORDO_NO_COVERAGE void host::check_model(Ctx& md, std::vector<std::string>& broke
   for (const auto& [q, driver] : devices_) {
     if (driver != bound_to::vfio_ap) continue;
     ++bound;
-    if (matrix_.find_queue(md, q) == nullptr) unprobed.push_back(q);
+    if (!queues.contains(q)) unprobed.push_back(q);
   }
-  if (matrix_.queues(md).size() != bound - unprobed.size()) {
-    for (const auto& [q, queue] : matrix_.queues(md)) {
+  if (queues.size() != bound - unprobed.size()) {
+    for (const auto& [q, queue] : queues) {
       const auto dev = devices_.find(q);
       if (dev == devices_.end() || dev->second != bound_to::vfio_ap) {
         broken.push_back(absl::StrFormat("model: vfio_ap queue %s has no device bound to vfio_ap",
