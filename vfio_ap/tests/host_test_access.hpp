@@ -92,24 +92,15 @@ struct host_test_access {
   }
   /// The path pattern of every attribute of the sysfs table that has a
   /// store ("devices/vfio_ap/matrix/{uuid}/remove"), in table order.
-  static std::vector<std::string> store_patterns() {
-    std::vector<std::string> out;
-    for (const host::sysfs_row& row : host::sysfs_table()) {
-      if (row.store == nullptr) continue;
-      std::string path;
-      for (std::size_t i = 0; i < row.path.depth; ++i) {
-        if (i != 0) path += '/';
-        path += row.path.part[i];
-      }
-      out.push_back(path);
-    }
-    return out;
-  }
+  static std::vector<std::string> store_patterns() { return patterns(/*stores_only=*/true); }
   /// The sysfs table's row patterns ("devices/vfio_ap/matrix/{uuid}/remove"),
   /// in table order.
-  static std::vector<std::string> row_patterns() {
+  static std::vector<std::string> row_patterns() { return patterns(/*stores_only=*/false); }
+  /// Both of the above: every row pattern, or only those of rows with a store.
+  static std::vector<std::string> patterns(bool stores_only) {
     std::vector<std::string> out;
     for (const host::sysfs_row& row : host::sysfs_table()) {
+      if (stores_only && row.store == nullptr) continue;
       std::string path;
       for (std::size_t i = 0; i < row.path.depth; ++i) {
         if (i != 0) path += '/';
