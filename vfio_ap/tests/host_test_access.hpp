@@ -93,6 +93,21 @@ struct host_test_access {
   /// The path pattern of every attribute of the sysfs table that has a
   /// store ("devices/vfio_ap/matrix/{uuid}/remove"), in table order.
   static std::vector<std::string> store_patterns() { return patterns(/*stores_only=*/true); }
+  /// What the parse of the store row `pattern` (host::sysfs_parse) says of
+  /// `value`: its error, empty when it accepts it or the row has no parse;
+  /// `has_parse` tells which.
+  static std::error_code store_parse(std::string_view pattern, std::string_view value,
+                                     bool& has_parse) {
+    const std::vector<std::string> all = patterns(/*stores_only=*/false);
+    for (std::size_t r = 0; r < all.size(); ++r) {
+      if (all[r] != pattern) continue;
+      const host::sysfs_row& row = host::sysfs_table()[r];
+      has_parse = row.parse != nullptr;
+      return has_parse ? row.parse(value) : std::error_code{};
+    }
+    has_parse = false;
+    return {};
+  }
   /// The sysfs table's row patterns ("devices/vfio_ap/matrix/{uuid}/remove"),
   /// in table order.
   static std::vector<std::string> row_patterns() { return patterns(/*stores_only=*/false); }

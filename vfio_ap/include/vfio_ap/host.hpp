@@ -349,8 +349,8 @@ class host {
   /// every violation check_invariants() would (vfio_ap_invariants_test:
   /// IncrementalCheck*). Footprints, by what the invariants read:
   ///   all invariants  every sysfs store (sysfs_write of an attribute that
-  ///                   has one, whatever it returns), qci, vfio_close,
-  ///                   vfio_reset, reset, restore
+  ///                   has one, whatever it returns, except as below), qci,
+  ///                   vfio_close, vfio_reset, reset
   ///   I5, I6          kvm_create, kvm_destroy (the guest table and the
   ///                   guests' counts), vfio_open (m->kvm, the hook, the
   ///                   guest's APCB and count: nothing else reads them)
@@ -358,7 +358,12 @@ class host {
   ///                   sysfs_list/stat, kvm_refs, kvm_crycb, the logs and
   ///                   config (const), pqap (writes only the queue's
   ///                   saved_isc, which no invariant reads), zapq_fault
-  ///                   (the firmware's fault table, read by no invariant)
+  ///                   (the firmware's fault table, read by no invariant),
+  ///                   a sysfs store that failed on a value whose syntax it
+  ///                   rejects (not a number, mask, UUID or device name,
+  ///                   not an ap_config line): it stopped at that parse,
+  ///                   before anything else (vfio_ap_invariants_test:
+  ///                   VfioApIncrementalCheck.RejectedValueChangesNothing)
   /// Thread-safe; an operation still running may be checked now or next time.
   std::vector<std::string> check_changed() const;
 
@@ -395,6 +400,13 @@ class host {
   // A show gets a const host: reading an attribute changes nothing (check_changed).
   using sysfs_show = std::error_code (*)(const host&, const sysfs_binding&, std::string&);
   using sysfs_store = std::error_code (*)(host&, const sysfs_binding&, std::string_view);
+  /// A store's first step on its value alone: the parse (kstrtoul, the
+  /// mask, UUID or device-name syntax) that the store runs before it changes
+  /// anything, and whose error it returns with nothing changed. sysfs_write
+  /// notes no footprint for a store that failed on a value its parse
+  /// rejects (check_changed; vfio_ap_invariants_test
+  /// VfioApIncrementalCheck.RejectedValueChangesNothing proves it of every store).
+  using sysfs_parse = std::error_code (*)(std::string_view);
   /// When a row's node exists, given what its path bound.
   enum class sysfs_presence : unsigned char {
     always,      // static
@@ -422,6 +434,7 @@ class host {
     unsigned mode;
     sysfs_show show = nullptr;
     sysfs_store store = nullptr;
+    sysfs_parse parse = nullptr;  // a store's: its value's syntax (nullptr: none of its own)
     std::string_view target{};  // symlink: relative target pattern
     sysfs_presence presence = sysfs_presence::always;
   };
@@ -517,6 +530,9 @@ class host {
   }
   template <class Ctx>
   void revise_bindings(Ctx& b);
+  /// The queue device a bind/unbind value names, by its syntax alone.
+  static std::optional<ap::apqn> device_name(std::string_view name);
+  /// That device, if it exists (bus lock).
   std::optional<ap::apqn> find_device(std::string_view name) const;
   template <class Ctx>
   void close_device(Ctx& v, mdev& m);
@@ -574,6 +590,8 @@ class host {
    public:
     change_note(const host& h, invariant_set footprint) noexcept : h_(h), footprint_(footprint) {}
     ~change_note() { h_.note_change(footprint_); }
+    /// The operation changed nothing after all: note no footprint.
+    void cancel() noexcept { footprint_ = {}; }
     change_note(const change_note&) = delete;
     change_note& operator=(const change_note&) = delete;
 
@@ -1067,58 +1085,77 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
   constexpr sysfs_store store_remove = [](host& h, const sysfs_binding& b, std::string_view v) {
     return h.remove_mdev(b.uuid, v);
   };
+  // The parses: each is the first step of its stores on the value (see
+  // sysfs_parse), the same function on the same bytes.
+  constexpr sysfs_parse parse_mask = [](std::string_view v) {
+    // ap_parse_bitmap_str: whether it fails does not depend on the current
+    // mask, which a '+'/'-' edit starts from (store_mask).
+    return ap::adapter_mask::parse_update(v, ap::adapter_mask{}).error;
+  };
+  constexpr sysfs_parse parse_device = [](std::string_view v) {
+    return device_name(v) ? std::error_code{} : errc(std::errc::no_such_device);  // bind, unbind
+  };
+  constexpr sysfs_parse parse_uuid = [](std::string_view v) {
+    return canonical_uuid(v) ? std::error_code{} : errc(std::errc::invalid_argument);  // create
+  };
+  constexpr sysfs_parse parse_number = [](std::string_view v) {
+    return ap::parse_ulong(v).error;  // remove; the first step of parse_id (assign_*, unassign_*)
+  };
+  constexpr sysfs_parse parse_ap_config = [](std::string_view v) {
+    return ap::parse_ap_config(v).error;
+  };
   static constexpr sysfs_row table[] = {
       {"", k::dir, dir},
       {"bus", k::dir, dir},
       {"bus/ap", k::dir, dir},
-      {"bus/ap/apmask", k::file, rw, show_apmask, store_apmask},
-      {"bus/ap/aqmask", k::file, rw, show_aqmask, store_aqmask},
+      {"bus/ap/apmask", k::file, rw, show_apmask, store_apmask, parse_mask},
+      {"bus/ap/aqmask", k::file, rw, show_aqmask, store_aqmask, parse_mask},
       {"bus/ap/devices", k::dir, dir},
-      {"bus/ap/devices/{card}", k::symlink, link, nullptr, nullptr, "../../../devices/ap/{card}", p::card},
-      {"bus/ap/devices/{apqn}", k::symlink, link, nullptr, nullptr, "../../../devices/ap/{card}/{apqn}", p::queue},
+      {"bus/ap/devices/{card}", k::symlink, link, nullptr, nullptr, nullptr, "../../../devices/ap/{card}", p::card},
+      {"bus/ap/devices/{apqn}", k::symlink, link, nullptr, nullptr, nullptr, "../../../devices/ap/{card}/{apqn}", p::queue},
       {"bus/ap/drivers", k::dir, dir},
       {"bus/ap/drivers/vfio_ap", k::dir, dir},
-      {"bus/ap/drivers/vfio_ap/bind", k::file, wo, nullptr, store_bind},
-      {"bus/ap/drivers/vfio_ap/unbind", k::file, wo, nullptr, store_unbind},
-      {"bus/ap/drivers/vfio_ap/{apqn}", k::symlink, link, nullptr, nullptr, "../../../../devices/ap/{card}/{apqn}", p::vfio_queue},
+      {"bus/ap/drivers/vfio_ap/bind", k::file, wo, nullptr, store_bind, parse_device},
+      {"bus/ap/drivers/vfio_ap/unbind", k::file, wo, nullptr, store_unbind, parse_device},
+      {"bus/ap/drivers/vfio_ap/{apqn}", k::symlink, link, nullptr, nullptr, nullptr, "../../../../devices/ap/{card}/{apqn}", p::vfio_queue},
       {"bus/matrix", k::dir, dir},
       {"bus/matrix/devices", k::dir, dir},
-      {"bus/matrix/devices/matrix", k::symlink, link, nullptr, nullptr, "../../../devices/vfio_ap/matrix"},
+      {"bus/matrix/devices/matrix", k::symlink, link, nullptr, nullptr, nullptr, "../../../devices/vfio_ap/matrix"},
       {"bus/mdev", k::dir, dir},
       {"bus/mdev/devices", k::dir, dir},
-      {"bus/mdev/devices/{uuid}", k::symlink, link, nullptr, nullptr, "../../../devices/vfio_ap/matrix/{uuid}", p::mdev},
+      {"bus/mdev/devices/{uuid}", k::symlink, link, nullptr, nullptr, nullptr, "../../../devices/vfio_ap/matrix/{uuid}", p::mdev},
       {"class", k::dir, dir},
       {"class/mdev_bus", k::dir, dir},
-      {"class/mdev_bus/matrix", k::symlink, link, nullptr, nullptr, "../../devices/vfio_ap/matrix"},
+      {"class/mdev_bus/matrix", k::symlink, link, nullptr, nullptr, nullptr, "../../devices/vfio_ap/matrix"},
       {"devices", k::dir, dir},
       {"devices/ap", k::dir, dir},
-      {"devices/ap/{card}", k::dir, dir, nullptr, nullptr, {}, p::card},
-      {"devices/ap/{card}/{apqn}", k::dir, dir, nullptr, nullptr, {}, p::queue},
-      {"devices/ap/{card}/{apqn}/status", k::file, ro, show_status, nullptr, {}, p::vfio_queue},
+      {"devices/ap/{card}", k::dir, dir, nullptr, nullptr, nullptr, {}, p::card},
+      {"devices/ap/{card}/{apqn}", k::dir, dir, nullptr, nullptr, nullptr, {}, p::queue},
+      {"devices/ap/{card}/{apqn}/status", k::file, ro, show_status, nullptr, nullptr, {}, p::vfio_queue},
       {"devices/vfio_ap", k::dir, dir},
       {"devices/vfio_ap/matrix", k::dir, dir},
       {"devices/vfio_ap/matrix/features", k::file, ro, show_features},
       {"devices/vfio_ap/matrix/mdev_supported_types", k::dir, dir},
       {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough", k::dir, dir},
-      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", k::file, wo, nullptr, store_create},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", k::file, wo, nullptr, store_create, parse_uuid},
       {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances", k::file, ro, show_available},
       {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/name", k::file, ro, show_name},
       {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/device_api", k::file, ro, show_device_api},
       {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices", k::dir, dir},
-      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices/{uuid}", k::symlink, link, nullptr, nullptr, "../../../{uuid}", p::mdev},
-      {"devices/vfio_ap/matrix/{uuid}", k::dir, dir, nullptr, nullptr, {}, p::mdev},
-      {"devices/vfio_ap/matrix/{uuid}/assign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_adapter>},
-      {"devices/vfio_ap/matrix/{uuid}/unassign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_adapter>},
-      {"devices/vfio_ap/matrix/{uuid}/assign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_domain>},
-      {"devices/vfio_ap/matrix/{uuid}/unassign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_domain>},
-      {"devices/vfio_ap/matrix/{uuid}/assign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_control_domain>},
-      {"devices/vfio_ap/matrix/{uuid}/unassign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_control_domain>},
+      {"devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices/{uuid}", k::symlink, link, nullptr, nullptr, nullptr, "../../../{uuid}", p::mdev},
+      {"devices/vfio_ap/matrix/{uuid}", k::dir, dir, nullptr, nullptr, nullptr, {}, p::mdev},
+      {"devices/vfio_ap/matrix/{uuid}/assign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_adapter>, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_adapter", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_adapter>, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/assign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_domain>, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_domain>, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/assign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::assign_control_domain>, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/unassign_control_domain", k::file, wo, nullptr, &store_on_mdev<&matrix_dev::unassign_control_domain>, parse_number},
       {"devices/vfio_ap/matrix/{uuid}/control_domains", k::file, ro, &show_on_mdev<matrix_dev::show_kind::control_domains>},
       {"devices/vfio_ap/matrix/{uuid}/matrix", k::file, ro, &show_on_mdev<matrix_dev::show_kind::matrix>},
       {"devices/vfio_ap/matrix/{uuid}/guest_matrix", k::file, ro, &show_on_mdev<matrix_dev::show_kind::guest_matrix>},
-      {"devices/vfio_ap/matrix/{uuid}/ap_config", k::file, rw, &show_on_mdev<matrix_dev::show_kind::ap_config>, &store_on_mdev<&matrix_dev::store_ap_config>},
-      {"devices/vfio_ap/matrix/{uuid}/remove", k::file, wo, nullptr, store_remove},
-      {"devices/vfio_ap/matrix/{uuid}/mdev_type", k::symlink, link, nullptr, nullptr, "../mdev_supported_types/vfio_ap-passthrough"},
+      {"devices/vfio_ap/matrix/{uuid}/ap_config", k::file, rw, &show_on_mdev<matrix_dev::show_kind::ap_config>, &store_on_mdev<&matrix_dev::store_ap_config>, parse_ap_config},
+      {"devices/vfio_ap/matrix/{uuid}/remove", k::file, wo, nullptr, store_remove, parse_number},
+      {"devices/vfio_ap/matrix/{uuid}/mdev_type", k::symlink, link, nullptr, nullptr, nullptr, "../mdev_supported_types/vfio_ap-passthrough"},
   };
   return table;
 }
@@ -1130,8 +1167,12 @@ inline std::error_code host::sysfs_write(std::string_view path, std::string_view
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
   if (row->store == nullptr) return errc(std::errc::permission_denied);  // C1
-  const change_note note(*this, invariant_set::all());  // even if the store fails
-  return row->store(*this, node.bound, value);
+  // Every invariant, even if the store fails, unless it failed on a value
+  // its parse rejects: then it stopped at that parse (sysfs_parse).
+  change_note note(*this, invariant_set::all());
+  const std::error_code ec = row->store(*this, node.bound, value);
+  if (ec && row->parse != nullptr && row->parse(value)) note.cancel();
+  return ec;
 }
 
 inline std::error_code host::sysfs_read(std::string_view path, std::string& out) {
@@ -1147,11 +1188,18 @@ inline std::error_code host::sysfs_read(std::string_view path, std::string& out)
 
 // ---- AP bus ---------------------------------------------------------------
 
-inline std::optional<ap::apqn> host::find_device(std::string_view name) const {
-  // bus_find_device_by_name: sysfs_streq (one trailing newline ignored).
+inline std::optional<ap::apqn> host::device_name(std::string_view name) {
+  // bus_find_device_by_name: sysfs_streq (one trailing newline ignored)
+  // against "xx.yyyy", the only form a queue device's name has.
   if (!name.empty() && name.back() == '\n') name.remove_suffix(1);
   auto [q, ec] = ap::parse_apqn(name);
-  if (ec || q.to_string() != name || !devices_.contains(q)) return std::nullopt;
+  if (ec || q.to_string() != name) return std::nullopt;
+  return q;
+}
+
+inline std::optional<ap::apqn> host::find_device(std::string_view name) const {
+  const std::optional<ap::apqn> q = device_name(name);
+  if (!q || !devices_.contains(*q)) return std::nullopt;
   return q;
 }
 
