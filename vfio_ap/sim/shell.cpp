@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <istream>
 #include <optional>
 #include <ostream>
@@ -60,31 +61,59 @@ constexpr std::array<errno_entry, 30> kErrnoNames{{
 }};
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
+// A set of characters as a table (1: in the set), so that a run of them is
+// read with one lookup per character. Bytes rather than bools: a bool load
+// is one more undefined-behaviour check per character.
+using char_class = std::array<std::uint8_t, 256>;
+constexpr char_class all_but(std::initializer_list<unsigned char> excluded) {
+  char_class in{};
+  for (auto& c : in) c = 1;
+  for (const unsigned char c : excluded) in[c] = 0;
+  return in;
+}
 // Characters that stand for themselves outside quotes: not a blank, `>`, a
-// quote, a backslash or `$`. A table, so a run of them is read with one
-// lookup per character.
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> plain{};
-  for (auto& p : plain) p = true;
-  for (const unsigned char c : {' ', '\t', '>', '\'', '"', '\\', '$'}) plain[c] = false;
-  return plain;
+// quote, a backslash or `$`.
+constexpr char_class kPlain = all_but({' ', '\t', '>', '\'', '"', '\\', '$'});
+// Characters that stand for themselves inside "...": not the closing quote,
+// a backslash or `$`.
+constexpr char_class kQuoted = all_but({'"', '\\', '$'});
+constexpr char_class kBlank = [] {
+  char_class in{};
+  in[' '] = in['\t'] = 1;
+  return in;
+}();
+constexpr char_class kNameStart = [] {
+  char_class in{};
+  for (unsigned char c = 'a'; c <= 'z'; ++c) in[c] = 1;
+  for (unsigned char c = 'A'; c <= 'Z'; ++c) in[c] = 1;
+  in['_'] = 1;
+  return in;
+}();
+constexpr char_class kNameChar = [] {
+  char_class in = kNameStart;
+  for (unsigned char c = '0'; c <= '9'; ++c) in[c] = 1;
+  return in;
 }();
 
-// The end of the run of plain characters that starts at text[i]. A scan
+// The end of the run of characters of `in` that starts at text[i]. A scan
 // with no branch of the language in it, so the fuzzer's coverage leaves it
-// out (ORDO_NO_COVERAGE): a counter and two comparison callbacks per
-// character cost more than the scan and tell the fuzzer nothing it does
-// not learn from the readers around it. AddressSanitizer still checks
-// every read. Not inlined: inlined, it would be instrumented as its caller.
-[[gnu::noinline]] ORDO_NO_COVERAGE std::size_t plain_end(std::string_view text, std::size_t i) {
-  while (i < text.size() && kPlain[static_cast<unsigned char>(text[i])]) ++i;
-  return i;
+// out (ORDO_NO_COVERAGE): a counter per character (and a hit-count feature
+// for every length of run) cost more than the scan and tell the fuzzer
+// nothing it does not learn from the readers around it. AddressSanitizer
+// still checks every read, and UBSan every step of the pointer. Not
+// inlined: inlined, it would be instrumented as its caller.
+[[gnu::noinline]] ORDO_NO_COVERAGE std::size_t run_end(std::string_view text, std::size_t i,
+                                                       const char_class& in) {
+  if (i >= text.size()) return i;
+  const auto* const first = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const last = first + text.size();
+  const auto* p = first + i;
+  while (p != last && in[*p] != 0) ++p;
+  return static_cast<std::size_t>(p - first);
 }
+std::size_t plain_end(std::string_view text, std::size_t i) { return run_end(text, i, kPlain); }
+std::size_t blank_end(std::string_view text, std::size_t i) { return run_end(text, i, kBlank); }
 
 // Whether `path` is absolute with no empty, `.` or `..` component (and no
 // trailing `/` but in `/` itself): resolve() would give it back unchanged.
@@ -112,10 +141,8 @@ const errno_entry* find_errno(std::error_code ec) {
 
 // Length of the variable name at the start of `s` (0 if none).
 std::size_t name_length(std::string_view s) {
-  if (s.empty() || !is_name_start(s[0])) return 0;
-  std::size_t n = 1;
-  while (n < s.size() && is_name_char(s[n])) ++n;
-  return n;
+  if (s.empty() || !kNameStart[static_cast<unsigned char>(s[0])]) return 0;
+  return run_end(s, 1, kNameChar);
 }
 
 std::error_code errc(std::errc e) { return std::make_error_code(e); }
@@ -269,8 +296,7 @@ void shell::run_line(std::string_view line) {
     script_error("NUL byte in line");
     return;
   }
-  std::size_t first = 0;
-  while (first < line.size() && is_blank(line[first])) ++first;
+  const std::size_t first = blank_end(line, 0);
   if (first == line.size() || line[first] == '#') return;
   execute(line.substr(first));
   check_after_command();
@@ -339,10 +365,11 @@ bool shell::expand(std::string_view text, std::size_t& i, std::string& into) {
 }
 
 // One line's words, read left to right (the "Language" rules of shell.hpp),
-// their bytes appended to the shell's words_text_ and their bounds to its
-// word_bounds_. Each reader starts at its opening character and leaves the
-// cursor just past what it consumed; one that returns false has reported a
-// script error.
+// their bounds appended to the shell's word_bounds_: a word of plain
+// characters only (most words) is where it lies in the line; any other
+// word's bytes are appended to the shell's words_text_. Each reader starts
+// at its opening character and leaves the cursor just past what it
+// consumed; one that returns false has reported a script error.
 class shell::tokenizer {
  public:
   tokenizer(shell& sh, std::string_view text) : sh_(sh), text_(text), into_(sh.words_text_) {}
@@ -355,9 +382,17 @@ class shell::tokenizer {
         redirection();
         continue;
       }
-      const std::size_t begin = into_.size();
-      if (!read_word(begin)) return false;
-      sh_.word_bounds_.push_back({begin, into_.size(), false});
+      // A word that is one run of plain characters is its own text: no copy.
+      const std::size_t end = plain_end(text_, i_);
+      if (end == text_.size() || is_blank(text_[end]) || text_[end] == '>') {
+        sh_.word_bounds_.push_back({i_, end, false, true});
+        in_line_ += end - i_;
+        i_ = end;
+      } else {
+        const std::size_t begin = into_.size();
+        if (!read_word(begin)) return false;
+        sh_.word_bounds_.push_back({begin, into_.size(), false, false});
+      }
       if (!count_expanded()) return false;
     }
   }
@@ -367,15 +402,13 @@ class shell::tokenizer {
   char peek() const { return text_[i_]; }
   bool next_is(char c) const { return i_ + 1 < text_.size() && text_[i_ + 1] == c; }
 
-  void skip_blanks() {
-    while (!at_end() && is_blank(peek())) ++i_;
-  }
+  void skip_blanks() { i_ = blank_end(text_, i_); }
 
   // `>` or `>>` (sysfs treats both as a write).
   void redirection() {
     ++i_;
     if (!at_end() && peek() == '>') ++i_;
-    sh_.word_bounds_.push_back({into_.size(), into_.size(), true});
+    sh_.word_bounds_.push_back({0, 0, true, false});
   }
 
   // Unquoted, quoted and escaped parts up to a blank or `>`, joined; the
@@ -423,8 +456,12 @@ class shell::tokenizer {
         i_ += 2;
       } else if (peek() == '$') {
         if (!sh_.expand(text_, i_, into_)) return false;
-      } else {
+      } else if (peek() == '\\') {  // a backslash before any other character is itself
         into_.push_back(text_[i_++]);
+      } else {  // a run of characters that stand for themselves, appended at once
+        const std::size_t start = i_;
+        i_ = run_end(text_, i_, kQuoted);
+        into_.append(text_.substr(start, i_ - start));
       }
     }
     if (at_end()) return error("unterminated \"");
@@ -442,8 +479,9 @@ class shell::tokenizer {
     i_ += 2;
   }
 
-  // All words of the line together (all of into_) stay within kMaxLine.
-  bool count_expanded() { return into_.size() <= kMaxLine || too_long(); }
+  // All words of the line together (into_ and the words read in place)
+  // stay within kMaxLine.
+  bool count_expanded() { return into_.size() + in_line_ <= kMaxLine || too_long(); }
 
   bool too_long() {
     sh_.script_error("expanded line longer than ", std::to_string(kMaxLine) + " bytes");
@@ -459,6 +497,7 @@ class shell::tokenizer {
   std::string_view text_;
   std::string& into_;  // the shell's words_text_
   std::size_t i_ = 0;  // the next character to read
+  std::size_t in_line_ = 0;  // the bytes of the words read in place
 };
 
 bool shell::split(std::string_view text) {
@@ -466,10 +505,13 @@ bool shell::split(std::string_view text) {
   word_bounds_.clear();
   words_.clear();
   if (!tokenizer(*this, text).split()) return false;
-  // words_text_ no longer grows: its views are stable until the next split.
+  // words_text_ no longer grows: its views are stable until the next split
+  // (and `text`'s while the line runs).
   const std::string_view all(words_text_);
-  for (const auto& b : word_bounds_)
-    words_.push_back({b.redirect ? std::string_view(">") : all.substr(b.begin, b.end - b.begin), b.redirect});
+  for (const auto& b : word_bounds_) {
+    const std::string_view from = b.in_line ? text : all;
+    words_.push_back({b.redirect ? std::string_view(">") : from.substr(b.begin, b.end - b.begin), b.redirect});
+  }
   return true;
 }
 

@@ -133,8 +133,8 @@ class shell {
   std::size_t line_number() const noexcept { return line_; }
 
  private:
-  // A word of the line being run: a view into words_text_, valid until the
-  // next split().
+  // A word of the line being run: a view into the line or into words_text_,
+  // valid until the next split() and while the line's text lives.
   struct word {
     std::string_view text;
     bool redirect = false;  // an unquoted `>` or `>>`
@@ -183,12 +183,14 @@ class shell {
   // Scratch buffers, reused line after line so that a command allocates
   // only what the host allocates (their capacity stays within a few times
   // kMaxLine): the split line's words (their bytes in
-  // words_text_, their [begin, end) in word_bounds_, then views in words_),
-  // resolve()'s path and echo's value.
+  // words_text_ unless a word is plain text of the line, their [begin, end)
+  // in word_bounds_, then views in words_), resolve()'s path and echo's
+  // value.
   struct word_bounds {
     std::size_t begin;
     std::size_t end;
     bool redirect;
+    bool in_line;  // [begin, end) of the line itself, not of words_text_
   };
   std::string words_text_;
   std::vector<word_bounds> word_bounds_;
