@@ -697,6 +697,165 @@ TEST(RcuDomain, DefaultDomainIsOneObject) {
   ordo::rcu_default_domain().synchronize();
 }
 
+// I14: in membarrier mode the default domain's sections use a record in the
+// thread's TLS block, not one from the heap. Its life follows the same
+// rules: linked by the first section, waited for, unlinked at thread exit,
+// and a section or token that outlives the thread's state is ended and
+// reported (I9, I10). These run the heap records' cases on it.
+// The n-th call waits until hook_released reaches n.
+std::atomic<int> hook_entered{0}, hook_released{0};
+int blocking_hook_function(int x) {
+  const int n = hook_entered.fetch_add(1) + 1;
+  while (hook_released.load() < n) std::this_thread::yield();
+  return x;
+}
+ordo::hook<int(int)> blocking_hook(&blocking_hook_function);
+int reentering_hook_function(int x) {
+  ordo::rcu_default_domain().read_lock();  // closed after the call returns
+  return x + 1;
+}
+ordo::hook<int(int)> reentering_hook(&reentering_hook_function);
+
+TEST(RcuDefaultRecord, LinkedByTheFirstSectionAndUnlinkedAtThreadExit) {
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  const std::size_t before = domain.reader_threads();
+  std::atomic<bool> used{false}, exit_now{false};
+  std::thread reader([&] {
+    EXPECT_FALSE(domain.in_read_section());
+    {
+      ordo::rcu_read_guard guard;
+      EXPECT_TRUE(domain.in_read_section());
+    }
+    EXPECT_FALSE(domain.in_read_section());
+    used = true;
+    while (!exit_now.load()) std::this_thread::yield();
+  });
+  while (!used.load()) std::this_thread::yield();
+  EXPECT_EQ(domain.reader_threads(), before + 1);
+  exit_now = true;
+  reader.join();
+  EXPECT_EQ(domain.reader_threads(), before);
+  domain.synchronize();
+}
+
+TEST(RcuDefaultRecord, SynchronizeWaitsForAHookCallAndForANestedSection) {
+  ordo::hook_ptr<int(int), ordo::rcu_protect> ptr;  // the default domain
+  ASSERT_FALSE(ptr.publish(blocking_hook));
+  hook_entered = 0;
+  hook_released = 0;
+  std::thread reader([&] {
+    EXPECT_EQ(ptr.call(1), 1);  // the thread's first section: the slow path
+    {
+      ordo::rcu_read_guard guard;
+      EXPECT_EQ(ptr.call(2), 2);  // nested in the guard's section
+    }
+    EXPECT_EQ(ptr.call(3), 3);  // the inlined path
+  });
+  for (int call = 1; call <= 3; ++call) {
+    while (hook_entered.load() < call) std::this_thread::yield();
+    std::atomic<bool> synchronized{false};
+    std::thread writer([&] {
+      ordo::rcu_default_domain().synchronize();
+      synchronized = true;
+    });
+    EXPECT_FALSE(becomes_true_within([&] { return synchronized.load(); }, 50ms))
+        << "call " << call;
+    hook_released = call;
+    writer.join();
+    EXPECT_TRUE(synchronized.load());
+  }
+  reader.join();
+  ptr.clear();
+}
+
+TEST(RcuDefaultRecord, ASectionLeftOpenInsideAHookCallStaysOpenAfterIt) {
+  capture_reports capture;
+  ordo::hook_ptr<int(int), ordo::rcu_protect> ptr;
+  ASSERT_FALSE(ptr.publish(reentering_hook));
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  EXPECT_EQ(ptr.call(1), 2);  // the hook's read_lock() outlives the call
+  EXPECT_TRUE(domain.in_read_section());
+  domain.read_unlock();
+  EXPECT_FALSE(domain.in_read_section());
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, &domain), 0u);
+  ptr.clear();
+}
+
+TEST(RcuDefaultRecord, ThreadExitInsideSectionIsReportedAndEndsTheSection) {
+  capture_reports capture;
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  const std::size_t before = domain.reader_threads();
+  std::thread reader([&] { domain.read_lock(); });  // never unlocks
+  reader.join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::thread_exit_in_read_section, &domain), 1u);
+  EXPECT_EQ(domain.reader_threads(), before);
+  const bool finished = completes_within([&domain] { domain.synchronize(); }, 5000ms);
+  ASSERT_TRUE(finished) << "a grace period waits for a thread that exited";
+  // A new thread (perhaps in the same TLS memory) starts unregistered.
+  std::thread([&] {
+    EXPECT_FALSE(domain.in_read_section());
+    { ordo::rcu_read_guard guard; }
+    EXPECT_FALSE(domain.in_read_section());
+  }).join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, &domain), 0u);
+}
+
+TEST(RcuDefaultRecord, ThreadLocalDestructorsStillHaveTheRecord) {
+  late_domain = &ordo::rcu_default_domain();
+  late_sections = 0;
+  std::thread reader([&] {
+    thread_local late_reader late;  // destroyed before the thread's RCU state (I9)
+    (void)&late;
+    ordo::rcu_read_guard guard;  // links the thread's record
+  });
+  reader.join();
+  EXPECT_EQ(late_sections.load(), 1);
+  const bool finished =
+      completes_within([] { ordo::rcu_default_domain().synchronize(); }, 5000ms);
+  ASSERT_TRUE(finished);
+}
+
+TEST(RcuDefaultRecord, SectionsAfterTeardownAreAnonymousAndWaitedFor) {
+  capture_reports capture;
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  const pthread_key_t key = key_after_rcu(&tsd_reader);
+  tsd_context context{&domain};
+  std::thread reader([&] {
+    { ordo::rcu_read_guard guard; }  // links the thread's record
+    pthread_setspecific(key, &context);
+  });
+  while (!context.inside.load()) std::this_thread::yield();
+  EXPECT_TRUE(context.in_section);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, &domain), 1u);
+  std::atomic<bool> synchronized{false};
+  std::thread writer([&] {
+    domain.synchronize();
+    synchronized = true;
+  });
+  EXPECT_FALSE(becomes_true_within([&] { return synchronized.load(); }, 100ms));
+  context.release = true;
+  writer.join();
+  reader.join();
+  EXPECT_TRUE(synchronized.load());
+  pthread_key_delete(key);
+}
+
+TEST(RcuDefaultRecord, SectionOutlivingTheThreadStateIsEndedAndItsUnlockReported) {
+  capture_reports capture;
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  const pthread_key_t key = key_after_rcu(&close_late_guard);
+  late_guard_context context{&domain, std::nullopt};
+  std::thread([&] {
+    context.guard.emplace(domain);  // its token names the TLS record
+    pthread_setspecific(key, &context);
+  }).join();
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::thread_exit_in_read_section, &domain), 1u);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::unlock_without_lock, &domain), 1u);
+  const bool finished = completes_within([&domain] { domain.synchronize(); }, 5000ms);
+  ASSERT_TRUE(finished);
+  pthread_key_delete(key);
+}
+
 TEST(RcuDomain, MoreDomainsThanThreadLocalSlots) {
   std::vector<std::unique_ptr<ordo::rcu_domain>> domains;
   for (int i = 0; i < 40; ++i) domains.push_back(std::make_unique<ordo::rcu_domain>());

@@ -445,28 +445,34 @@ class hook_ptr<R(Args...), Protection> {
       Args... args) const {
     if constexpr (is_rcu) {
       rcu_domain& domain = *domain_;
-      const detail::rcu_section_token token = domain.enter();
-      // acquire: pairs with publish()/exchange()'s release (O1).
-      hook_type* h = load_acquire(hook_);
-      if (h == nullptr) {
-        domain.leave(token);
-        return call_result{};
-      }
-      // Not an RAII guard: the result then stays in registers across leave().
+      if (domain.is_default()) [[likely]] {
+        // The default domain's outermost section: the thread's resident
+        // record, addressed directly (rcu.hpp I14).
+        if (const std::uint64_t entered = domain.enter_resident(); entered != 0) [[likely]] {
+          // acquire: pairs with publish()/exchange()'s release (O1).
+          hook_type* h = load_acquire(hook_);
+          if (h == nullptr) {
+            domain.leave_resident(entered);
+            return call_result{};
+          }
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-      try {
-        call_result result = invoke(*h, std::forward<Args>(args)...);
-        domain.leave(token);
-        return result;
-      } catch (...) {
-        domain.leave(token);
-        throw;
-      }
-#else  // -fno-exceptions: nothing can leave the call but its return
-      call_result result = invoke(*h, std::forward<Args>(args)...);
-      domain.leave(token);
-      return result;
+          try {
+            call_result result = invoke(*h, std::forward<Args>(args)...);
+            domain.leave_resident(entered);
+            return result;
+          } catch (...) {
+            domain.leave_resident(entered);
+            throw;
+          }
+#else
+          call_result result = invoke(*h, std::forward<Args>(args)...);
+          domain.leave_resident(entered);
+          return result;
 #endif
+        }
+      }
+      // Other domains, nesting, a thread's first section, fallback mode.
+      return call_in_section(std::forward<Args>(args)...);
     } else if constexpr (is_hazard) {
       // acquire: pairs with publish()/exchange()'s release (O1).
       hook_type* h = load_acquire(hook_);
@@ -534,6 +540,37 @@ class hook_ptr<R(Args...), Protection> {
   }
 
  private:
+  // rcu_protect's call outside its inlined fast path: any domain, any
+  // depth (the general enter()/leave() of rcu.hpp). Out of line, so that
+  // call() stays small enough to inline into its callers.
+  [[gnu::noinline]] call_result call_in_section(Args... args) const
+    requires is_rcu
+  {
+    rcu_domain& domain = *domain_;
+    const detail::rcu_section_token token = domain.enter();
+    // acquire: pairs with publish()/exchange()'s release (O1).
+    hook_type* h = load_acquire(hook_);
+    if (h == nullptr) {
+      domain.leave(token);
+      return call_result{};
+    }
+    // Not an RAII guard: the result then stays in registers across leave().
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    try {
+      call_result result = invoke(*h, std::forward<Args>(args)...);
+      domain.leave(token);
+      return result;
+    } catch (...) {
+      domain.leave(token);
+      throw;
+    }
+#else  // -fno-exceptions: nothing can leave the call but its return
+    call_result result = invoke(*h, std::forward<Args>(args)...);
+    domain.leave(token);
+    return result;
+#endif
+  }
+
   // hazard_protect's call when the thread's outermost slot is not free (see
   // call()): a guard takes the slot and gives it back.
   [[gnu::noinline]] call_result call_nested(Args... args) const

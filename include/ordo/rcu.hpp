@@ -52,22 +52,31 @@
 //   of the process) and then reads every reader's record.
 //
 //   The fast path, whichever way a section is opened (rcu_read_guard,
-//   read_lock()/read_unlock(), lock()/unlock() through std::scoped_lock), is
-//   inlined and on x86-64 is: entry, a thread-local load of the cached
-//   domain serial compared with the domain's (one load of the domain's
-//   read-mostly line), a load of the cached record pointer and of its
-//   counter (depth 0?), a load of the epoch, an add and a plain store to the
-//   counter; exit, the same compare (read_unlock) or none (a guard keeps its
-//   token), a load of the counter, a compare and a plain store, then a load
-//   of the record's writer_waiting word (same line, just written) and a
-//   branch not taken unless a grace period sleeps for this reader (I13;
-//   GCC 12: mov, test, jne, the last two fused). About a dozen
-//   instructions, no lock-prefixed instruction, no fence (acquire loads and
-//   release stores are plain moves on x86; the compiler-only fence orders the
-//   entry store before the section's loads and membarrier(2) supplies the
-//   CPU's part), and the only line written is the thread's own counter line
-//   (I7). Everything else (first use, nesting past the cache, other domains,
-//   teardown, misuse) is out of line.
+//   read_lock()/read_unlock(), lock()/unlock() through std::scoped_lock, a
+//   call through an rcu_protect hook_ptr), is inlined. For the default
+//   domain (I14), as GCC 12 emits a hook call on x86-64: entry, a compare of
+//   the domain pointer with a constant address and a branch, the thread
+//   pointer (one %fs load), a load of the record's counter, a test of its
+//   depth and a branch, a load of the epoch, an or and a plain store to the
+//   counter; exit, the thread pointer again, a load of the counter compared
+//   with what entry stored (a section opened inside and not closed, or
+//   closed twice, goes to the slow path) and a branch, a subtract and a
+//   plain store, then a load of the record's writer_waiting word (the line
+//   just written) and a branch not taken unless a grace period sleeps for
+//   this reader (I13). Twenty instructions (the four compare-and-branch pairs
+//   fuse), seven loads (two of them the thread pointer, one the hook
+//   pointer's domain) and two stores besides the call itself, no
+//   lock-prefixed instruction, no fence
+//   (acquire loads and release stores are plain moves on x86; the
+//   compiler-only fence orders the entry store before the section's loads
+//   and membarrier(2) supplies the CPU's part), and the only line written is
+//   the thread's own counter line (I7). Each of the three tests costs about
+//   0.15 ns here (measured by building the hook call without each in turn);
+//   they are what stands between a hook call and the bare acquire load. A
+//   domain of its own costs one more compare: a thread-local cache of the
+//   last domain entered (its serial against the domain's) and a load of the
+//   cached record pointer. Everything else (first use, nesting, domains past
+//   the cache, teardown, misuse) is out of line.
 //
 // When not to use it
 //   When writes are frequent (every grace period costs a system call and a
@@ -230,6 +239,26 @@
 //       read-modify-write landing between the two is overwritten unseen
 //       (no fence closes that window, only an atomic read-modify-write on
 //       the reader's side, which the fast path must not have).
+//   I14 In membarrier mode a thread's record of rcu_default_domain() is not
+//       allocated: it is the thread_local rcu_default_record, in the
+//       thread's TLS block, so the fast path reaches its counter from the
+//       thread pointer with no lookup. Until the thread's first section
+//       links it (under the registry mutexes, as any record), and again
+//       from the thread's teardown on, its depth reads as the limit 0xffff,
+//       so every fast path that tests it for depth 0 goes to the slow path
+//       (which registers it, or opens an anonymous section, I9); every other
+//       domain's fast path reads rcu_no_fast_record, whose depth is always
+//       the limit. Teardown unlinks the record like a heap one, ends an
+//       open section (I10) and sets the limit depth; a token naming it
+//       after that is reported by leave_slow(), never applied. It is never
+//       deleted: its memory is the thread's and outlives every use by the
+//       thread, and a writer reads it only while it is linked (a grace
+//       period reads records under registry_mutex_, which teardown takes to
+//       unlink). A fork child unlinks the records of the threads it does not
+//       have and frees only heap ones. The default domain's storage is
+//       static (rcu_default_domain_bytes), so "is this the default domain"
+//       is a compare with a constant address. Fallback mode keeps heap
+//       records for the default domain too (its entry needs the fence).
 //
 // Fence skips (each one safe; none trades safety)
 //   1  A grace period of a domain with no reader record, or whose only
@@ -452,6 +481,9 @@ struct rcu_list_node {
   rcu_list_node* next = this;
 
   rcu_list_node() = default;
+  // Unlinked and not self-linked: for a constant-initialized thread_local,
+  // whose address is not a constant; linked before first use.
+  constexpr explicit rcu_list_node(std::nullptr_t) noexcept : prev(nullptr), next(nullptr) {}
   rcu_list_node(const rcu_list_node&) = delete;
   rcu_list_node& operator=(const rcu_list_node&) = delete;
 
@@ -475,10 +507,25 @@ struct rcu_thread_state;
 // that moves the record between readers_ and waiting_) and the counter (the
 // only word a read section stores to) live on different cache lines, so a
 // reader never stores to a line another thread writes (I7).
+// Nesting depth in the low bits of a record's counter, epoch above (I1).
+inline constexpr std::uint64_t rcu_nesting_mask = 0xffff;
+inline constexpr std::uint64_t rcu_epoch_unit = rcu_nesting_mask + 1;
+
+struct rcu_thread_record_tag {};
+
 struct alignas(64) rcu_reader_record : rcu_list_node {
-  std::uint64_t serial = 0;   // the domain's serial; immutable
+  rcu_reader_record() = default;
+  // The thread's default-domain record (rcu_default_record below): unlinked,
+  // its counter at the depth limit until the thread registers it, so the
+  // fast path sends every section to the slow path until then (I14).
+  constexpr explicit rcu_reader_record(rcu_thread_record_tag) noexcept
+      : rcu_list_node(nullptr), thread_resident(true), counter(rcu_nesting_mask) {}
+
+  std::uint64_t serial = 0;   // the domain's serial; immutable while linked
   rcu_domain* domain = nullptr;  // I4: guarded by the global registry mutex
-  const rcu_thread_state* owner = nullptr;  // the owning thread's state; immutable
+  const rcu_thread_state* owner = nullptr;  // the owning thread's state; immutable while linked
+  // The record lives in the owning thread's TLS block (I14): never deleted.
+  bool thread_resident = false;
   // I1: epoch of the outermost section | nesting depth. Its own line (I7).
   alignas(64) std::atomic<std::uint64_t> counter{0};
   // I13: 1 while a grace period that sleeps waits for this record. Written by
@@ -495,9 +542,11 @@ struct alignas(64) rcu_reader_record : rcu_list_node {
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
               "ordo: rcu needs lock-free 64-bit atomics");
 
-// Nesting depth in the low bits of a record's counter, epoch above (I1).
-inline constexpr std::uint64_t rcu_nesting_mask = 0xffff;
-inline constexpr std::uint64_t rcu_epoch_unit = rcu_nesting_mask + 1;
+// The record of this thread's sections of rcu_default_domain() in membarrier
+// mode (I14): in the TLS block itself, so the fast path reaches its counter
+// with one %fs-relative access instead of a lookup. Trivially destructible:
+// its memory lives until the thread's TLS is freed, after every destructor.
+inline constinit thread_local rcu_reader_record rcu_default_record{rcu_thread_record_tag{}};
 
 // What enter() returns and leave() takes: the record (the domain's
 // anonymous_record_ for a section without one, during thread teardown) and
@@ -710,8 +759,9 @@ class rcu_domain {
   /// to the thread's own counter line.
   void read_unlock() noexcept {
     const detail::rcu_tls_fast_state& tls = detail::rcu_tls;
-    if (tls.cached_serial == serial_) [[likely]] {
-      detail::rcu_reader_record* record = tls.cached_record;
+    if (is_default() || tls.cached_serial == serial_) [[likely]] {
+      detail::rcu_reader_record* record =
+          is_default() ? &detail::rcu_default_record : tls.cached_record;
       // relaxed: only this thread writes its counter (I1).
       const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
       const std::uint64_t depth = counter & detail::rcu_nesting_mask;
@@ -788,6 +838,15 @@ class rcu_domain {
   [[nodiscard]] detail::rcu_section_token enter() noexcept;
   /// Closes the section that token opened (same thread, LIFO order).
   void leave(detail::rcu_section_token token) noexcept;
+  /// True when this is rcu_default_domain(): a compare with a constant
+  /// address (I14). Thread-safe.
+  [[nodiscard]] bool is_default() const noexcept;
+  // The same as enter()/leave() for rcu_default_domain() only, with the thread's resident
+  // record addressed directly (I14): enter_resident() opens an outermost
+  // section and returns what leave_resident() takes, or returns 0 and opens
+  // nothing (first use, nesting, fallback mode: then use enter()).
+  [[nodiscard]] std::uint64_t enter_resident() noexcept;
+  void leave_resident(std::uint64_t entered) noexcept;
 
  private:
   friend struct detail::rcu_thread_state;
@@ -795,6 +854,9 @@ class rcu_domain {
   friend class rcu_obj_base;
 
   [[nodiscard]] detail::rcu_reader_record* find_record() const noexcept {
+    if (is_default() && detail::rcu_default_record.domain == this) {
+      return &detail::rcu_default_record;
+    }
     if (detail::rcu_tls.cached_serial == serial_) return detail::rcu_tls.cached_record;
     const detail::rcu_tls_slot& slot = detail::rcu_tls.slots[slot_];
     if (slot.serial == serial_) [[likely]] return slot.record;
@@ -885,10 +947,24 @@ class rcu_domain {
   std::thread reclaimer_thread_;
 };
 
+namespace detail {
+// The default domain's storage: static, so its address is a link-time
+// constant the fast path compares with (I14); never destroyed.
+struct alignas(rcu_domain) rcu_default_domain_storage {
+  unsigned char bytes[sizeof(rcu_domain)];
+};
+inline constinit rcu_default_domain_storage rcu_default_domain_bytes{};
+}  // namespace detail
+
+inline bool rcu_domain::is_default() const noexcept {
+  return static_cast<const void*>(this) == &detail::rcu_default_domain_bytes;
+}
+
 /// The process-wide default domain. Never destroyed (threads may use it
 /// during static destruction). Thread-safe.
 inline rcu_domain& rcu_default_domain() noexcept {
-  static rcu_domain* const domain = new rcu_domain();
+  static rcu_domain* const domain =
+      ::new (static_cast<void*>(&detail::rcu_default_domain_bytes)) rcu_domain();
   return *domain;
 }
 
@@ -1067,11 +1143,14 @@ inline std::uint64_t rcu_domain::begin_section(detail::rcu_reader_record* record
   return entered;
 }
 
-inline detail::rcu_section_token rcu_domain::enter() noexcept {
+ORDO_ALWAYS_INLINE detail::rcu_section_token rcu_domain::enter() noexcept {
   detail::rcu_tls_fast_state& tls = detail::rcu_tls;
-  // Only membarrier-mode domains are cached (see rcu_tls_fast_state).
-  if (tls.cached_serial == serial_) [[likely]] {
-    detail::rcu_reader_record* record = tls.cached_record;
+  // Only membarrier-mode domains are cached (see rcu_tls_fast_state), and
+  // only those register the thread's default record (I14): until then its
+  // depth reads as the limit, so the test below sends it to enter_slow().
+  if (is_default() || tls.cached_serial == serial_) [[likely]] {
+    detail::rcu_reader_record* record =
+        is_default() ? &detail::rcu_default_record : tls.cached_record;
     // relaxed: only this thread writes its counter (I1).
     if ((record->counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) == 0)
         [[likely]] {
@@ -1120,7 +1199,7 @@ inline detail::rcu_section_token rcu_domain::enter_slow() noexcept {
   return {record, counter + 1};
 }
 
-inline void rcu_domain::leave(detail::rcu_section_token token) noexcept {
+ORDO_ALWAYS_INLINE void rcu_domain::leave(detail::rcu_section_token token) noexcept {
   // The common case: every section opened inside this one was closed, so
   // the counter is what enter() stored (also true for nested sections).
   // relaxed: only this thread writes its counter (I1).
@@ -1135,6 +1214,34 @@ inline void rcu_domain::leave(detail::rcu_section_token token) noexcept {
   leave_slow(token);
 }
 
+ORDO_ALWAYS_INLINE std::uint64_t rcu_domain::enter_resident() noexcept {
+  detail::rcu_reader_record& record = detail::rcu_default_record;
+  // relaxed: only this thread writes its counter (I1).
+  if ((record.counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) == 0)
+      [[likely]] {
+    // acquire, release and the compiler-only fence: as in enter(). The
+    // epoch is a multiple of rcu_epoch_unit (I2), so | 1 is its depth-1
+    // value, and the compiler knows it is not the 0 that means "nothing
+    // opened": the caller's test folds into this one.
+    const std::uint64_t entered = epoch_.load(std::memory_order_acquire) | 1;
+    record.counter.store(entered, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return entered;
+  }
+  return 0;
+}
+
+ORDO_ALWAYS_INLINE void rcu_domain::leave_resident(std::uint64_t entered) noexcept {
+  detail::rcu_reader_record& record = detail::rcu_default_record;
+  // relaxed and release: as in leave().
+  if (record.counter.load(std::memory_order_relaxed) == entered) [[likely]] {
+    record.counter.store(entered - 1, std::memory_order_release);
+    notify_grace_period(&record, entered - 1);
+    return;
+  }
+  leave_slow(detail::rcu_section_token{&record, entered});
+}
+
 inline void rcu_domain::leave_slow(detail::rcu_section_token token) noexcept {
   leave_slow(token.record == &anonymous_record_ ? nullptr : token.record);
 }
@@ -1146,7 +1253,10 @@ inline void rcu_domain::leave_slow(detail::rcu_reader_record* record) noexcept {
   }
   // relaxed: only this thread writes its counter (I1).
   const std::uint64_t counter = record->counter.load(std::memory_order_relaxed);
-  if ((counter & detail::rcu_nesting_mask) == 0) {
+  // A resident record after the thread's teardown (I14) has no section
+  // open, whatever its counter says (it ended them, I10).
+  if ((counter & detail::rcu_nesting_mask) == 0 ||
+      (record->thread_resident && record->domain == nullptr)) {
     detail::rcu_report_misuse(rcu_report_kind::unlock_without_lock, this,
                               "read_unlock() without a matching read_lock()");
     return;
@@ -1241,9 +1351,18 @@ inline detail::rcu_reader_record* rcu_domain::find_record_slow(bool create) cons
 
 inline detail::rcu_reader_record* rcu_domain::register_reader(
     detail::rcu_thread_state& state) noexcept {
-  // A failed allocation here terminates (enter() is noexcept): 64 bytes
-  // once per thread and domain.
-  auto* record = new detail::rcu_reader_record;
+  // The default domain in membarrier mode uses the thread's resident record
+  // (I14). Otherwise a failed allocation here terminates (enter() is
+  // noexcept): 128 bytes once per thread and domain.
+  const bool resident = is_default() && membarrier_;
+  auto* record = resident ? &detail::rcu_default_record : new detail::rcu_reader_record;
+  if (resident) {
+    // relaxed: not linked yet, and only this thread writes its counter (I1).
+    record->counter.store(0, std::memory_order_relaxed);
+    record->writer_waiting.store(0, std::memory_order_relaxed);
+    record->overflow = 0;
+    record->prev = record->next = record;
+  }
   record->serial = serial_;
   record->domain = this;
   record->owner = &state;
@@ -1252,7 +1371,7 @@ inline detail::rcu_reader_record* rcu_domain::register_reader(
     std::lock_guard global_lock(globals.mutex);
     // Free orphans left by destroyed domains (I4).
     std::erase_if(state.records, [](detail::rcu_reader_record* r) {
-      if (r->domain != nullptr) return false;
+      if (r->domain != nullptr || r->thread_resident) return false;
       delete r;
       return true;
     });
@@ -1584,7 +1703,15 @@ inline rcu_thread_state::~rcu_thread_state() {
         rcu_list_node::unlink(record);
         --domain->reader_count_;
       }
-      if (inside) {
+      if (record->thread_resident) {
+        // I14: unlinked, and at the depth limit again, so the fast path
+        // sends every later section to the slow path (anonymous, I9) and
+        // leave_slow() reports the unlock of one opened before (I10). The
+        // memory is the TLS block's: it outlives every use by this thread.
+        record->domain = nullptr;
+        // relaxed: unlinked, so only this thread reads it.
+        record->counter.store(rcu_nesting_mask, std::memory_order_relaxed);
+      } else if (inside) {
         // I10: a guard of a later destructor may still hold a token naming
         // this record; keep it (ended, unlinked) so its unlock is reported
         // instead of touching freed memory.
@@ -1664,7 +1791,9 @@ inline void rcu_domain::forget_dead_threads() noexcept {
       // Its state is unreachable in the child, so the record is ours to free.
       detail::rcu_list_node::unlink(record);
       --reader_count_;
-      delete record;
+      // A resident record (I14) is in that thread's TLS block, which the
+      // child inherited as plain memory: unlinked, it is never used again.
+      if (!record->thread_resident) delete record;
     }
     node = next;
   }

@@ -104,6 +104,25 @@ MUTANTS = {
     # touches freed memory (ASan).
     'rcu_teardown_frees_open_record': (RCU, [('globals.exited_inside.push_back(record);', 'delete record;')],
                                        'rcu_test', 'RcuDomain.SectionOutlivingTheThreadState*', 'asan'),
+    # I14: the thread's default-domain record is used but never linked, so
+    # grace periods do not see its sections.
+    'rcu_resident_not_linked': (RCU, [('    readers_.push_back(record);\n    ++reader_count_;',
+                                       '    if (!resident) readers_.push_back(record);\n    ++reader_count_;')],
+                                'rcu_test', 'RcuDefaultRecord.SynchronizeWaits*', 'release'),
+    # I14: teardown unlinks the record but leaves its depth at 0, so later
+    # sections take the fast path on an unlinked record (not waited for).
+    'rcu_resident_stays_open_after_teardown': (RCU, [('record->counter.store(rcu_nesting_mask, std::memory_order_relaxed);',
+                                                      'record->counter.store(0, std::memory_order_relaxed);')],
+                                               'rcu_test', 'RcuDefaultRecord.SectionsAfterTeardown*', 'release'),
+    # I14/I10: the late unlock of a section the teardown ended is applied to
+    # the torn-down record instead of reported.
+    'rcu_resident_late_unlock_applied': (RCU, [('''  if ((counter & detail::rcu_nesting_mask) == 0 ||
+      (record->thread_resident && record->domain == nullptr)) {''', '''  if ((counter & detail::rcu_nesting_mask) == 0) {''')],
+                                         'rcu_test', 'RcuDefaultRecord.SectionOutliving*', 'release'),
+    # I14: the fork child frees a dead thread's record that is not on the
+    # heap (ASan: bad free).
+    'rcu_fork_frees_resident_record': (RCU, [('if (!record->thread_resident) delete record;', 'delete record;')],
+                                       'rcu_test', 'RcuDomain.ForkChild*', 'asan'),
     # rcu_reclaim::thread: retire() runs the deleters itself on a full
     # backlog (then a retire under the deleter's lock self-deadlocks).
     'rcu_reclaimer_thread_retire_runs_deleters': (RCU, [('''        reclaimer_wake_.notify_one();
