@@ -216,7 +216,15 @@ shell::~shell() = default;
 
 void shell::reset() {
   host_->reset();
-  variables_.clear();
+  // The variables' nodes are kept for the next input's assignments (the
+  // fuzzer resets after every input), at most kSpareVariables of them.
+  while (!variables_.empty()) {
+    if (spare_variables_.size() == kSpareVariables) {
+      variables_.clear();
+      break;
+    }
+    spare_variables_.push_back(variables_.extract(variables_.begin()));
+  }
   variable_bytes_ = 0;
   cwd_ = "/";
   qci_adapters_ = 0;
@@ -519,27 +527,23 @@ std::string_view shell::resolve(std::string_view path) {
   // Most paths of a script are absolute and plain: they are their own
   // resolution.
   if (is_canonical(path)) return path;
-  path_parts_.clear();
-  auto walk = [this](std::string_view p) {
-    std::size_t i = 0;
-    while (i <= p.size()) {
-      std::size_t slash = p.find('/', i);
-      if (slash == std::string_view::npos) slash = p.size();
-      const std::string_view part = p.substr(i, slash - i);
-      if (part == "..") {
-        if (!path_parts_.empty()) path_parts_.pop_back();
-      } else if (!part.empty() && part != ".") {
-        path_parts_.push_back(part);
-      }
-      i = slash + 1;
-    }
-  };
-  if (path.empty() || path[0] != '/') walk(cwd_);
-  walk(path);
+  // Otherwise the components of `path` applied to `/` or, for a relative
+  // path, to cwd_, which is canonical (it is only ever `/` or what this
+  // function returned): its text is the resolution of its components.
   resolved_.clear();
-  for (auto part : path_parts_) {
-    resolved_.push_back('/');
-    resolved_ += part;
+  if ((path.empty() || path[0] != '/') && cwd_.size() > 1) resolved_.assign(cwd_);
+  std::size_t i = 0;
+  while (i <= path.size()) {
+    std::size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view part = path.substr(i, slash - i);
+    if (part == "..") {
+      if (!resolved_.empty()) resolved_.resize(resolved_.rfind('/'));
+    } else if (!part.empty() && part != ".") {
+      resolved_.push_back('/');
+      resolved_ += part;
+    }
+    i = slash + 1;
   }
   if (resolved_.empty()) resolved_.push_back('/');
   return resolved_;
@@ -563,8 +567,17 @@ void shell::execute(std::string_view line) {
       return;
     }
     variable_bytes_ = total;
-    if (old != variables_.end()) old->second.assign(text);
-    else variables_.emplace(std::string(name), std::string(text));
+    if (old != variables_.end()) {
+      old->second.assign(text);
+    } else if (!spare_variables_.empty()) {  // a node (and its strings' room) a reset left
+      auto node = std::move(spare_variables_.back());
+      spare_variables_.pop_back();
+      node.key().assign(name);
+      node.mapped().assign(text);
+      variables_.insert(std::move(node));
+    } else {
+      variables_.emplace(std::string(name), std::string(text));
+    }
     return;
   }
   if (!split(line)) return;

@@ -170,7 +170,14 @@ class shell {
   std::unique_ptr<host> host_;
   std::ostream& out_;
   std::ostream& err_;
-  std::map<std::string, std::string, std::less<>> variables_;
+  using variable_map = std::map<std::string, std::string, std::less<>>;
+  variable_map variables_;
+  // reset(): the nodes of the variables it dropped, reused by the next
+  // assignments of a new name (no allocation for a name or a value that
+  // fits the room a node's strings already have). At most kSpareVariables
+  // nodes, each with the room of a name and a value of at most kMaxLine.
+  static constexpr std::size_t kSpareVariables = 64;
+  std::vector<variable_map::node_type> spare_variables_;
   std::size_t variable_bytes_ = 0;  // names and values of variables_
   std::string cwd_ = "/";
   std::size_t line_ = 0;
@@ -195,7 +202,6 @@ class shell {
   std::string words_text_;
   std::vector<word_bounds> word_bounds_;
   std::vector<word> words_;
-  std::vector<std::string_view> path_parts_;
   std::string resolved_;
   std::string value_;
   // limit_queues(): the bound, and how many adapters and domains the
