@@ -124,6 +124,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <absl/strings/str_format.h>
@@ -618,7 +619,62 @@ class host {
   mutable ordo::ordered_mutex<vfio_level> vfio_lock_;
   mutable ordo::ordered_mutex<ap_bus_level> bus_lock_;
   ap::host_config qci_;                       // bus_lock_
-  std::map<ap::apqn, bound_to> devices_;      // bus_lock_: the queue devices
+  /// The AP bus's queue devices and their drivers, in APQN order: a sorted
+  /// vector, one block that reset keeps (clear keeps the capacity), where
+  /// a std::map allocated and freed a node per device (64 of each per
+  /// sysfs_fuzz input: a tenth of its time under ASan). No reference or
+  /// iterator is kept across an insertion or erasure, which move entries.
+  class device_table {
+   public:
+    using entry = std::pair<ap::apqn, bound_to>;
+    [[nodiscard]] auto begin() noexcept { return entries_.begin(); }
+    [[nodiscard]] auto end() noexcept { return entries_.end(); }
+    [[nodiscard]] auto begin() const noexcept { return entries_.begin(); }
+    [[nodiscard]] auto end() const noexcept { return entries_.end(); }
+    [[nodiscard]] auto find(ap::apqn q) const noexcept {
+      const auto it = lower_bound(q);
+      return it != entries_.end() && it->first == q ? it : entries_.end();
+    }
+    [[nodiscard]] bool contains(ap::apqn q) const noexcept { return find(q) != entries_.end(); }
+    /// The driver of device q, inserted unbound if there is none.
+    bound_to& operator[](ap::apqn q) {
+      auto it = std::lower_bound(entries_.begin(), entries_.end(), q, key_less);
+      if (it == entries_.end() || it->first != q) it = entries_.insert(it, entry{q, bound_to::none});
+      return it->second;
+    }
+    /// Adds every APQN of `sorted` (ascending, none present) unbound: one
+    /// merge, not one insertion each (a bus scan can add 65536).
+    void add_unbound(const std::vector<ap::apqn>& sorted) {
+      if (sorted.empty()) return;
+      if (entries_.empty() || entries_.back().first < sorted.front()) {  // all after: append
+        for (ap::apqn q : sorted) entries_.push_back(entry{q, bound_to::none});
+        return;
+      }
+      std::vector<entry> merged;
+      merged.reserve(entries_.size() + sorted.size());
+      auto in = sorted.begin();
+      for (const entry& e : entries_) {
+        for (; in != sorted.end() && *in < e.first; ++in) merged.push_back(entry{*in, bound_to::none});
+        merged.push_back(e);
+      }
+      for (; in != sorted.end(); ++in) merged.push_back(entry{*in, bound_to::none});
+      entries_.swap(merged);
+    }
+    /// Removes every device for which pred(apqn) holds, in one pass.
+    template <class Pred>
+    void erase_if(Pred pred) {
+      std::erase_if(entries_, [&](const entry& e) { return pred(e.first); });
+    }
+    void clear() noexcept { entries_.clear(); }
+
+   private:
+    static bool key_less(const entry& e, ap::apqn q) noexcept { return e.first < q; }
+    [[nodiscard]] std::vector<entry>::const_iterator lower_bound(ap::apqn q) const noexcept {
+      return std::lower_bound(entries_.begin(), entries_.end(), q, key_less);
+    }
+    std::vector<entry> entries_;
+  };
+  device_table devices_;  // bus_lock_: the queue devices
   matrix_dev matrix_;
 };
 
@@ -1321,18 +1377,21 @@ inline std::error_code host::qci(const qci_update& update) {
       gone.push_back(q);
     }
   }
-  for (ap::apqn q : gone) {
-    detach(b, q);
-    devices_.erase(q);
+  for (ap::apqn q : gone) detach(b, q);
+  if (!gone.empty()) {  // `gone` is ascending: a binary search each
+    devices_.erase_if([&](ap::apqn q) { return std::binary_search(gone.begin(), gone.end(), q); });
   }
+  // The new devices appear unbound, then each is probed, in APQN order
+  // (probing reads no other device's entry).
+  std::vector<ap::apqn> added;
   for (ap::apid a : cur.apm.up_to(limits.apm_max)) {
     for (ap::apqi d : cur.aqm.up_to(limits.aqm_max)) {
       const ap::apqn q(a, d);
-      if (devices_.contains(q)) continue;
-      devices_[q] = bound_to::none;
-      attach(b, q);
+      if (!devices_.contains(q)) added.push_back(q);
     }
   }
+  devices_.add_unbound(added);
+  for (ap::apqn q : added) attach(b, q);
   if (changed) matrix_.on_scan_complete(b);
   return {};
 }
