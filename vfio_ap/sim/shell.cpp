@@ -216,15 +216,7 @@ shell::~shell() = default;
 
 void shell::reset() {
   host_->reset();
-  // The variables' nodes are kept for the next input's assignments (the
-  // fuzzer resets after every input), at most kSpareVariables of them.
-  while (!variables_.empty()) {
-    if (spare_variables_.size() == kSpareVariables) {
-      variables_.clear();
-      break;
-    }
-    spare_variables_.push_back(variables_.extract(variables_.begin()));
-  }
+  variables_.clear();
   variable_bytes_ = 0;
   cwd_ = "/";
   qci_adapters_ = 0;
@@ -567,17 +559,8 @@ void shell::execute(std::string_view line) {
       return;
     }
     variable_bytes_ = total;
-    if (old != variables_.end()) {
-      old->second.assign(text);
-    } else if (!spare_variables_.empty()) {  // a node (and its strings' room) a reset left
-      auto node = std::move(spare_variables_.back());
-      spare_variables_.pop_back();
-      node.key().assign(name);
-      node.mapped().assign(text);
-      variables_.insert(std::move(node));
-    } else {
-      variables_.emplace(std::string(name), std::string(text));
-    }
+    if (old != variables_.end()) old->second.assign(text);
+    else variables_.emplace(std::string(name), std::string(text));
     return;
   }
   if (!split(line)) return;

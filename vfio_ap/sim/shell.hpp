@@ -170,14 +170,7 @@ class shell {
   std::unique_ptr<host> host_;
   std::ostream& out_;
   std::ostream& err_;
-  using variable_map = std::map<std::string, std::string, std::less<>>;
-  variable_map variables_;
-  // reset(): the nodes of the variables it dropped, reused by the next
-  // assignments of a new name (no allocation for a name or a value that
-  // fits the room a node's strings already have). At most kSpareVariables
-  // nodes, each with the room of a name and a value of at most kMaxLine.
-  static constexpr std::size_t kSpareVariables = 64;
-  std::vector<variable_map::node_type> spare_variables_;
+  std::map<std::string, std::string, std::less<>> variables_;
   std::size_t variable_bytes_ = 0;  // names and values of variables_
   std::string cwd_ = "/";
   std::size_t line_ = 0;
