@@ -532,22 +532,23 @@ void tsd_reader(void* arg) {
   while (!context->release.load()) std::this_thread::yield();
 }
 
-TEST(RcuDomain, AnonymousSectionsAreKnownAndWaitedFor) {
+// The thread links its record in `domain`, then opens a section from a
+// destructor that runs after its RCU state is gone (I9).
+void expect_anonymous_section_known_and_waited_for(ordo::rcu_domain& domain) {
   capture_reports capture;
-  auto* domain = new ordo::rcu_domain;
   const pthread_key_t key = key_after_rcu(&tsd_reader);
-  tsd_context context{domain};
+  tsd_context context{&domain};
   std::thread reader([&] {
-    { ordo::rcu_read_guard guard(*domain); }  // this thread has RCU state
+    { ordo::rcu_read_guard guard(domain); }  // this thread has RCU state
     pthread_setspecific(key, &context);
   });
   while (!context.inside.load()) std::this_thread::yield();
   EXPECT_TRUE(context.in_section);
-  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, domain), 1u);
+  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, &domain), 1u);
   // The anonymous section holds grace periods back until it ends.
   std::atomic<bool> synchronized{false};
   std::thread writer([&] {
-    domain->synchronize();
+    domain.synchronize();
     synchronized = true;
   });
   EXPECT_FALSE(becomes_true_within([&] { return synchronized.load(); }, 100ms));
@@ -556,7 +557,11 @@ TEST(RcuDomain, AnonymousSectionsAreKnownAndWaitedFor) {
   reader.join();
   EXPECT_TRUE(synchronized.load());
   pthread_key_delete(key);
-  delete domain;
+}
+
+TEST(RcuDomain, AnonymousSectionsAreKnownAndWaitedFor) {
+  auto domain = std::make_unique<ordo::rcu_domain>();
+  expect_anonymous_section_known_and_waited_for(*domain);
 }
 
 // issue 10, RCU edge 3: a section opened in the thread body and closed by a
@@ -816,28 +821,7 @@ TEST(RcuDefaultRecord, ThreadLocalDestructorsStillHaveTheRecord) {
 }
 
 TEST(RcuDefaultRecord, SectionsAfterTeardownAreAnonymousAndWaitedFor) {
-  capture_reports capture;
-  ordo::rcu_domain& domain = ordo::rcu_default_domain();
-  const pthread_key_t key = key_after_rcu(&tsd_reader);
-  tsd_context context{&domain};
-  std::thread reader([&] {
-    { ordo::rcu_read_guard guard; }  // links the thread's record
-    pthread_setspecific(key, &context);
-  });
-  while (!context.inside.load()) std::this_thread::yield();
-  EXPECT_TRUE(context.in_section);
-  EXPECT_EQ(report_log::count(ordo::rcu_report_kind::wait_in_read_section, &domain), 1u);
-  std::atomic<bool> synchronized{false};
-  std::thread writer([&] {
-    domain.synchronize();
-    synchronized = true;
-  });
-  EXPECT_FALSE(becomes_true_within([&] { return synchronized.load(); }, 100ms));
-  context.release = true;
-  writer.join();
-  reader.join();
-  EXPECT_TRUE(synchronized.load());
-  pthread_key_delete(key);
+  expect_anonymous_section_known_and_waited_for(ordo::rcu_default_domain());
 }
 
 TEST(RcuDefaultRecord, SectionOutlivingTheThreadStateIsEndedAndItsUnlockReported) {

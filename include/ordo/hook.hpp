@@ -449,26 +449,8 @@ class hook_ptr<R(Args...), Protection> {
         // The default domain's outermost section: the thread's resident
         // record, addressed directly (rcu.hpp I14).
         if (const std::uint64_t entered = domain.enter_resident(); entered != 0) [[likely]] {
-          // acquire: pairs with publish()/exchange()'s release (O1).
-          hook_type* h = load_acquire(hook_);
-          if (h == nullptr) {
-            domain.leave_resident(entered);
-            return call_result{};
-          }
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-          try {
-            call_result result = invoke(*h, std::forward<Args>(args)...);
-            domain.leave_resident(entered);
-            return result;
-          } catch (...) {
-            domain.leave_resident(entered);
-            throw;
-          }
-#else
-          call_result result = invoke(*h, std::forward<Args>(args)...);
-          domain.leave_resident(entered);
-          return result;
-#endif
+          return call_then([&domain, entered] { domain.leave_resident(entered); },
+                           std::forward<Args>(args)...);
         }
       }
       // Other domains, nesting, a thread's first section, fallback mode.
@@ -548,25 +530,32 @@ class hook_ptr<R(Args...), Protection> {
   {
     rcu_domain& domain = *domain_;
     const detail::rcu_section_token token = domain.enter();
+    return call_then([&domain, token] { domain.leave(token); }, std::forward<Args>(args)...);
+  }
+
+  // rcu_protect, inside the section `leave` closes: calls the hook if one is
+  // set, then closes the section, also when the hook throws. Not an RAII
+  // guard: the result then stays in registers across leave().
+  template <class Leave>
+  ORDO_ALWAYS_INLINE call_result call_then(Leave leave, Args... args) const {
     // acquire: pairs with publish()/exchange()'s release (O1).
     hook_type* h = load_acquire(hook_);
     if (h == nullptr) {
-      domain.leave(token);
+      leave();
       return call_result{};
     }
-    // Not an RAII guard: the result then stays in registers across leave().
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
     try {
       call_result result = invoke(*h, std::forward<Args>(args)...);
-      domain.leave(token);
+      leave();
       return result;
     } catch (...) {
-      domain.leave(token);
+      leave();
       throw;
     }
 #else  // -fno-exceptions: nothing can leave the call but its return
     call_result result = invoke(*h, std::forward<Args>(args)...);
-    domain.leave(token);
+    leave();
     return result;
 #endif
   }
