@@ -249,11 +249,10 @@
 //       links it (under the registry mutexes, as any record), and again
 //       from the thread's teardown on, its depth reads as the limit 0xffff,
 //       so every fast path that tests it for depth 0 goes to the slow path
-//       (which registers it, or opens an anonymous section, I9); every other
-//       domain's fast path reads rcu_no_fast_record, whose depth is always
-//       the limit. Teardown unlinks the record like a heap one, ends an
-//       open section (I10) and sets the limit depth; a token naming it
-//       after that is reported by leave_slow(), never applied. It is never
+//       (which registers it, or opens an anonymous section, I9). Teardown
+//       unlinks the record like a heap one, ends an open section (I10) and
+//       sets the limit depth; a token naming it after that is reported by
+//       leave_slow(), never applied. It is never
 //       deleted: its memory is the thread's and outlives every use by the
 //       thread, and a writer reads it only while it is linked (a grace
 //       period reads records under registry_mutex_, which teardown takes to
@@ -844,10 +843,11 @@ class rcu_domain {
   /// True when this is rcu_default_domain(): a compare with a constant
   /// address (I14). Thread-safe.
   [[nodiscard]] bool is_default() const noexcept;
-  // The same as enter()/leave() for rcu_default_domain() only, with the thread's resident
-  // record addressed directly (I14): enter_resident() opens an outermost
-  // section and returns what leave_resident() takes, or returns 0 and opens
-  // nothing (first use, nesting, fallback mode: then use enter()).
+  // The same as enter()/leave(), for rcu_default_domain() only, with the
+  // thread's resident record addressed directly (I14): enter_resident()
+  // opens an outermost section and returns what leave_resident() takes, or
+  // returns 0 and opens nothing (first use, nesting, fallback mode: then
+  // use enter()).
   [[nodiscard]] std::uint64_t enter_resident() noexcept;
   void leave_resident(std::uint64_t entered) noexcept;
 
