@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -771,6 +772,28 @@ TEST(RcuDefaultRecord, SynchronizeWaitsForAHookCallAndForANestedSection) {
   }
   reader.join();
   ptr.clear();
+}
+
+TEST(RcuDefaultRecord, EnterResidentOpensOnlyAnOutermostDefaultDomainSection) {
+  ordo::rcu_domain other;
+  EXPECT_EQ(other.enter_resident(), 0u);  // not the default domain: nothing opened
+  EXPECT_FALSE(other.in_read_section());
+  ordo::rcu_domain& domain = ordo::rcu_default_domain();
+  EXPECT_TRUE(domain.is_default());
+  EXPECT_FALSE(other.is_default());
+  { ordo::rcu_read_guard guard; }  // the thread's record is linked
+  EXPECT_FALSE(domain.in_read_section());
+  if (domain.fence_mode() != ordo::rcu_fence_mode::membarrier) {
+    EXPECT_EQ(domain.enter_resident(), 0u);  // fallback mode keeps heap records
+    return;
+  }
+  const std::uint64_t entered = domain.enter_resident();
+  ASSERT_NE(entered, 0u);
+  EXPECT_TRUE(domain.in_read_section());
+  EXPECT_FALSE(other.in_read_section());
+  EXPECT_EQ(domain.enter_resident(), 0u);  // nested: nothing opened
+  domain.leave_resident(entered);
+  EXPECT_FALSE(domain.in_read_section());
 }
 
 TEST(RcuDefaultRecord, ASectionLeftOpenInsideAHookCallStaysOpenAfterIt) {

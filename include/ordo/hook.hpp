@@ -445,13 +445,11 @@ class hook_ptr<R(Args...), Protection> {
       Args... args) const {
     if constexpr (is_rcu) {
       rcu_domain& domain = *domain_;
-      if (domain.is_default()) [[likely]] {
-        // The default domain's outermost section: the thread's resident
-        // record, addressed directly (rcu.hpp I14).
-        if (const std::uint64_t entered = domain.enter_resident(); entered != 0) [[likely]] {
-          return call_then([&domain, entered] { domain.leave_resident(entered); },
-                           std::forward<Args>(args)...);
-        }
+      // The default domain's outermost section: the thread's resident
+      // record, addressed directly (rcu.hpp I14).
+      if (const std::uint64_t entered = domain.enter_resident(); entered != 0) [[likely]] {
+        return call_then([&domain, entered] { domain.leave_resident(entered); },
+                         std::forward<Args>(args)...);
       }
       // Other domains, nesting, a thread's first section, fallback mode.
       return call_in_section(std::forward<Args>(args)...);

@@ -843,12 +843,14 @@ class rcu_domain {
   /// True when this is rcu_default_domain(): a compare with a constant
   /// address (I14). Thread-safe.
   [[nodiscard]] bool is_default() const noexcept;
-  // The same as enter()/leave(), for rcu_default_domain() only, with the
-  // thread's resident record addressed directly (I14): enter_resident()
-  // opens an outermost section and returns what leave_resident() takes, or
-  // returns 0 and opens nothing (first use, nesting, fallback mode: then
-  // use enter()).
+  /// Opens an outermost read section of rcu_default_domain() in the
+  /// calling thread's resident record (I14) and returns what to pass to
+  /// leave_resident() on the same thread; or returns 0 and opens nothing
+  /// (another domain, the thread's first section, nesting, fallback mode:
+  /// then use enter()). The inlined fast path of an rcu_protect hook call.
   [[nodiscard]] std::uint64_t enter_resident() noexcept;
+  /// Closes the section that enter_resident() opened (same thread, LIFO
+  /// order with other sections of this domain).
   void leave_resident(std::uint64_t entered) noexcept;
 
  private:
@@ -1218,6 +1220,7 @@ ORDO_ALWAYS_INLINE void rcu_domain::leave(detail::rcu_section_token token) noexc
 }
 
 ORDO_ALWAYS_INLINE std::uint64_t rcu_domain::enter_resident() noexcept {
+  if (!is_default()) return 0;  // the record is the default domain's only
   detail::rcu_reader_record& record = detail::rcu_default_record;
   // relaxed: only this thread writes its counter (I1).
   if ((record.counter.load(std::memory_order_relaxed) & detail::rcu_nesting_mask) == 0)
