@@ -80,28 +80,34 @@ void check(const std::vector<std::string>& broken, int selector, std::size_t val
 void apply(ordo::vfio_ap::host& h, unsigned selector, std::string_view value) {
   constexpr unsigned n_mdev = sizeof(mdev_attrs) / sizeof(mdev_attrs[0]);
   constexpr unsigned n_bus = sizeof(bus_paths) / sizeof(bus_paths[0]);
-  // The mdev attribute paths, built once.
-  static const std::vector<std::string> mdev_paths = [] {
-    std::vector<std::string> paths;
+  // The attributes' paths, looked up once (host::sysfs_resolve: a write
+  // through one is the write to its path; the lookup itself is the layout
+  // tests' and script_fuzz's, whose inputs spell paths): the mdevs', then
+  // the bus's.
+  using attr = ordo::vfio_ap::host::sysfs_attr;
+  static const std::vector<attr> attrs = [] {
+    std::vector<attr> out;
+    auto resolve = [&out](const std::string& path) {
+      attr a;
+      if (ordo::vfio_ap::host::sysfs_resolve(path, a)) {
+        std::fprintf(stderr, "sysfs_fuzz: %s is not in the layout\n", path.c_str());
+        std::abort();
+      }
+      out.push_back(a);
+    };
     for (const std::string_view dir : {mdev_a, mdev_b}) {
-      for (const std::string_view attr : mdev_attrs) paths.push_back(std::string(dir) + std::string(attr));
+      for (const std::string_view name : mdev_attrs) resolve(std::string(dir) + std::string(name));
     }
-    return paths;
+    for (const std::string_view path : bus_paths) resolve(std::string(path));
+    return out;
   }();
   std::string out;
-  if (selector < 2 * n_mdev) {
-    const std::string& path = mdev_paths[selector];
-    (void)h.sysfs_write(path, value);
-    (void)h.sysfs_read(path, out);
+  if (selector < 2 * n_mdev + n_bus) {
+    (void)h.sysfs_write(attrs[selector], value);
+    (void)h.sysfs_read(attrs[selector], out);
     return;
   }
-  selector -= 2 * n_mdev;
-  if (selector < n_bus) {
-    (void)h.sysfs_write(bus_paths[selector], value);
-    (void)h.sysfs_read(bus_paths[selector], out);
-    return;
-  }
-  selector -= n_bus;
+  selector -= 2 * n_mdev + n_bus;
   const std::uint8_t first = value.empty() ? 0 : static_cast<std::uint8_t>(value[0]);
   switch (selector) {
     case 0: (void)h.vfio_open(mdev_a.substr(28, 36), "guest"); break;

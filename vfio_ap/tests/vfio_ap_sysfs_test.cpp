@@ -3,7 +3,10 @@
 // changes nothing".
 #include "vfio_ap_test_util.hpp"
 
+#include <algorithm>
 #include <string>
+#include <vector>
+
 #include "expect_ok.hpp"
 
 namespace vfio_ap_test {
@@ -325,6 +328,113 @@ TEST_F(VfioApSysfs, RemoveAttribute) {
   EXPECT_EQ(write(mdev(uuid_a, "remove"), "1\n"), std::errc::no_such_file_or_directory);
   EXPECT_EQ(read(type_dir + "available_instances"), "65536\n");
   EXPECT_OK(create(uuid_a));  // the UUID is free again
+}
+
+
+// sysfs_resolve: an attribute looked up once behaves as its path does, on
+// every attribute (canonical paths and aliases through the bus and class
+// symlinks), through card, queue and mdev removal and re-creation. Two
+// hosts get the same writes, one by path and one through resolved
+// attributes; every read and every write's result must agree.
+TEST(VfioApSysfsAttr, ResolvedAttributeBehavesAsItsPath) {
+  using ordo::vfio_ap::host;
+  const std::string a = std::string(matrix_dir) + uuid_a + "/";
+  const std::string a_bus = std::string("/sys/bus/mdev/devices/") + uuid_a + "/";
+  const std::vector<std::string> paths = {
+      "/sys/bus/ap/apmask", "/sys/bus/ap/aqmask", "/sys/bus/ap/drivers/vfio_ap/bind",
+      "/sys/bus/ap/drivers/vfio_ap/unbind", "/sys/devices/ap/card05/05.0004/status",
+      "/sys/bus/ap/devices/05.0004/status", "/sys/bus/ap/drivers/vfio_ap/05.0004/status",
+      "/sys/devices/vfio_ap/matrix/features", type_dir + "create",
+      type_dir + "available_instances", type_dir + "name",
+      a + "assign_adapter", a + "unassign_adapter", a + "assign_domain", a + "unassign_domain",
+      a + "assign_control_domain", a + "unassign_control_domain", a + "ap_config", a + "matrix",
+      a + "guest_matrix", a + "control_domains", a + "remove", a_bus + "assign_adapter",
+      a_bus + "matrix", a_bus + "remove"};
+  std::vector<host::sysfs_attr> attrs;
+  for (const std::string& p : paths) {
+    std::string copy = p;  // the attribute owns what it bound, not the string
+    host::sysfs_attr attr;
+    ASSERT_FALSE(host::sysfs_resolve(copy, attr)) << p;
+    copy.assign(copy.size(), 'x');  // and the string overwritten
+    attrs.push_back(attr);
+  }
+  host by_path;
+  host by_attr;
+  auto compare_reads = [&](const std::string& step) {
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      std::string p_out = "untouched";
+      std::string a_out = "untouched";
+      const std::error_code p_ec = by_path.sysfs_read(paths[i], p_out);
+      const std::error_code a_ec = by_attr.sysfs_read(attrs[i], a_out);
+      EXPECT_EQ(p_ec, a_ec) << step << ": " << paths[i];
+      EXPECT_EQ(p_out, a_out) << step << ": " << paths[i];
+    }
+  };
+  auto write = [&](std::size_t i, std::string_view value) {
+    const std::error_code p_ec = by_path.sysfs_write(paths[i], value);
+    const std::error_code a_ec = by_attr.sysfs_write(attrs[i], value);
+    EXPECT_EQ(p_ec, a_ec) << paths[i] << " <- " << value;
+    compare_reads(paths[i] + " <- " + std::string(value));
+  };
+  auto index = [&](const std::string& p) {
+    return static_cast<std::size_t>(std::find(paths.begin(), paths.end(), p) - paths.begin());
+  };
+  compare_reads("new hosts: no card, no mdev");
+  for (host* h : {&by_path, &by_attr}) {
+    ordo::vfio_ap::qci_update u;
+    u.apm = adapters({5, 6});
+    u.aqm = domains({4, 7});
+    ASSERT_FALSE(h->qci(u));
+  }
+  compare_reads("cards 5 and 6, domains 4 and 7");
+  write(index("/sys/bus/ap/apmask"), "-5\n");  // 05.0004 to vfio_ap
+  write(index("/sys/bus/ap/aqmask"), "-4\n");
+  write(index(type_dir + "create"), std::string(uuid_a) + "\n");
+  write(index(a + "assign_adapter"), "5\n");
+  write(index(a_bus + "assign_adapter"), "6\n");  // through the bus symlink
+  write(index(a + "assign_domain"), "4\n");
+  write(index(a + "assign_control_domain"), "0x3\n");
+  write(index(a + "ap_config"), "x\n");  // refused: nothing changes
+  write(index("/sys/bus/ap/drivers/vfio_ap/unbind"), "05.0004\n");
+  write(index("/sys/bus/ap/drivers/vfio_ap/bind"), "05.0004\n");
+  write(index(a + "matrix"), "1\n");  // read-only: EACCES
+  write(index(a + "unassign_adapter"), "6\n");
+  write(index(a_bus + "remove"), "1\n");  // the mdev goes; its attributes with it
+  write(index(a + "assign_adapter"), "5\n");  // ENOENT, by path and by attribute
+  write(index(type_dir + "create"), std::string(uuid_a) + "\n");  // back, empty
+  write(index(a + "assign_adapter"), "5\n");
+  for (host* h : {&by_path, &by_attr}) {
+    ordo::vfio_ap::qci_update u;
+    u.apm = adapters({6});
+    u.aqm = domains({7});
+    ASSERT_FALSE(h->qci(u));
+  }
+  compare_reads("card 5 and domain 4 gone");
+  write(index(a + "remove"), "1\n");
+  EXPECT_TRUE(by_path.check_invariants().empty());
+  EXPECT_TRUE(by_attr.check_invariants().empty());
+}
+
+TEST(VfioApSysfsAttr, UnknownPathsResolveToNothing) {
+  using ordo::vfio_ap::host;
+  host h;
+  host::sysfs_attr attr;
+  std::string out = "kept";
+  EXPECT_EQ(h.sysfs_read(attr, out), std::errc::no_such_file_or_directory);  // resolved nothing
+  EXPECT_EQ(h.sysfs_write(attr, "1\n"), std::errc::no_such_file_or_directory);
+  for (const std::string_view bad :
+       {"/sys/bus/ap/nope", "/sys/devices/vfio_ap/matrix", "/sys/bus/ap//apmask", "/proc/apmask",
+        "/sys/devices/vfio_ap/matrix/AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE/matrix", ""}) {
+    EXPECT_EQ(host::sysfs_resolve(bad, attr), std::errc::no_such_file_or_directory) << bad;
+  }
+  EXPECT_EQ(h.sysfs_read(attr, out), std::errc::no_such_file_or_directory);  // still nothing
+  EXPECT_EQ(out, "kept");
+  ASSERT_FALSE(host::sysfs_resolve("/sys/bus/ap/drivers/vfio_ap/bind", attr));
+  EXPECT_EQ(h.sysfs_read(attr, out), std::errc::permission_denied);  // write-only (C1)
+  EXPECT_EQ(out, "kept");
+  ASSERT_FALSE(host::sysfs_resolve("/sys/devices/vfio_ap/matrix/features", attr));
+  EXPECT_EQ(h.sysfs_write(attr, "x\n"), std::errc::permission_denied);  // read-only (C1)
+  EXPECT_TRUE(h.check_invariants().empty());
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 //   The reference model of drivers/s390/crypto/vfio_ap (docs/vfio-ap-model.md)
 //   behind the interface the simulator (vfio_ap/sim, docs/vfio-ap-sim.md)
 //   drives:
-//     sysfs_write / sysfs_read   every attribute of §2 by absolute path
+//     sysfs_write / sysfs_read   every attribute of §2 by absolute path, or
+//                                through a sysfs_attr (sysfs_resolve: the
+//                                path looked up once)
 //     qci                        the host AP configuration changes; the AP
 //                                bus rescans (on_cfg_changed, queue devices
 //                                removed and created, on_scan_complete)
@@ -260,6 +262,42 @@ class host {
   /// Thread-safe.
   std::error_code sysfs_read(std::string_view path, std::string& out);
 
+ private:
+  struct sysfs_row;
+
+ public:
+  /// An attribute's path, looked up once: the row of the layout it names
+  /// (symlinks on the way followed) and the card, queue and UUID its
+  /// components bound. sysfs_write and sysfs_read through it behave exactly
+  /// as through the path it was resolved from, now and after any change of
+  /// the host (whether the card, queue or mdev exists is each show's and
+  /// store's business, for a path as for this): only the lookup is not
+  /// repeated (split, tree walk, symlinks), which is what a caller that
+  /// writes one attribute many times (a fuzzer, a benchmark) would
+  /// otherwise pay on every call. Owns what it bound; copyable; not tied to
+  /// one host (the layout is the same for every host).
+  class sysfs_attr {
+   public:
+    /// Resolves nothing: sysfs_write and sysfs_read through it return ENOENT.
+    sysfs_attr() = default;
+
+   private:
+    friend class host;
+    const sysfs_row* row_ = nullptr;
+    std::optional<ap::apid> card_;
+    std::optional<ap::apqn> queue_;
+    std::array<char, 36> uuid_{};  // {uuid}: always 36 characters when bound
+    bool has_uuid_ = false;
+  };
+
+  /// Looks `path` up as sysfs_write and sysfs_read do, once: ENOENT if it
+  /// names no attribute of the layout (`attr` then untouched).
+  static std::error_code sysfs_resolve(std::string_view path, sysfs_attr& attr);
+  /// sysfs_write(path, value) for the path `attr` was resolved from.
+  std::error_code sysfs_write(const sysfs_attr& attr, std::string_view value);
+  /// sysfs_read(path, out) for the path `attr` was resolved from.
+  std::error_code sysfs_read(const sysfs_attr& attr, std::string& out);
+
   /// The entries of directory `dir` (absolute, below /sys; symlinks on the
   /// way are followed, as opendir does), sorted by name, as they exist now:
   /// a queue's `status` only while it is bound to vfio_ap, one symlink per
@@ -470,6 +508,12 @@ class host {
   /// (existence is the show/store's business, as before the table): the
   /// read/write path. nullptr: not in the layout.
   static const sysfs_row* sysfs_attribute(std::string_view path, sysfs_node& node);
+  /// sysfs_write's and sysfs_read's work once the row is known.
+  std::error_code sysfs_store_row(const sysfs_row& row, const sysfs_binding& b,
+                                  std::string_view value);
+  std::error_code sysfs_show_row(const sysfs_row& row, const sysfs_binding& b,
+                                 std::string& out) const;
+  static sysfs_binding sysfs_attr_binding(const sysfs_attr& attr);
   /// The node at `path` with every component checked for existence;
   /// `follow` says whether a final symlink is followed (list) or not (stat). Needs the
   /// bus lock and guests_lock (b, g).
@@ -1222,22 +1266,62 @@ inline std::error_code host::sysfs_write(std::string_view path, std::string_view
   sysfs_node node;
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
-  if (row->store == nullptr) return errc(std::errc::permission_denied);  // C1
-  // Every invariant, even if the store fails, unless it failed on a value
-  // its parse rejects: then it stopped at that parse (sysfs_parse).
-  change_note note(*this, invariant_set::all());
-  const std::error_code ec = row->store(*this, node.bound, value);
-  if (ec && row->parse != nullptr && row->parse(value)) note.cancel();
-  return ec;
+  return sysfs_store_row(*row, node.bound, value);
 }
 
 inline std::error_code host::sysfs_read(std::string_view path, std::string& out) {
   sysfs_node node;
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
-  if (row->show == nullptr) return errc(std::errc::permission_denied);  // C1
+  return sysfs_show_row(*row, node.bound, out);
+}
+
+inline std::error_code host::sysfs_resolve(std::string_view path, sysfs_attr& attr) {
+  sysfs_node node;
+  const sysfs_row* row = sysfs_attribute(path, node);
+  if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
+  attr.row_ = row;
+  attr.card_ = node.bound.card;
+  attr.queue_ = node.bound.queue;
+  attr.has_uuid_ = node.bound.uuid.size() == attr.uuid_.size();  // sysfs_match_part's {uuid}
+  if (attr.has_uuid_) std::copy(node.bound.uuid.begin(), node.bound.uuid.end(), attr.uuid_.begin());
+  return {};
+}
+
+inline host::sysfs_binding host::sysfs_attr_binding(const sysfs_attr& attr) {
+  sysfs_binding b;
+  b.card = attr.card_;
+  b.queue = attr.queue_;
+  if (attr.has_uuid_) b.uuid = std::string_view(attr.uuid_.data(), attr.uuid_.size());
+  return b;
+}
+
+inline std::error_code host::sysfs_write(const sysfs_attr& attr, std::string_view value) {
+  if (attr.row_ == nullptr) return errc(std::errc::no_such_file_or_directory);
+  return sysfs_store_row(*attr.row_, sysfs_attr_binding(attr), value);
+}
+
+inline std::error_code host::sysfs_read(const sysfs_attr& attr, std::string& out) {
+  if (attr.row_ == nullptr) return errc(std::errc::no_such_file_or_directory);
+  return sysfs_show_row(*attr.row_, sysfs_attr_binding(attr), out);
+}
+
+inline std::error_code host::sysfs_store_row(const sysfs_row& row, const sysfs_binding& b,
+                                             std::string_view value) {
+  if (row.store == nullptr) return errc(std::errc::permission_denied);  // C1
+  // Every invariant, even if the store fails, unless it failed on a value
+  // its parse rejects: then it stopped at that parse (sysfs_parse).
+  change_note note(*this, invariant_set::all());
+  const std::error_code ec = row.store(*this, b, value);
+  if (ec && row.parse != nullptr && row.parse(value)) note.cancel();
+  return ec;
+}
+
+inline std::error_code host::sysfs_show_row(const sysfs_row& row, const sysfs_binding& b,
+                                            std::string& out) const {
+  if (row.show == nullptr) return errc(std::errc::permission_denied);  // C1
   std::string text;
-  const std::error_code ec = row->show(*this, node.bound, text);
+  const std::error_code ec = row.show(*this, b, text);
   if (!ec) out = std::move(text);
   return ec;
 }
