@@ -125,6 +125,38 @@ struct host_test_access {
     }
     return out;
   }
+  /// The table's pattern components whose kind (literal or placeholder,
+  /// fixed when the table is compiled) disagrees with their text: a '{'
+  /// must begin exactly the placeholders, and each placeholder has its kind.
+  static std::vector<std::string> misclassified_parts() {
+    std::vector<std::string> out;
+    for (const host::sysfs_row& row : host::sysfs_table()) {
+      for (std::size_t i = 0; i < row.path.depth; ++i) {
+        const std::string_view part = row.path.part[i];
+        const host::sysfs_part kind = row.path.kind[i];
+        const bool ok = part == "{card}"   ? kind == host::sysfs_part::card
+                        : part == "{apqn}" ? kind == host::sysfs_part::apqn
+                        : part == "{uuid}" ? kind == host::sysfs_part::uuid
+                                           : kind == host::sysfs_part::literal &&
+                                                 !part.starts_with('{');
+        if (!ok) out.emplace_back(part);
+      }
+    }
+    return out;
+  }
+  /// The placeholders symlink targets name, each spelled as in the target
+  /// ("{card}"), in table order.
+  static std::vector<std::string> target_placeholders() {
+    std::vector<std::string> out;
+    for (const host::sysfs_row& row : host::sysfs_table()) {
+      std::string_view target = row.target;
+      for (std::size_t open = target.find('{'); open != std::string_view::npos;
+           open = target.find('{', open + 1)) {
+        out.emplace_back(target.substr(open, target.find('}', open) + 1 - open));
+      }
+    }
+    return out;
+  }
   /// What a path's components (below /sys) match: the row's index in the
   /// table and what the placeholders bound, as "row card queue uuid"; "-1"
   /// when nothing matches. `tree`: host::sysfs_match (the walk down the
@@ -139,7 +171,12 @@ struct host_test_access {
         if (candidate.path.depth != parts.size()) continue;
         host::sysfs_binding b;
         std::size_t i = 0;
-        while (i < parts.size() && host::sysfs_match_part(candidate.path.part[i], parts[i], b)) ++i;
+        while (i < parts.size() &&
+               (candidate.path.kind[i] == host::sysfs_part::literal
+                    ? candidate.path.part[i] == parts[i]
+                    : host::sysfs_match_placeholder(candidate.path.kind[i], parts[i], b))) {
+          ++i;
+        }
         if (i == parts.size()) {
           row = &candidate;
           bound = b;

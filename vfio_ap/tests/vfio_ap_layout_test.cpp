@@ -206,6 +206,22 @@ TEST_F(Layout, BadPaths) {
 // name it takes or one it must refuse, and with a component appended or
 // dropped or a literal changed, the walk finds what a scan in table order
 // finds (the row and what the placeholders bound), or nothing as the scan.
+// Each component's kind is decided when the table is compiled; lookups and
+// listings go by it and never compare a component with "{card}" again.
+TEST(LayoutLookup, PlaceholdersAreClassifiedByTheTable) {
+  EXPECT_THAT(ordo::vfio_ap::host_test_access::misclassified_parts(), ::testing::IsEmpty());
+}
+
+// host::sysfs_expand tells the placeholders of a symlink target apart by
+// their first letter.
+TEST(LayoutLookup, SymlinkTargetsNameOnlyPlaceholders) {
+  const std::vector<std::string> names = ordo::vfio_ap::host_test_access::target_placeholders();
+  EXPECT_FALSE(names.empty());
+  for (const std::string& name : names) {
+    EXPECT_THAT(name, ::testing::AnyOf("{card}", "{apqn}", "{uuid}"));
+  }
+}
+
 TEST(LayoutLookup, TreeWalkFindsWhatATableScanFinds) {
   using access = ordo::vfio_ap::host_test_access;
   const std::vector<std::string> patterns = access::row_patterns();

@@ -454,15 +454,30 @@ class host {
     vfio_queue,  // {apqn} is a queue device bound to vfio_ap
     mdev,        // {uuid} is an mdev
   };
+  /// What a pattern component is: a literal name or one of the
+  /// placeholders. Decided when the table is compiled (sysfs_pattern), so
+  /// that a lookup or a listing compares no pattern text with a
+  /// placeholder's spelling (under a fuzzer those compares of constants
+  /// were words it learned and spent mutations on).
+  enum class sysfs_part : unsigned char { literal, card, apqn, uuid };
+  static constexpr sysfs_part sysfs_part_of(std::string_view pattern) noexcept {
+    if (pattern == "{card}") return sysfs_part::card;
+    if (pattern == "{apqn}") return sysfs_part::apqn;
+    if (pattern == "{uuid}") return sysfs_part::uuid;
+    return sysfs_part::literal;
+  }
   static constexpr std::size_t sysfs_max_depth = 8;
   struct sysfs_pattern {
     std::array<std::string_view, sysfs_max_depth> part{};
+    std::array<sysfs_part, sysfs_max_depth> kind{};  // sysfs_part_of(part[i])
     std::size_t depth = 0;
     constexpr sysfs_pattern(const char* literal) {  // NOLINT: implicit, from a literal
       std::string_view text(literal);
       while (!text.empty()) {
         const std::size_t slash = text.find('/');
-        part[depth++] = text.substr(0, slash);
+        part[depth] = text.substr(0, slash);
+        kind[depth] = sysfs_part_of(part[depth]);
+        ++depth;
         text = slash == std::string_view::npos ? std::string_view{} : text.substr(slash + 1);
       }
     }
@@ -483,7 +498,9 @@ class host {
     std::string storage;  // the rewritten path when a symlink was followed
   };
   static std::span<const sysfs_row> sysfs_table();
-  static bool sysfs_match_part(std::string_view pattern, std::string_view name, sysfs_binding& b);
+  /// Whether `name` matches the placeholder `kind` (given what the path
+  /// bound so far), binding it in `b`.
+  static bool sysfs_match_placeholder(sysfs_part kind, std::string_view name, sysfs_binding& b);
   /// The row whose pattern matches `parts` (the first in table order if
   /// several did; none does in this layout): a walk down sysfs_tree, one
   /// component at a time, not a scan of the table.
@@ -495,6 +512,7 @@ class host {
   /// names, and its aliases, resolves to the row a scan finds).
   struct sysfs_tree_node {
     std::string_view part;
+    sysfs_part kind = sysfs_part::literal;  // the pattern's kind of `part`
     int row = -1;
     std::uint16_t first_child = 0;   // 0: none (node 0 is nobody's child)
     std::uint16_t next_sibling = 0;  // 0: none
@@ -790,10 +808,9 @@ inline std::optional<std::string> host::canonical_uuid(std::string_view text) {
 
 // ---- the sysfs table ------------------------------------------------------
 
-inline bool host::sysfs_match_part(std::string_view pattern, std::string_view name,
-                                   sysfs_binding& b) {
-  if (pattern.empty() || pattern.front() != '{') return pattern == name;
-  if (pattern == "{card}") {
+inline bool host::sysfs_match_placeholder(sysfs_part kind, std::string_view name,
+                                          sysfs_binding& b) {
+  if (kind == sysfs_part::card) {
     // "card%02x" of a card device.
     if (name.size() != 6 || name.substr(0, 4) != "card") return false;
     unsigned id = 0;
@@ -805,7 +822,7 @@ inline bool host::sysfs_match_part(std::string_view pattern, std::string_view na
     b.card = ap::apid(static_cast<std::uint8_t>(id));
     return true;
   }
-  if (pattern == "{apqn}") {
+  if (kind == sysfs_part::apqn) {
     const auto [q, ec] = ap::parse_apqn(name);
     if (ec || q.to_string() != name || (b.card && *b.card != q.card())) return false;
     b.queue = q;
@@ -849,7 +866,7 @@ inline std::span<const host::sysfs_tree_node> host::sysfs_tree() {
         while (child != 0 && nodes[child].part != path.part[i]) child = nodes[child].next_sibling;
         if (child == 0) {  // a new component: appended as the last child
           child = static_cast<std::uint16_t>(nodes.size());
-          nodes.push_back(sysfs_tree_node{path.part[i]});
+          nodes.push_back(sysfs_tree_node{path.part[i], path.kind[i]});
           std::uint16_t* link = &nodes[at].first_child;
           while (*link != 0) link = &nodes[*link].next_sibling;
           *link = child;
@@ -875,13 +892,12 @@ inline void host::sysfs_walk(std::span<const sysfs_tree_node> tree, std::uint16_
     return;
   }
   for (std::uint16_t c = tree[at].first_child; c != 0; c = tree[c].next_sibling) {
-    const std::string_view pattern = tree[c].part;
-    if (!pattern.empty() && pattern.front() != '{') {
-      if (pattern == parts.front()) sysfs_walk(tree, c, parts.subspan(1), b, best, best_bound);
+    if (tree[c].kind == sysfs_part::literal) {
+      if (tree[c].part == parts.front()) sysfs_walk(tree, c, parts.subspan(1), b, best, best_bound);
       continue;
     }
     sysfs_binding bound = b;
-    if (sysfs_match_part(pattern, parts.front(), bound)) {
+    if (sysfs_match_placeholder(tree[c].kind, parts.front(), bound)) {
       sysfs_walk(tree, c, parts.subspan(1), bound, best, best_bound);
     }
   }
@@ -908,13 +924,16 @@ inline std::string host::sysfs_expand(std::string_view pattern, const sysfs_bind
     out += pattern.substr(0, open);
     if (open == std::string_view::npos) break;
     const std::size_t close = pattern.find('}', open);
-    const std::string_view name = pattern.substr(open, close + 1 - open);
-    if (name == "{card}") {
-      out += absl::StrFormat("card%02x", b.card ? b.card->value() : b.queue->card().value());
-    } else if (name == "{apqn}") {
-      out += b.queue->to_string();
-    } else {
-      out += b.uuid;
+    // The placeholder by its first letter: {card}, {apqn} or {uuid}, the
+    // only ones a target has (LayoutLookup.SymlinkTargetsNameOnlyPlaceholders);
+    // comparing the whole name with a constant taught the fuzzers
+    // the constant's spelling, as in sysfs_part_of.
+    switch (pattern[open + 1]) {
+      case 'c':
+        out += absl::StrFormat("card%02x", b.card ? b.card->value() : b.queue->card().value());
+        break;
+      case 'a': out += b.queue->to_string(); break;
+      default: out += b.uuid; break;
     }
     pattern = pattern.substr(close + 1);
   }
@@ -1097,20 +1116,21 @@ inline std::error_code host::sysfs_list(std::string_view dir, std::vector<sysfs_
       continue;
     }
     const std::string_view leaf = row.path.part[depth];
+    const sysfs_part kind = row.path.kind[depth];
     sysfs_binding bound = node.bound;
-    if (leaf == "{card}") {
+    if (kind == sysfs_part::card) {
       const ap::ap_matrix limits(qci_);
       for (ap::apid a : qci_.apm.up_to(limits.apm_max)) {
         bound.card = a;
         add(row, bound, absl::StrFormat("card%02x", a.value()));
       }
-    } else if (leaf == "{apqn}") {
+    } else if (kind == sysfs_part::apqn) {
       for (const auto& [q, driver] : devices_) {
         if (node.bound.card && q.card() != *node.bound.card) continue;
         bound.queue = q;
         add(row, bound, q.to_string());
       }
-    } else if (leaf == "{uuid}") {
+    } else if (kind == sysfs_part::uuid) {
       for (const auto& m : matrix_.mdev_list(g)) {
         bound.uuid = m->uuid();
         add(row, bound, m->uuid());
@@ -1283,7 +1303,7 @@ inline std::error_code host::sysfs_resolve(std::string_view path, sysfs_attr& at
   attr.row_ = row;
   attr.card_ = node.bound.card;
   attr.queue_ = node.bound.queue;
-  attr.has_uuid_ = node.bound.uuid.size() == attr.uuid_.size();  // sysfs_match_part's {uuid}
+  attr.has_uuid_ = node.bound.uuid.size() == attr.uuid_.size();  // a bound {uuid} has 36
   if (attr.has_uuid_) std::copy(node.bound.uuid.begin(), node.bound.uuid.end(), attr.uuid_.begin());
   return {};
 }
