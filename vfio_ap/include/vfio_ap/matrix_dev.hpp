@@ -107,6 +107,7 @@
 #include "vfio_ap/ap_hw.hpp"
 #include "vfio_ap/kvm.hpp"
 #include "vfio_ap/levels.hpp"
+#include "vfio_ap/slab.hpp"
 
 namespace ordo::vfio_ap {
 
@@ -225,7 +226,7 @@ class matrix_dev {
   }
   template <class Ctx>
     requires ordo::holds<Ctx, mdevs_level>
-  [[nodiscard]] const absl::flat_hash_map<ap::apqn, std::unique_ptr<vfio_ap_queue>>& queues(
+  [[nodiscard]] const absl::flat_hash_map<ap::apqn, slab<vfio_ap_queue>::pointer>& queues(
       Ctx&) const {
     return queues_;
   }
@@ -891,7 +892,7 @@ class matrix_dev {
     }
     auto kv = ordo::lock_if(m != nullptr && m->guest != nullptr ? &m->guest->lock : nullptr, g);
     auto md = mdevs_lock.lock(kv);
-    auto [it, inserted] = queues_.try_emplace(apqn, std::make_unique<vfio_ap_queue>(apqn));
+    auto [it, inserted] = queues_.try_emplace(apqn, queue_slab_.make(apqn));
     vfio_ap_queue* q = it->second.get();
     if (m == nullptr) return;
     link_queue(md, *m, *q);
@@ -994,7 +995,10 @@ class matrix_dev {
   std::vector<std::unique_ptr<mdev>> mdev_list_;
   ap::host_config info_;
   // ---- guarded by mdevs_lock (writes also hold guests_lock) ----
-  absl::flat_hash_map<ap::apqn, std::unique_ptr<vfio_ap_queue>> queues_;
+  // The queue devices' memory (slab.hpp: kept across remove_queue and
+  // reset, poisoned while free); declared first, destroyed last.
+  slab<vfio_ap_queue> queue_slab_{1024};
+  absl::flat_hash_map<ap::apqn, slab<vfio_ap_queue>::pointer> queues_;
 
  public:
   /// handle_pqap (§4.9), IR=0: rc 0x00 when m is attached and the queue is
