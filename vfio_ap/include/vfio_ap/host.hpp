@@ -421,7 +421,13 @@ class host {
 
   enum class bound_to : unsigned char { none, host_driver, vfio_ap };
 
-  static std::optional<std::string> canonical_uuid(std::string_view text);
+  /// A UUID as sysfs names it: 36 characters, lowercase. Held in place, so
+  /// that checking or looking one up allocates nothing.
+  struct uuid_text {
+    std::array<char, 36> chars{};
+    [[nodiscard]] std::string_view view() const noexcept { return {chars.data(), chars.size()}; }
+  };
+  static std::optional<uuid_text> canonical_uuid(std::string_view text);
 
   // ---- the sysfs layout: one table (sysfs_table) --------------------------
   // Every node of the layout is one row: its path below /sys as a pattern
@@ -626,9 +632,9 @@ class host {
   /// EBADF when it must be open and is not. Under vfio_lock_ (`v`).
   template <class Ctx>
   std::error_code find_device(Ctx& v, std::string_view uuid, device_state want, mdev*& out) {
-    const std::optional<std::string> id = canonical_uuid(uuid);
-    if (!id || id->size() != uuid.size()) return errc(std::errc::no_such_file_or_directory);
-    mdev* m = lookup_mdev(v, *id);
+    const std::optional<uuid_text> id = canonical_uuid(uuid);
+    if (!id || uuid.size() != id->chars.size()) return errc(std::errc::no_such_file_or_directory);
+    mdev* m = lookup_mdev(v, id->view());
     if (m == nullptr) return errc(std::errc::no_such_file_or_directory);
     if (want == device_state::closed && m->open) return errc(std::errc::device_or_resource_busy);
     if (want == device_state::open && !m->open) return errc(std::errc::bad_file_descriptor);
@@ -789,18 +795,19 @@ inline void host::reset() {
 
 // ---- paths ----------------------------------------------------------------
 
-inline std::optional<std::string> host::canonical_uuid(std::string_view text) {
+inline std::optional<host::uuid_text> host::canonical_uuid(std::string_view text) {
   // uuid_is_valid: 36 characters, '-' at 8, 13, 18, 23, hex elsewhere.
-  if (text.size() < 36) return std::nullopt;
-  std::string out(text.substr(0, 36));
-  for (std::size_t i = 0; i < 36; ++i) {
-    const char c = out[i];
+  uuid_text out;
+  if (text.size() < out.chars.size()) return std::nullopt;
+  std::copy_n(text.begin(), out.chars.size(), out.chars.begin());
+  for (std::size_t i = 0; i < out.chars.size(); ++i) {
+    const char c = out.chars[i];
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (c != '-') return std::nullopt;
     } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
       return std::nullopt;
     } else {
-      out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.chars[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
   }
   return out;
@@ -1183,10 +1190,10 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
     return std::error_code{};
   };
   constexpr sysfs_store store_create = [](host& h, const sysfs_binding&, std::string_view v) {
-    const std::optional<std::string> uuid = canonical_uuid(v);
+    const std::optional<uuid_text> uuid = canonical_uuid(v);
     if (!uuid) return errc(std::errc::invalid_argument);
     ordo::unlocked ctx;
-    return h.matrix_.create_mdev(ctx, *uuid);
+    return h.matrix_.create_mdev(ctx, std::string(uuid->view()));
   };
   constexpr sysfs_show show_available = [](const host& h, const sysfs_binding&, std::string& out) {
     ordo::unlocked ctx;
