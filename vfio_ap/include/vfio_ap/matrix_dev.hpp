@@ -91,6 +91,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -182,6 +183,9 @@ class matrix_dev {
   friend struct host_test_access;
 
  public:
+  /// An mdev made by this matrix's slab, destroyed through it.
+  using mdev_pointer = slab<mdev, std::mutex>::pointer;
+
   matrix_dev(ap_hw& hw, ap_perms& perms, const ap::host_config& info) : hw_(&hw), perms_(&perms) {
     info_ = info;
   }
@@ -204,7 +208,7 @@ class matrix_dev {
   }
   template <class Ctx>
     requires ordo::holds<Ctx, guests_level>
-  [[nodiscard]] const std::vector<std::unique_ptr<mdev>>& mdev_list(Ctx&) const {
+  [[nodiscard]] const std::vector<mdev_pointer>& mdev_list(Ctx&) const {
     return mdev_list_;
   }
   template <class Ctx>
@@ -752,7 +756,7 @@ class matrix_dev {
     if (mdev_list_.size() >= max_mdev_instances) return std::error_code(EUSERS, std::generic_category());
     auto md = mdevs_lock.lock(g);
     // list_add: the newest mdev is first.
-    mdev_list_.insert(mdev_list_.begin(), std::make_unique<mdev>(*this, std::move(uuid), info_));
+    mdev_list_.insert(mdev_list_.begin(), mdev_slab_.make(*this, std::move(uuid), info_));
     return {};
   }
 
@@ -762,7 +766,7 @@ class matrix_dev {
   template <class Ctx>
     requires ordo::holds<Ctx, vfio_level>
   void remove_mdev(Ctx& ctx, mdev& m) {
-    std::unique_ptr<mdev> doomed;
+    mdev_pointer doomed;
     {
       auto g = guests_lock.lock(ctx);
       auto md = mdevs_lock.lock(g);
@@ -783,7 +787,7 @@ class matrix_dev {
   template <class Ctx>
     requires ordo::holds<Ctx, ap_bus_level>
   void reset(Ctx& ctx, const ap::host_config& info) {
-    std::vector<std::unique_ptr<mdev>> doomed;
+    std::vector<mdev_pointer> doomed;
     {
       auto g = guests_lock.lock(ctx);
       auto md = mdevs_lock.lock(g);
@@ -991,8 +995,12 @@ class matrix_dev {
  private:
   ap_hw* hw_;
   ap_perms* perms_;
+  // The mdevs' memory (slab.hpp): kept across remove and reset, poisoned
+  // while free. An mdev is destroyed after the locks are dropped (remove_mdev,
+  // reset), so this slab has a lock of its own. Declared first, destroyed last.
+  slab<mdev, std::mutex> mdev_slab_{64};
   // ---- guarded by guests_lock (writes also hold mdevs_lock) ----
-  std::vector<std::unique_ptr<mdev>> mdev_list_;
+  std::vector<mdev_pointer> mdev_list_;
   ap::host_config info_;
   // ---- guarded by mdevs_lock (writes also hold guests_lock) ----
   // The queue devices' memory (slab.hpp: kept across remove_queue and

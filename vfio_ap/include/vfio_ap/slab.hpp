@@ -22,14 +22,22 @@
 //   flat after a large host configuration.
 //
 // Thread-safety contract
-//   None of its own: the owner's lock guards it (matrix_dev: mdevs_lock,
-//   as the table of queue devices it serves).
+//   slab<T>: none of its own; the owner's lock guards it (matrix_dev:
+//   mdevs_lock, as the table of queue devices it serves).
+//   slab<T, Mutex>: make and destroy may run on any thread; its free list
+//   is guarded by a Mutex of its own, held only while the list changes
+//   (never while T is constructed or destroyed), so it is a leaf below
+//   every lock its callers hold. matrix_dev's mdevs are destroyed after
+//   its locks are dropped (their guest reference and module pin may go
+//   with them), hence slab<mdev, std::mutex>.
 #ifndef ORDO_VFIO_AP_SLAB_HPP
 #define ORDO_VFIO_AP_SLAB_HPP
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -47,7 +55,14 @@ void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
 
 namespace ordo::vfio_ap {
 
-template <class T>
+namespace detail {
+struct slab_unlocked {  // slab<T>: the owner's lock guards it
+  void lock() noexcept {}
+  void unlock() noexcept {}
+};
+}  // namespace detail
+
+template <class T, class Mutex = detail::slab_unlocked>
 class slab {
  public:
   /// Destroys an object through the slab that made it.
@@ -69,23 +84,32 @@ class slab {
   /// A new T(args...), in the memory freed longest ago if there is any.
   template <class... Args>
   [[nodiscard]] pointer make(Args&&... args) {
-    void* memory = take();
+    void* memory = nullptr;
+    {
+      std::lock_guard<Mutex> guard(mutex_);
+      memory = take();
+    }
     try {
       return pointer(::new (memory) T(std::forward<Args>(args)...), deleter{this});
     } catch (...) {
+      std::lock_guard<Mutex> guard(mutex_);
       give_back(memory);
       throw;
     }
   }
 
   /// Free objects kept now (for tests).
-  [[nodiscard]] std::size_t kept() const noexcept { return free_.size() - head_; }
+  [[nodiscard]] std::size_t kept() noexcept {
+    std::lock_guard<Mutex> guard(mutex_);
+    return free_.size() - head_;
+  }
 
  private:
   static constexpr std::align_val_t align{alignof(T)};
 
   void destroy(T* object) noexcept {
     object->~T();
+    std::lock_guard<Mutex> guard(mutex_);
     give_back(object);
   }
   void* take() {
@@ -101,7 +125,7 @@ class slab {
     return memory;
   }
   void give_back(void* memory) noexcept {
-    if (kept() >= keep_) {
+    if (free_.size() - head_ >= keep_) {
       ::operator delete(memory, align);
       return;
     }
@@ -127,7 +151,8 @@ class slab {
   }
 
   std::size_t keep_;
-  std::vector<void*> free_;  // [head_, size): oldest first
+  [[no_unique_address]] Mutex mutex_;
+  std::vector<void*> free_;  // [head_, size): oldest first; guarded by mutex_
   std::size_t head_ = 0;
 };
 
