@@ -366,6 +366,88 @@ TEST(VfioApIncrementalCheck, RejectedValueChangesNothing) {
   }
 }
 
+// host::generation(): every call that changes nothing leaves it as it was,
+// and then the host observes as before; every call that may change state
+// advances it, even one that fails (only a parse-rejected store is known to
+// change nothing). sysfs_fuzz skips the re-boot when it did not move.
+TEST(VfioApGeneration, CallsThatChangeNothingLeaveItAsItWas) {
+  ordo::vfio_ap::host h;
+  busy_host(h);
+  const std::uint64_t start = h.generation();
+  // observe() itself reads every node and attribute, both guests' refs and
+  // APCBs, the modules, logs and configuration, and runs check_invariants.
+  const std::vector<std::string> before = access::observe(h, {"g", "g2", "nope"});
+  EXPECT_EQ(h.generation(), start);
+  (void)h.check_changed();
+  std::vector<ordo::vfio_ap::sysfs_entry> entries;
+  ordo::vfio_ap::sysfs_entry entry;
+  EXPECT_TRUE(h.sysfs_list("/sys/nope", entries));
+  EXPECT_TRUE(h.sysfs_stat("/sys/nope", entry));
+  std::string out;
+  EXPECT_TRUE(h.sysfs_read("/sys/nope", out));
+  EXPECT_TRUE(h.sysfs_write("/sys/nope", "1\n"));                       // ENOENT: no attribute
+  EXPECT_TRUE(h.sysfs_write(std::string(matrix_dir) + uuid_a + "/matrix", "1\n"));  // EACCES
+  EXPECT_TRUE(h.kvm_crycb("nope", out));
+  unsigned rc = 0;
+  EXPECT_TRUE(h.pqap("nope", q(1, 4), rc));  // no such guest: no hook ran
+  std::size_t rejected = 0;
+  for (const std::string& pattern : access::store_patterns()) {
+    std::string path = "/sys/" + pattern;
+    if (const std::size_t at = path.find("{uuid}"); at != std::string::npos) path.replace(at, 6, uuid_a);
+    for (const std::string value : {"bogus\n", "", "+3-1\n", "0x1g\n"}) {
+      bool has_parse = false;
+      if (!access::store_parse(pattern, value, has_parse)) continue;
+      ++rejected;
+      EXPECT_TRUE(h.sysfs_write(path, value)) << path;
+    }
+  }
+  EXPECT_GE(rejected, access::store_patterns().size());
+  EXPECT_EQ(h.generation(), start);
+  EXPECT_EQ(access::observe(h, {"g", "g2", "nope"}), before);
+}
+
+TEST(VfioApGeneration, EveryCallThatMayChangeStateAdvancesIt) {
+  const std::string a = std::string(matrix_dir) + uuid_a + "/";
+  const std::string c = std::string(matrix_dir) + uuid_c + "/";
+  struct call {
+    const char* name;
+    std::function<void(ordo::vfio_ap::host&)> run;
+  };
+  const std::vector<call> calls = {
+      {"a store that works", [&](auto& h) { EXPECT_OK(h.sysfs_write(c + "assign_adapter", "3\n")); }},
+      {"a well-formed store that fails",
+       [&](auto& h) { EXPECT_TRUE(h.sysfs_write(a + "assign_adapter", "300\n")); }},
+      {"a store through a resolved attribute",
+       [&](auto& h) {
+         ordo::vfio_ap::host::sysfs_attr attr;
+         ASSERT_OK(ordo::vfio_ap::host::sysfs_resolve(c + "assign_domain", attr));
+         EXPECT_OK(h.sysfs_write(attr, "6\n"));
+       }},
+      {"qci", [](auto& h) { EXPECT_OK(h.qci({.apm = adapters({1, 2})})); }},
+      {"zapq_fault", [](auto& h) { EXPECT_OK(h.zapq_fault(q(1, 4), 0x02)); }},
+      {"clear_zapq_log", [](auto& h) { h.clear_zapq_log(); }},
+      {"kvm_create", [](auto& h) { EXPECT_OK(h.kvm_create("g3")); }},
+      {"kvm_destroy", [](auto& h) { EXPECT_OK(h.kvm_destroy("g2")); }},
+      {"vfio_open", [](auto& h) { EXPECT_OK(h.vfio_open(uuid_b, "g2")); }},
+      {"vfio_close", [](auto& h) { EXPECT_OK(h.vfio_close(uuid_a)); }},
+      {"vfio_reset", [](auto& h) { EXPECT_OK(h.vfio_reset(uuid_a)); }},
+      {"pqap (the hook ran)",
+       [](auto& h) {
+         unsigned rc = 0;
+         EXPECT_OK(h.pqap("g", q(1, 4), rc));
+       }},
+      {"reset", [](auto& h) { h.reset(); }},
+  };
+  for (const call& each : calls) {
+    SCOPED_TRACE(each.name);
+    ordo::vfio_ap::host h;
+    busy_host(h);
+    const std::uint64_t start = h.generation();
+    each.run(h);
+    EXPECT_GT(h.generation(), start);
+  }
+}
+
 // Six threads on one host (sized for 2 cores, bounded in time): hot plug,
 // PQAP, open/close, host config changes, apmask and bind/unbind, and the
 // checker itself, which must always see a consistent, valid state.

@@ -406,6 +406,21 @@ class host {
   /// Thread-safe; an operation still running may be checked now or next time.
   std::vector<std::string> check_changed() const;
 
+  /// A count of the calls that may have changed this host's state, since it
+  /// was built: every call with a footprint above (whatever it returned),
+  /// and pqap, zapq_fault, clear_zapq_log and reset, which change state no
+  /// invariant reads. It never goes back, not even at reset. Equal before
+  /// and after a sequence of calls, those calls changed nothing: every
+  /// sysfs node, attribute, log, guest and module count reads as before
+  /// (vfio_ap_invariants_test: VfioApGeneration.*). Unequal, they may have
+  /// (a failed store of a well-formed value counts). sysfs_fuzz leaves a
+  /// host whose input changed nothing booted instead of booting it again.
+  /// Thread-safe; relaxed: it orders nothing, so read it when the calls it
+  /// should cover have returned.
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_relaxed);
+  }
+
   /// Every ZAPQ issued since the last clear, in order; at most the last
   /// zapq_log_capacity (ap_hw.hpp: a ring, so memory stays flat). Thread-safe.
   std::vector<ap::apqn> zapq_log() const;
@@ -652,7 +667,11 @@ class host {
     // caller's synchronization), and coherence makes the exchange read this
     // bit; the state the check then reads is ordered by the model's locks.
     changed_.fetch_or(footprint.bits(), std::memory_order_relaxed);
+    if (!footprint.empty()) note_generation();
   }
+  // generation(): one more operation that may have changed state.
+  mutable std::atomic<std::uint64_t> generation_{0};
+  void note_generation() const noexcept { generation_.fetch_add(1, std::memory_order_relaxed); }
   /// Notes `footprint` when the operation's scope ends, after its own lock
   /// guards (declared later) have released their locks.
   class change_note {
@@ -791,6 +810,7 @@ inline void host::reset() {
   // A new host has nothing to check; relaxed: partner is check_changed's
   // exchange, as note_change (the caller orders reset before any check).
   changed_.store(0, std::memory_order_relaxed);
+  note_generation();
 }
 
 // ---- paths ----------------------------------------------------------------
@@ -1511,6 +1531,7 @@ inline std::error_code host::zapq_fault(ap::apqn queue, unsigned rc) {
   if (rc > 0xff) return errc(std::errc::invalid_argument);
   ordo::unlocked ctx;
   hw_.set_fault(ctx, queue, rc);
+  note_generation();
   return {};
 }
 
@@ -1665,6 +1686,7 @@ inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, uns
   pqap_context r = guest->pqap_hook_rwsem.lock_shared(t);
   pqap_request request{queue};
   rc = guest->call_pqap_hook(r, &r, request).value_or(ap_response_q_not_avail);
+  note_generation();  // the hook may have set the queue's saved_isc
   return {};
 }
 
@@ -1677,6 +1699,7 @@ inline std::vector<ap::apqn> host::zapq_log() const {
 inline void host::clear_zapq_log() {
   ordo::unlocked ctx;
   hw_.clear_zapq_log(ctx);
+  note_generation();
 }
 inline std::vector<std::string> host::kernel_log() const {
   ordo::unlocked ctx;
