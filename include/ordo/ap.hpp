@@ -396,9 +396,11 @@ inline constexpr char hex_digits[] = "0123456789abcdef";
 // Appends `value` as exactly `width` lowercase hex digits ("%0<width>x" for a
 // value that fits).
 inline void append_hex(std::string& out, std::uint64_t value, int width) {
-  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4) {
-    out.push_back(hex_digits[(value >> shift) & 0xf]);
-  }
+  // Into a buffer, then one append: a show of ap_config is 192 digits.
+  char digits[16];
+  const int n = width < 0 ? 0 : (width > 16 ? 16 : width);
+  for (int i = n - 1; i >= 0; --i, value >>= 4) digits[i] = hex_digits[value & 0xf];
+  out.append(digits, static_cast<std::size_t>(n));
 }
 
 }  // namespace detail
