@@ -38,23 +38,28 @@ constexpr std::string_view bus_paths[] = {
     "/sys/devices/vfio_ap/matrix/features",
 };
 
-// A small host with something in it: 8 adapters, 8 domains, half of the
-// adapters and domains released to vfio_ap (48 queues bound to it), two
-// mdevs and a guest. The masks are written before the adapters appear, so
-// each queue device is probed once, by the scan (written after, they would
-// reprobe the 64 queues twice: the same state, at twice the cost).
+// A small host with something in it: 4 adapters and 4 domains (8 control
+// domains), adapters 0-1 and domains 0-1 released to vfio_ap (12 of the 16
+// queues bound to it, 4 to the host driver), two mdevs and a guest. Small,
+// because every input that changed something boots it again: each path
+// the records drive (assignment of a configured, an unconfigured and a
+// host-owned queue, hot plug and unplug, filtering, a busy reset) has its
+// queue here, and a QCI record grows the host to up to 64 queues. The
+// masks are written before the adapters appear, so each queue device is
+// probed once, by the scan (written after, they would reprobe every queue
+// twice: the same state, at twice the cost).
 void boot(ordo::vfio_ap::host& h) {
-  (void)h.sysfs_write("/sys/bus/ap/apmask", "-0-3\n");
-  (void)h.sysfs_write("/sys/bus/ap/aqmask", "-0-3\n");
+  (void)h.sysfs_write("/sys/bus/ap/apmask", "-0-1\n");
+  (void)h.sysfs_write("/sys/bus/ap/aqmask", "-0-1\n");
   ordo::vfio_ap::qci_update config;
   ordo::ap::adapter_mask apm;
   ordo::ap::domain_mask aqm;
   ordo::ap::control_domain_mask adm;
-  for (std::uint8_t i = 0; i < 8; ++i) {
+  for (std::uint8_t i = 0; i < 4; ++i) {
     apm.set(ordo::ap::apid(i));
     aqm.set(ordo::ap::apqi(i));
-    adm.set(ordo::ap::cdom(i));
   }
+  for (std::uint8_t i = 0; i < 8; ++i) adm.set(ordo::ap::cdom(i));
   config.apm = apm;
   config.aqm = aqm;
   config.adm = adm;
@@ -186,6 +191,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(booted->check_changed(), -2, 0);
     return *booted;
   }();
+  static std::uint64_t booted_generation = h.generation();
   std::size_t at = 0;
   int records = 0;
   while (at + 2 <= size && records++ < 64) {
@@ -196,9 +202,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     apply(h, selector % 40, value);
     check(h.check_changed(), static_cast<int>(selector % 40), value.size());
   }
+  // An input that changed nothing (host::generation did not move: only
+  // shows, parsers and stores that failed at their value's parse ran,
+  // about one input in eight) left the booted host as it was, whose
+  // invariants were checked in full after its boot: it stays booted.
+  if (h.generation() == booted_generation) return 0;
   check(h.check_invariants(), -1, 0);
   h.reset();
   boot(h);
   check(h.check_changed(), -2, 0);  // the boot's own operations
+  booted_generation = h.generation();
   return 0;
 }
