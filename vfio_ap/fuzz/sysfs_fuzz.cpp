@@ -204,7 +204,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // An input that changed nothing (host::generation did not move: only
   // shows, parsers and stores that failed at their value's parse ran,
-  // about one input in eight) left the booted host as it was, whose
+  // about one input in seven) left the booted host as it was, whose
   // invariants were checked in full after its boot: it stays booted.
   if (h.generation() == booted_generation) return 0;
   check(h.check_invariants(), -1, 0);
