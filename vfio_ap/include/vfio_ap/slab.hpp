@@ -37,7 +37,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -101,11 +100,14 @@ class slab {
   /// Free objects kept now (for tests).
   [[nodiscard]] std::size_t kept() noexcept {
     std::lock_guard<Mutex> guard(mutex_);
-    return free_.size() - head_;
+    return free_count();
   }
 
  private:
   static constexpr std::align_val_t align{alignof(T)};
+
+  // With mutex_ held.
+  [[nodiscard]] std::size_t free_count() const noexcept { return free_.size() - head_; }
 
   void destroy(T* object) noexcept {
     object->~T();
@@ -125,7 +127,7 @@ class slab {
     return memory;
   }
   void give_back(void* memory) noexcept {
-    if (free_.size() - head_ >= keep_) {
+    if (free_count() >= keep_) {
       ::operator delete(memory, align);
       return;
     }
