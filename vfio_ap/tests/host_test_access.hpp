@@ -44,6 +44,11 @@ struct host_test_access {
     auto md = h.matrix_.mdevs_lock.lock(g);
     f(*m);
   }
+  /// Points the usable index's slot of adapter `to` at adapter `from`'s
+  /// row (two adapters sharing one row), or clears it when `from` has none.
+  static void alias_usable_slot(mdev& m, ap::apid from, ap::apid to) {
+    m.usable.slot_[to.value()] = m.usable.slot_[from.value()];
+  }
   /// Reserves every APQN for the host behind the in-use veto's back.
   static void reserve_everything(host& h) {
     ordo::unlocked ctx;

@@ -3,7 +3,10 @@
 // changes nothing".
 #include "vfio_ap_test_util.hpp"
 
+#include <absl/strings/str_format.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -135,6 +138,38 @@ TEST_F(VfioApSysfs, SharingAQueueIsEaddrinuseAndLogged) {
   EXPECT_OK(assign_domain(uuid_c, 6));
   EXPECT_EQ(assign_adapter(uuid_c, 5), std::errc::address_in_use);
   EXPECT_EQ(matrix(uuid_c), ".0006\n");
+}
+
+// A refusal logs one line per shared queue, adapter-major; the log keeps
+// the last kernel_log_capacity lines. 64 x 32 shared queues are 2048
+// lines: what is left is exactly the last 1024 of them (adapters 0x20 to
+// 0x3f, every domain), as if each had been logged and the ring had dropped
+// the oldest, and the lines logged before the refusal are gone.
+TEST_F(VfioApSysfs, ARefusalLongerThanTheLogLeavesItsLastLines) {
+  ASSERT_OK(write("/sys/bus/ap/apmask", "0x0\n"));
+  ASSERT_OK(write("/sys/bus/ap/aqmask", "0x0\n"));
+  ordo::ap::adapter_mask apm;
+  ordo::ap::domain_mask aqm;
+  for (unsigned i = 0; i < 64; ++i) apm.set(apid(static_cast<std::uint8_t>(i)));
+  for (unsigned i = 0; i < 32; ++i) aqm.set(apqi(static_cast<std::uint8_t>(i)));
+  const std::string config = ordo::ap::format_ap_config(apm, aqm, {});
+  ASSERT_OK(create(uuid_a));
+  ASSERT_OK(create(uuid_b));
+  ASSERT_OK(write(mdev(uuid_a, "ap_config"), config));
+  EXPECT_OK(assign_adapter(uuid_b, 0));
+  EXPECT_EQ(assign_domain(uuid_b, 0), std::errc::address_in_use);  // one line
+  EXPECT_EQ(write(mdev(uuid_b, "ap_config"), config), std::errc::address_in_use);
+  const std::vector<std::string> log = h.kernel_log();
+  ASSERT_EQ(log.size(), ordo::vfio_ap::kernel_log_capacity);
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    const unsigned a = 0x20 + static_cast<unsigned>(i / 32);
+    const unsigned q = static_cast<unsigned>(i % 32);
+    ASSERT_EQ(log[i], absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
+                                      "%02x.%04x to mdev: already assigned to %s",
+                                      uuid_b, a, q, uuid_a))
+        << "line " << i;
+  }
+  EXPECT_EQ(matrix(uuid_b), "00.\n");  // the refused store changed nothing
 }
 
 TEST_F(VfioApSysfs, ControlDomainsMayBeSharedAndHostReserved) {

@@ -145,8 +145,22 @@ class ap_hw {
   template <class Ctx>
   void log(Ctx& ctx, std::string line) {
     auto hw = lock_.lock(ctx);
-    log_.push_back(std::move(line));
-    if (log_.size() > kernel_log_capacity) log_.pop_front();
+    push_log(std::move(line));
+  }
+  /// Appends `count` kernel log lines at once, line(i) for i ascending
+  /// (one lock acquisition). line is called only for the lines the ring
+  /// keeps: of a burst longer than the ring, the first count -
+  /// kernel_log_capacity would be dropped before anyone could read them (a
+  /// refused assignment can name 65536 shared queues, one line each), so
+  /// they are never formatted. The log ends as it would after count log()
+  /// calls.
+  template <class Ctx, class F>
+  void log_lines(Ctx& ctx, std::size_t count, F&& line) {
+    auto hw = lock_.lock(ctx);
+    for (std::size_t i = count > kernel_log_capacity ? count - kernel_log_capacity : 0; i < count;
+         ++i) {
+      push_log(line(i));
+    }
   }
 
   struct snapshot {
@@ -206,6 +220,11 @@ class ap_hw {
   }
 
  private:
+  void push_log(std::string line) {
+    log_.push_back(std::move(line));
+    if (log_.size() > kernel_log_capacity) log_.pop_front();
+  }
+
   [[nodiscard]] bool configured(ap::apqn q) const noexcept {
     return apm_.test(q.card()) && aqm_.test(q.queue());
   }

@@ -589,10 +589,6 @@ class host {
   template <class Ctx> void check_i5_mdevs(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> void check_i6_mdevs(Ctx& md, std::vector<std::string>& broken) const;
   template <class Ctx> void check_model(Ctx& md, std::vector<std::string>& broken) const;
-  /// Whether the mdev's usable index (M2) has `passable` bits in the rows
-  /// of `rows` and none in any other row.
-  static bool usable_exact(const mdev& m, const ap::adapter_mask& rows,
-                           std::size_t passable) noexcept;
   /// Calls f(kvm*) once for every live guest: in the table (t) or held by
   /// an open mdev (v); the table's first, then the mdevs' in list order.
   /// Allocates nothing (it runs in every check).
@@ -1828,52 +1824,28 @@ ORDO_NO_COVERAGE void host::check_i6_mdevs(Ctx& md, std::vector<std::string>& br
   }
 }
 
-ORDO_NO_COVERAGE inline bool host::usable_exact(const mdev& m, const ap::adapter_mask& rows,
-                                               std::size_t passable) noexcept {
-  // The rows of `rows` hold `passable` bits between them; every other row
-  // is all zero, compared a run of rows at a time with a block of zeros
-  // (one memcmp per gap between those rows, not a loop over 1024 words).
-  static constexpr std::array<ap::domain_mask, ap::max_ids> zeros{};
-  static_assert(sizeof(zeros) == ap::max_ids * sizeof(ap::domain_mask));  // no padding
-  const auto zero = [&](std::size_t from, std::size_t to) {
-    return from >= to ||
-           std::memcmp(&m.usable[from], zeros.data(), (to - from) * sizeof(ap::domain_mask)) == 0;
-  };
-  std::size_t weight = 0;
-  std::size_t next = 0;  // the first row not yet checked
-  for (const ap::apid a : rows) {
-    if (!zero(next, a.value())) return false;
-    weight += m.usable[a.value()].weight();
-    next = static_cast<std::size_t>(a.value()) + 1;
-  }
-  return zero(next, m.usable.size()) && weight == passable;
-}
-
 template <class Ctx>
 ORDO_NO_COVERAGE void host::check_model(Ctx& md, std::vector<std::string>& broken) const {
   const auto& queues = matrix_.queues(md);
   for (const auto& mp : matrix_.mdev_list(md)) {
     const mdev& m = *mp;
-    // M1 (queue table back pointers), M2 (the usable index). The index must
+    // M2 (queue table back pointers), M1 (the usable index). The index must
     // be exactly { (a, q) : (a, q) in qtable and passable }: each entry's bit
     // agrees with its queue, and the index has no bit besides those (its
-    // weight is the number of passable entries), without building a copy.
-    bool usable_stale = false;
+    // weight is the number of passable entries; its slots lead to its rows).
+    bool usable_stale = !m.usable.consistent();
     std::size_t passable = 0;
-    ap::adapter_mask rows;  // the index's rows the queue table has entries in
     for (const auto& [q, queue] : m.qtable) {
-      rows.set(q.card());
       const auto probed = queues.find(q);  // inline here: no coverage callbacks
       if (queue->matrix_mdev != &m || !m.matrix.contains(q) || probed == queues.end() ||
           probed->second.get() != queue) {
         broken.push_back(absl::StrFormat("model: queue table entry %s of mdev %s is stale",
                                          q.to_string(), m.uuid()));
       }
-      const bool indexed = m.usable[q.card().value()].test(q.queue());
       if (queue->passable()) ++passable;
-      if (indexed != queue->passable()) usable_stale = true;
+      if (m.usable.test(q) != queue->passable()) usable_stale = true;
     }
-    if (!usable_stale) usable_stale = !usable_exact(m, rows, passable);
+    if (!usable_stale) usable_stale = m.usable.weight() != passable;
     if (usable_stale) {
       broken.push_back(absl::StrFormat("model: usable index of mdev %s is stale", m.uuid()));
     }

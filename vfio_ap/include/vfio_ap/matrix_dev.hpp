@@ -29,8 +29,8 @@
 //
 //   Filtering does not look every APQN up in a hashtable as the kernel
 //   does: each mdev keeps, per adapter, the domain mask of its linked and
-//   passable queues (usable), maintained on link, unlink and reset, so an
-//   adapter survives filtering iff shadow.aqm is a subset of usable[apid]
+//   passable queues (usable_index), maintained on link, unlink and reset,
+//   so an adapter survives filtering iff shadow.aqm is a subset of its row
 //   (4-word test instead of up to 256 lookups; bench/vfio_ap_bench.cpp).
 //
 // Deviations from the kernel (documented, deliberate)
@@ -75,7 +75,7 @@
 //       it is visible to the next holder (ordered_mutex O1).
 //
 // Invariants (the model's; the host checks them, see host.hpp)
-//   M1  usable[a] = { q : (a,q) in qtable and passable(q) } for every a.
+//   M1  usable.test(q) <=> q in qtable and passable(q), for every APQN q.
 //   M2  q in m.qtable  =>  q->matrix_mdev == &m and q's APQN in m.matrix.
 //
 // Misuse
@@ -89,9 +89,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -99,6 +102,7 @@
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
 #include <absl/strings/str_format.h>
 
 #include "ordo/ap.hpp"
@@ -136,6 +140,85 @@ struct vfio_ap_queue {
   }
 };
 
+/// An mdev's index of its linked, passable queues by adapter (M1): the row
+/// of adapter a holds { q : (a, q) in qtable and passable(q) }. Filtering asks
+/// whether a shadow's domains are all usable on an adapter (covers), a
+/// test of four words instead of a lookup per APQN.
+///
+/// Only an adapter that had such a queue since the last clear_all has a
+/// row (rows, in the order they were first needed; an emptied row stays),
+/// found through a 512-byte table of slots: a new mdev zeroes that, not
+/// the 8 KB a dense 256 x 256 table would need, and up to eight rows live
+/// inside the mdev without an allocation.
+class usable_index {
+ public:
+  struct row_entry {
+    ap::apid adapter;
+    ap::domain_mask domains;
+  };
+
+  /// Whether queue q is in the index.
+  [[nodiscard]] bool test(ap::apqn q) const noexcept {
+    const std::uint16_t s = slot_[q.card().value()];
+    return s != 0 && rows_[s - 1].domains.test(q.queue());
+  }
+  /// Whether every domain of `aqm` is usable on adapter a (an empty `aqm`
+  /// is, on any adapter).
+  [[nodiscard]] bool covers(ap::apid a, const ap::domain_mask& aqm) const noexcept {
+    const std::uint16_t s = slot_[a.value()];
+    return s == 0 ? aqm.empty() : aqm.is_subset_of(rows_[s - 1].domains);
+  }
+  void set(ap::apqn q) {
+    std::uint16_t& s = slot_[q.card().value()];
+    if (s == 0) {
+      rows_.push_back(row_entry{q.card(), {}});
+      s = static_cast<std::uint16_t>(rows_.size());
+    }
+    rows_[s - 1].domains.set(q.queue());
+  }
+  void clear(ap::apqn q) noexcept {
+    const std::uint16_t s = slot_[q.card().value()];
+    if (s != 0) rows_[s - 1].domains.clear(q.queue());
+  }
+  void clear_all() noexcept {
+    for (const row_entry& r : rows_) slot_[r.adapter.value()] = 0;
+    rows_.clear();
+  }
+
+  /// For the model's own check (host::check_model): the rows, the number
+  /// of queues they hold, and whether each row's slot leads to it and no
+  /// other slot is taken.
+  [[nodiscard]] std::span<const row_entry> rows() const noexcept { return rows_; }
+  [[nodiscard]] ORDO_NO_COVERAGE std::size_t weight() const noexcept {
+    std::size_t n = 0;
+    for (const row_entry& r : rows_) n += r.domains.weight();
+    return n;
+  }
+  [[nodiscard]] ORDO_NO_COVERAGE bool consistent() const noexcept {
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      if (slot_[rows_[i].adapter.value()] != i + 1) return false;
+    }
+    // The taken slots, counted four at a time: a lane of a word is nonzero
+    // iff the OR of its 16 bits, folded into its lowest, is 1.
+    std::size_t taken = 0;
+    for (std::size_t i = 0; i < slot_.size(); i += 4) {
+      std::uint64_t w;
+      std::memcpy(&w, &slot_[i], sizeof w);
+      w |= w >> 8;
+      w |= w >> 4;
+      w |= w >> 2;
+      w |= w >> 1;
+      taken += static_cast<std::size_t>(std::popcount(w & 0x0001000100010001u));
+    }
+    return taken == rows_.size();
+  }
+
+ private:
+  friend struct host_test_access;  // the invariant tests corrupt the slots
+  std::array<std::uint16_t, ap::max_ids> slot_{};  // row index + 1, 0: no row
+  absl::InlinedVector<row_entry, 8> rows_;
+};
+
 /// struct ap_matrix_mdev. Fields are guarded as commented.
 class mdev {
  public:
@@ -162,7 +245,7 @@ class mdev {
   ap::ap_matrix shadow;                    // shadow_apcb: what the guest gets
   kvm* guest = nullptr;                    // m->kvm; written with guests+kvm+mdevs held
   absl::flat_hash_map<ap::apqn, vfio_ap_queue*> qtable;  // qtable.queues
-  std::array<ap::domain_mask, ap::max_ids> usable{};     // M1
+  usable_index usable;                     // M1
   ap::adapter_mask apm_add;                // host config additions pending scan
   ap::domain_mask aqm_add;
   ap::control_domain_mask adm_add;
@@ -291,7 +374,7 @@ class matrix_dev {
     if (!m.shadow.aqm.empty()) {
       const ap::adapter_mask candidates = m.shadow.apm;
       for (ap::apid a : candidates) {
-        if (!m.shadow.aqm.is_subset_of(m.usable[a.value()])) {
+        if (!m.usable.covers(a, m.shadow.aqm)) {
           m.shadow.apm.clear(a);
           if (prev_apm.test(a)) filtered.set(a);
         }
@@ -349,19 +432,27 @@ class matrix_dev {
       if (shared_apm.empty()) continue;
       const ap::domain_mask shared_aqm = aqm & other->matrix.aqm;
       if (shared_aqm.empty()) continue;
-      for (ap::apid a : shared_apm) {
-        for (ap::apqi q : shared_aqm) {
-          if (assignee != nullptr) {
-            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
-                                          "%02x.%04x to mdev: already assigned to %s",
-                                          assignee->uuid(), a.value(), q.value(), other->uuid()));
-          } else {
-            hw_->log(ctx, absl::StrFormat("vfio_ap_mdev %s: Can not reserve queue %02x.%04x "
-                                          "for host driver: in use by mdev",
-                                          other->uuid(), a.value(), q.value()));
-          }
+      // One line per shared queue, adapter-major as the kernel's loops
+      // (line i: the (i / |shared_aqm|)-th shared adapter, the
+      // (i % |shared_aqm|)-th shared domain).
+      std::array<std::uint8_t, ap::max_ids> adapters{};
+      std::array<std::uint8_t, ap::max_ids> domains{};
+      std::size_t n_apm = 0;
+      std::size_t n_aqm = 0;
+      for (ap::apid a : shared_apm) adapters[n_apm++] = a.value();
+      for (ap::apqi q : shared_aqm) domains[n_aqm++] = q.value();
+      hw_->log_lines(ctx, n_apm * n_aqm, [&](std::size_t i) {
+        const unsigned a = adapters[i / n_aqm];
+        const unsigned q = domains[i % n_aqm];
+        if (assignee != nullptr) {
+          return absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
+                                 "%02x.%04x to mdev: already assigned to %s",
+                                 assignee->uuid(), a, q, other->uuid());
         }
-      }
+        return absl::StrFormat("vfio_ap_mdev %s: Can not reserve queue %02x.%04x "
+                               "for host driver: in use by mdev",
+                               other->uuid(), a, q);
+      });
       return errc(std::errc::address_in_use);
     }
     return {};
@@ -372,29 +463,47 @@ class matrix_dev {
   void link_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
     if (!m.qtable.try_emplace(q.apqn, &q).second) return;
     q.matrix_mdev = &m;
-    if (q.passable()) m.usable[q.apqn.card().value()].set(q.apqn.queue());
+    if (q.passable()) m.usable.set(q.apqn);
   }
 
   template <class Ctx>
     requires ordo::holds<Ctx, guests_level, mdevs_level>
   void unlink_queue(Ctx&, mdev& m, vfio_ap_queue& q) {
     if (m.qtable.erase(q.apqn) == 0) return;
-    m.usable[q.apqn.card().value()].clear(q.apqn.queue());
+    m.usable.clear(q.apqn);
   }
 
+  /// Links m to every probed queue of its matrix in a row of `apm` or a
+  /// column of `aqm` (the adapters and domains just added to m.matrix). Two
+  /// ways to find them, the cheaper one taken: look up each such APQN of
+  /// the matrix in the queue table (|apm| x |matrix.aqm| + |aqm| x
+  /// |matrix.apm| lookups: 65536 for an ap_config store that fills both
+  /// masks), or pass once over the probed queues (as many as the host has:
+  /// 16 in sysfs_fuzz's host). Either links the same queues; the tables are
+  /// unordered, and what is done in APQN order (reset_queues) sorts.
   template <class Ctx>
     requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void link_adapter(Ctx& ctx, mdev& m, ap::apid a) {
-    for (ap::apqi q : m.matrix.aqm) {
-      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+  void link_apqns(Ctx& ctx, mdev& m, const ap::adapter_mask& apm, const ap::domain_mask& aqm) {
+    const std::size_t lookups = apm.weight() * m.matrix.aqm.weight() +
+                                aqm.weight() * m.matrix.apm.weight();
+    if (lookups == 0) return;
+    if (queues_.size() < lookups) {
+      for (const auto& [apqn, queue] : queues_) {
+        const bool row = apm.test(apqn.card()) && m.matrix.aqm.test(apqn.queue());
+        const bool column = aqm.test(apqn.queue()) && m.matrix.apm.test(apqn.card());
+        if (row || column) link_queue(ctx, m, *queue);
+      }
+      return;
     }
-  }
-
-  template <class Ctx>
-    requires ordo::holds<Ctx, guests_level, mdevs_level>
-  void link_domain(Ctx& ctx, mdev& m, ap::apqi q) {
-    for (ap::apid a : m.matrix.apm) {
-      if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+    for (ap::apid a : apm) {
+      for (ap::apqi q : m.matrix.aqm) {
+        if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+      }
+    }
+    for (ap::apqi q : aqm) {
+      for (ap::apid a : m.matrix.apm) {
+        if (vfio_ap_queue* queue = find_queue(ctx, ap::apqn(a, q))) link_queue(ctx, m, *queue);
+      }
     }
   }
 
@@ -460,9 +569,9 @@ class matrix_dev {
     mdev* m = q.matrix_mdev;
     if (m != nullptr && m->qtable.contains(q.apqn)) {
       if (q.passable()) {
-        m->usable[q.apqn.card().value()].set(q.apqn.queue());
+        m->usable.set(q.apqn);
       } else {
-        m->usable[q.apqn.card().value()].clear(q.apqn.queue());
+        m->usable.clear(q.apqn);
       }
     }
   }
@@ -593,7 +702,7 @@ class matrix_dev {
         m->matrix.apm.clear(apid);
         return err;
       }
-      link_adapter(md, *m, apid);
+      link_apqns(md, *m, ap::adapter_mask::of(apid), ap::domain_mask{});
       refilter(md, *m);
       return {};
     });
@@ -622,7 +731,7 @@ class matrix_dev {
         m->matrix.aqm.clear(apqi);
         return err;
       }
-      link_domain(md, *m, apqi);
+      link_apqns(md, *m, ap::adapter_mask{}, ap::domain_mask::of(apqi));
       refilter(md, *m);
       return {};
     });
@@ -688,8 +797,7 @@ class matrix_dev {
       hot_unplug_adapters(md, *m, removed_apm);
       hot_unplug_domains(md, *m, removed_aqm);
       m->matrix = m_new;
-      for (ap::apid a_id : added_apm) link_adapter(md, *m, a_id);
-      for (ap::apqi q_id : added_aqm) link_domain(md, *m, q_id);
+      link_apqns(md, *m, added_apm, added_aqm);
       ap::adapter_mask filtered;
       const bool matrix_changed = filter_matrix(md, *m, filtered);
       const bool cdoms_changed = filter_cdoms(md, *m);
@@ -776,7 +884,7 @@ class matrix_dev {
       reset_queues(md, m);
       for (auto& [apqn, q] : m.qtable) q->matrix_mdev = nullptr;
       m.qtable.clear();
-      m.usable.fill(ap::domain_mask{});
+      m.usable.clear_all();
       doomed = std::move(*it);
       mdev_list_.erase(it);
     }
