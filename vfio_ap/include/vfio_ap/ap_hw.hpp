@@ -147,19 +147,27 @@ class ap_hw {
     auto hw = lock_.lock(ctx);
     push_log(std::move(line));
   }
-  /// Appends `count` kernel log lines at once, line(i) for i ascending
-  /// (one lock acquisition). line is called only for the lines the ring
-  /// keeps: of a burst longer than the ring, the first count -
-  /// kernel_log_capacity would be dropped before anyone could read them (a
-  /// refused assignment can name 65536 shared queues, one line each), so
-  /// they are never formatted. The log ends as it would after count log()
-  /// calls.
+  /// Appends `count` kernel log lines at once (one lock acquisition):
+  /// write(i, line) appends line i, i ascending, to an empty `line`. write
+  /// is called only for the lines the ring keeps: of a burst longer than
+  /// the ring, the first count - kernel_log_capacity would be dropped
+  /// before anyone could read them (a refused assignment can name 65536
+  /// shared queues, one line each), so they are never formatted. A line
+  /// the ring drops lends its buffer to the next. The log ends as it would
+  /// after count log() calls.
   template <class Ctx, class F>
-  void log_lines(Ctx& ctx, std::size_t count, F&& line) {
+  void log_lines(Ctx& ctx, std::size_t count, F&& write) {
     auto hw = lock_.lock(ctx);
     for (std::size_t i = count > kernel_log_capacity ? count - kernel_log_capacity : 0; i < count;
          ++i) {
-      push_log(line(i));
+      std::string line;
+      if (log_.size() == kernel_log_capacity) {
+        line = std::move(log_.front());
+        log_.pop_front();
+        line.clear();
+      }
+      write(i, line);
+      push_log(std::move(line));
     }
   }
 

@@ -719,6 +719,7 @@ class host {
       return it != entries_.end() && it->first == q ? it : entries_.end();
     }
     [[nodiscard]] bool contains(ap::apqn q) const noexcept { return find(q) != entries_.end(); }
+    [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
     /// The driver of device q, inserted unbound if there is none.
     bound_to& operator[](ap::apqn q) {
       auto it = std::lower_bound(entries_.begin(), entries_.end(), q, key_less);
@@ -730,6 +731,7 @@ class host {
     void add_unbound(const std::vector<ap::apqn>& sorted) {
       if (sorted.empty()) return;
       if (entries_.empty() || entries_.back().first < sorted.front()) {  // all after: append
+        entries_.reserve(entries_.size() + sorted.size());
         for (ap::apqn q : sorted) entries_.push_back(entry{q, bound_to::none});
         return;
       }
@@ -1510,7 +1512,15 @@ inline std::error_code host::qci(const qci_update& update) {
   }
   // The new devices appear unbound, then each is probed, in APQN order
   // (probing reads no other device's entry).
+  // Every device left is configured and below the maxima: the scan adds
+  // the rest of those APQNs.
+  std::size_t n_apids = 0;
+  std::size_t n_apqis = 0;
+  for ([[maybe_unused]] ap::apid a : cur.apm.up_to(limits.apm_max)) ++n_apids;
+  for ([[maybe_unused]] ap::apqi d : cur.aqm.up_to(limits.aqm_max)) ++n_apqis;
   std::vector<ap::apqn> added;
+  const std::size_t scanned = n_apids * n_apqis;
+  added.reserve(scanned > devices_.size() ? scanned - devices_.size() : 0);
   for (ap::apid a : cur.apm.up_to(limits.apm_max)) {
     for (ap::apqi d : cur.aqm.up_to(limits.aqm_max)) {
       const ap::apqn q(a, d);

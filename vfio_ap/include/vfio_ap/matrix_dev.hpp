@@ -103,6 +103,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/inlined_vector.h>
+#include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
 
 #include "ordo/ap.hpp"
@@ -441,17 +442,22 @@ class matrix_dev {
       std::size_t n_aqm = 0;
       for (ap::apid a : shared_apm) adapters[n_apm++] = a.value();
       for (ap::apqi q : shared_aqm) domains[n_aqm++] = q.value();
-      hw_->log_lines(ctx, n_apm * n_aqm, [&](std::size_t i) {
+      // Each line is its two fixed parts around the queue's number (what
+      // StrFormat would print, without parsing a format for each line).
+      const std::string head =
+          assignee != nullptr
+              ? absl::StrCat("vfio_ap_mdev ", assignee->uuid(), ": Userspace may not assign queue ")
+              : absl::StrCat("vfio_ap_mdev ", other->uuid(), ": Can not reserve queue ");
+      const std::string tail =
+          assignee != nullptr ? absl::StrCat(" to mdev: already assigned to ", other->uuid())
+                              : std::string(" for host driver: in use by mdev");
+      hw_->log_lines(ctx, n_apm * n_aqm, [&](std::size_t i, std::string& line) {
+        static constexpr char hex[] = "0123456789abcdef";
         const unsigned a = adapters[i / n_aqm];
         const unsigned q = domains[i % n_aqm];
-        if (assignee != nullptr) {
-          return absl::StrFormat("vfio_ap_mdev %s: Userspace may not assign queue "
-                                 "%02x.%04x to mdev: already assigned to %s",
-                                 assignee->uuid(), a, q, other->uuid());
-        }
-        return absl::StrFormat("vfio_ap_mdev %s: Can not reserve queue %02x.%04x "
-                               "for host driver: in use by mdev",
-                               other->uuid(), a, q);
+        const char apqn[] = {hex[a >> 4], hex[a & 15], '.', '0', '0', hex[q >> 4], hex[q & 15]};
+        line.reserve(head.size() + sizeof apqn + tail.size());
+        line.append(head).append(apqn, sizeof apqn).append(tail);
       });
       return errc(std::errc::address_in_use);
     }
@@ -513,6 +519,7 @@ class matrix_dev {
   void note_departures(Ctx& ctx, const mdev& m, const ap::adapter_mask& prev_apm,
                        const ap::domain_mask& prev_aqm) {
     std::vector<ap::apqn> departed;
+    departed.reserve(prev_apm.weight() * prev_aqm.weight());
     for (ap::apid a : prev_apm) {
       const ap::domain_mask gone = m.shadow.apm.test(a) ? prev_aqm.andnot(m.shadow.aqm) : prev_aqm;
       for (ap::apqi q : gone) departed.emplace_back(a, q);
