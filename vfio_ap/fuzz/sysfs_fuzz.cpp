@@ -38,6 +38,35 @@ constexpr std::string_view bus_paths[] = {
     "/sys/devices/vfio_ap/matrix/features",
 };
 
+// The attributes' paths, looked up once (host::sysfs_resolve: a write
+// through one is the write to its path; the lookup itself is the layout
+// tests' and script_fuzz's, whose inputs spell paths): the mdevs', then the
+// bus's, in the order of mdev_attrs and bus_paths.
+const std::vector<ordo::vfio_ap::host::sysfs_attr>& attributes() {
+  using attr = ordo::vfio_ap::host::sysfs_attr;
+  static const std::vector<attr> attrs = [] {
+    std::vector<attr> out;
+    auto resolve = [&out](const std::string& path) {
+      attr a;
+      if (ordo::vfio_ap::host::sysfs_resolve(path, a)) {
+        std::fprintf(stderr, "sysfs_fuzz: %s is not in the layout\n", path.c_str());
+        std::abort();
+      }
+      out.push_back(a);
+    };
+    for (const std::string_view dir : {mdev_a, mdev_b}) {
+      for (const std::string_view name : mdev_attrs) resolve(std::string(dir) + std::string(name));
+    }
+    for (const std::string_view path : bus_paths) resolve(std::string(path));
+    return out;
+  }();
+  return attrs;
+}
+constexpr std::size_t n_mdev_attrs = sizeof(mdev_attrs) / sizeof(mdev_attrs[0]);
+const ordo::vfio_ap::host::sysfs_attr& bus_attribute(std::size_t i) {
+  return attributes()[2 * n_mdev_attrs + i];
+}
+
 // A small host with something in it: 4 adapters and 4 domains (8 control
 // domains), adapters 0-1 and domains 0-1 released to vfio_ap (12 of the 16
 // queues bound to it, 4 to the host driver), two mdevs and a guest. Small,
@@ -49,8 +78,8 @@ constexpr std::string_view bus_paths[] = {
 // probed once, by the scan (written after, they would reprobe every queue
 // twice: the same state, at twice the cost).
 void boot(ordo::vfio_ap::host& h) {
-  (void)h.sysfs_write("/sys/bus/ap/apmask", "-0-1\n");
-  (void)h.sysfs_write("/sys/bus/ap/aqmask", "-0-1\n");
+  (void)h.sysfs_write(bus_attribute(0), "-0-1\n");  // apmask
+  (void)h.sysfs_write(bus_attribute(1), "-0-1\n");  // aqmask
   ordo::vfio_ap::qci_update config;
   ordo::ap::adapter_mask apm;
   ordo::ap::domain_mask aqm;
@@ -64,8 +93,7 @@ void boot(ordo::vfio_ap::host& h) {
   config.aqm = aqm;
   config.adm = adm;
   (void)h.qci(config);
-  constexpr std::string_view create =
-      "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create";
+  const auto& create = bus_attribute(4);
   (void)h.sysfs_write(create, "11111111-2222-3333-4444-555555555555\n");
   (void)h.sysfs_write(create, "66666666-7777-8888-9999-000000000000\n");
   (void)h.kvm_create("guest");
@@ -85,31 +113,10 @@ void check(const std::vector<std::string>& broken, int selector, std::size_t val
 void apply(ordo::vfio_ap::host& h, unsigned selector, std::string_view value) {
   constexpr unsigned n_mdev = sizeof(mdev_attrs) / sizeof(mdev_attrs[0]);
   constexpr unsigned n_bus = sizeof(bus_paths) / sizeof(bus_paths[0]);
-  // The attributes' paths, looked up once (host::sysfs_resolve: a write
-  // through one is the write to its path; the lookup itself is the layout
-  // tests' and script_fuzz's, whose inputs spell paths): the mdevs', then
-  // the bus's.
-  using attr = ordo::vfio_ap::host::sysfs_attr;
-  static const std::vector<attr> attrs = [] {
-    std::vector<attr> out;
-    auto resolve = [&out](const std::string& path) {
-      attr a;
-      if (ordo::vfio_ap::host::sysfs_resolve(path, a)) {
-        std::fprintf(stderr, "sysfs_fuzz: %s is not in the layout\n", path.c_str());
-        std::abort();
-      }
-      out.push_back(a);
-    };
-    for (const std::string_view dir : {mdev_a, mdev_b}) {
-      for (const std::string_view name : mdev_attrs) resolve(std::string(dir) + std::string(name));
-    }
-    for (const std::string_view path : bus_paths) resolve(std::string(path));
-    return out;
-  }();
   std::string out;
   if (selector < 2 * n_mdev + n_bus) {
-    (void)h.sysfs_write(attrs[selector], value);
-    (void)h.sysfs_read(attrs[selector], out);
+    (void)h.sysfs_write(attributes()[selector], value);
+    (void)h.sysfs_read(attributes()[selector], out);
     return;
   }
   selector -= 2 * n_mdev + n_bus;

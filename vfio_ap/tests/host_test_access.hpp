@@ -47,7 +47,7 @@ struct host_test_access {
   /// Points the usable index's slot of adapter `to` at adapter `from`'s
   /// row (two adapters sharing one row), or clears it when `from` has none.
   static void alias_usable_slot(mdev& m, ap::apid from, ap::apid to) {
-    m.usable.slot_[to.value()] = m.usable.slot_[from.value()];
+    m.usable.set_slot(to, m.usable.slot(from));
   }
   /// Reserves every APQN for the host behind the in-use veto's back.
   static void reserve_everything(host& h) {

@@ -91,7 +91,6 @@
 #include <array>
 #include <bit>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -160,29 +159,30 @@ class usable_index {
 
   /// Whether queue q is in the index.
   [[nodiscard]] bool test(ap::apqn q) const noexcept {
-    const std::uint16_t s = slot_[q.card().value()];
+    const unsigned s = slot(q.card());
     return s != 0 && rows_[s - 1].domains.test(q.queue());
   }
   /// Whether every domain of `aqm` is usable on adapter a (an empty `aqm`
   /// is, on any adapter).
   [[nodiscard]] bool covers(ap::apid a, const ap::domain_mask& aqm) const noexcept {
-    const std::uint16_t s = slot_[a.value()];
+    const unsigned s = slot(a);
     return s == 0 ? aqm.empty() : aqm.is_subset_of(rows_[s - 1].domains);
   }
   void set(ap::apqn q) {
-    std::uint16_t& s = slot_[q.card().value()];
+    unsigned s = slot(q.card());
     if (s == 0) {
       rows_.push_back(row_entry{q.card(), {}});
-      s = static_cast<std::uint16_t>(rows_.size());
+      s = static_cast<unsigned>(rows_.size());
+      set_slot(q.card(), s);
     }
     rows_[s - 1].domains.set(q.queue());
   }
   void clear(ap::apqn q) noexcept {
-    const std::uint16_t s = slot_[q.card().value()];
+    const unsigned s = slot(q.card());
     if (s != 0) rows_[s - 1].domains.clear(q.queue());
   }
   void clear_all() noexcept {
-    for (const row_entry& r : rows_) slot_[r.adapter.value()] = 0;
+    for (const row_entry& r : rows_) set_slot(r.adapter, 0);
     rows_.clear();
   }
 
@@ -197,14 +197,12 @@ class usable_index {
   }
   [[nodiscard]] ORDO_NO_COVERAGE bool consistent() const noexcept {
     for (std::size_t i = 0; i < rows_.size(); ++i) {
-      if (slot_[rows_[i].adapter.value()] != i + 1) return false;
+      if (slot(rows_[i].adapter) != i + 1) return false;
     }
-    // The taken slots, counted four at a time: a lane of a word is nonzero
-    // iff the OR of its 16 bits, folded into its lowest, is 1.
+    // The taken slots, counted a word (four slots) at a time: a slot is
+    // taken iff the OR of its 16 bits, folded into its lowest, is 1.
     std::size_t taken = 0;
-    for (std::size_t i = 0; i < slot_.size(); i += 4) {
-      std::uint64_t w;
-      std::memcpy(&w, &slot_[i], sizeof w);
+    for (std::uint64_t w : slots_) {
       w |= w >> 8;
       w |= w >> 4;
       w |= w >> 2;
@@ -216,7 +214,17 @@ class usable_index {
 
  private:
   friend struct host_test_access;  // the invariant tests corrupt the slots
-  std::array<std::uint16_t, ap::max_ids> slot_{};  // row index + 1, 0: no row
+  // Adapter a's slot is the 16 bits at (a % 4) * 16 of word a / 4: its
+  // row's index + 1, 0 when it has no row.
+  [[nodiscard]] unsigned slot(ap::apid a) const noexcept {
+    return static_cast<unsigned>(slots_[a.value() / 4] >> (a.value() % 4 * 16)) & 0xffffu;
+  }
+  void set_slot(ap::apid a, unsigned s) noexcept {
+    const unsigned shift = a.value() % 4 * 16;
+    std::uint64_t& w = slots_[a.value() / 4];
+    w = (w & ~(std::uint64_t{0xffff} << shift)) | (std::uint64_t{s} << shift);
+  }
+  std::array<std::uint64_t, ap::max_ids / 4> slots_{};
   absl::InlinedVector<row_entry, 8> rows_;
 };
 
