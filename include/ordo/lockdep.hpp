@@ -600,6 +600,21 @@ inline void report_stale(const held_stack& st, const held_entry& taking, long ct
            site_of(taking), place.child ? site_of(*place.child) : lock_site{});
 }
 
+// An acquisition's fields, stored one by one into `e` (a held-stack slot
+// or the slow path's entry); position and chain are the caller's.
+inline void fill_entry(held_entry& e, const void* lock, const void* level, std::string_view name,
+                       std::source_location where, std::uint32_t cls, std::uint32_t key,
+                       std::uint32_t flags, std::uint64_t batch) noexcept {
+  e.lock = lock;
+  e.level = level;
+  e.name = name;
+  e.where = where;
+  e.cls = cls;
+  e.key = key;
+  e.flags = flags;
+  e.batch = batch;
+}
+
 // The full check of an acquisition: reports, new edges, overflow. Kept out
 // of line so that the common path (on_acquire) stays small. Returns the new
 // entry's position, or no_position when the stack overflowed.
@@ -615,14 +630,7 @@ inline void report_stale(const held_stack& st, const held_entry& taking, long ct
                                            std::uint32_t flags, long ctx_position) {
   held_stack& st = held;
   held_entry taking;
-  taking.lock = lock;
-  taking.level = level;
-  taking.name = name;
-  taking.where = where;
-  taking.cls = cls;
-  taking.key = key;
-  taking.flags = flags;
-  taking.batch = batch_of(st, flags);
+  fill_entry(taking, lock, level, name, where, cls, key, flags, batch_of(st, flags));
   const bool current = place_of(st, ctx_position).current && ctx_position != released_position;
   // A lock this thread holds already: a self-deadlock, whatever context led
   // here (a stale one included), so it is reported as that, once.
@@ -718,14 +726,7 @@ inline long on_acquire(const void* lock, const void* level, std::string_view nam
   // Scalar stores: building the entry elsewhere and copying it costs a
   // store-forwarding stall on every acquisition.
   held_entry& slot = st.entries[n];
-  slot.lock = lock;
-  slot.level = level;
-  slot.name = name;
-  slot.where = where;
-  slot.cls = cls;
-  slot.key = key;
-  slot.flags = flags;
-  slot.batch = batch_of(st, flags);
+  fill_entry(slot, lock, level, name, where, cls, key, flags, batch_of(st, flags));
   slot.chain = chain;
   slot.position = ++st.last_position;
   st.size = n + 1;
