@@ -93,7 +93,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -186,10 +185,9 @@ class usable_index {
     rows_.clear();
   }
 
-  /// For the model's own check (host::check_model): the rows, the number
-  /// of queues they hold, and whether each row's slot leads to it and no
-  /// other slot is taken.
-  [[nodiscard]] std::span<const row_entry> rows() const noexcept { return rows_; }
+  /// For the model's own check (host::check_model): the number of queues
+  /// the rows hold, and whether each row's slot leads to it and no other
+  /// slot is taken.
   [[nodiscard]] ORDO_NO_COVERAGE std::size_t weight() const noexcept {
     std::size_t n = 0;
     for (const row_entry& r : rows_) n += r.domains.weight();
