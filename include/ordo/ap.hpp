@@ -199,6 +199,8 @@ class apqn {
   }
   /// "%02x.%04x": "05.00ab", the queue device name.
   [[nodiscard]] std::string to_string() const;
+  /// Appends to_string()'s seven characters to `out`.
+  void append_to(std::string& out) const;
   /// Orders by qid: adapter first, then domain.
   friend constexpr auto operator<=>(const apqn&, const apqn&) noexcept = default;
 
@@ -1137,12 +1139,16 @@ inline constexpr std::size_t sysfs_show_max = 4095;
   return format_ap_config(m.apm, m.aqm, m.adm);
 }
 
-inline std::string apqn::to_string() const {
-  std::string out;
-  out.reserve(7);
+inline void apqn::append_to(std::string& out) const {
   detail::append_hex(out, card().value(), 2);
   out.push_back('.');
   detail::append_hex(out, queue().value(), 4);
+}
+
+inline std::string apqn::to_string() const {
+  std::string out;
+  out.reserve(7);
+  append_to(out);
   return out;
 }
 

@@ -458,12 +458,10 @@ class matrix_dev {
           assignee != nullptr ? absl::StrCat(" to mdev: already assigned to ", other->uuid())
                               : std::string(" for host driver: in use by mdev");
       hw_->log_lines(ctx, n_apm * n_aqm, [&](std::size_t i, std::string& line) {
-        static constexpr char hex[] = "0123456789abcdef";
-        const unsigned a = adapters[i / n_aqm];
-        const unsigned q = domains[i % n_aqm];
-        const char apqn[] = {hex[a >> 4], hex[a & 15], '.', '0', '0', hex[q >> 4], hex[q & 15]};
-        line.reserve(head.size() + sizeof apqn + tail.size());
-        line.append(head).append(apqn, sizeof apqn).append(tail);
+        line.reserve(head.size() + 7 + tail.size());
+        line.append(head);
+        ap::apqn(ap::apid(adapters[i / n_aqm]), ap::apqi(domains[i % n_aqm])).append_to(line);
+        line.append(tail);
       });
       return errc(std::errc::address_in_use);
     }
