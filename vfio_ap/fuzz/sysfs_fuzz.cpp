@@ -69,14 +69,14 @@ const ordo::vfio_ap::host::sysfs_attr& bus_attribute(std::size_t i) {
 
 // A small host with something in it: 4 adapters and 4 domains (8 control
 // domains), adapters 0-1 and domains 0-1 released to vfio_ap (12 of the 16
-// queues bound to it, 4 to the host driver), two mdevs and a guest. Small,
-// because every input that changed something boots it again: each path
-// the records drive (assignment of a configured, an unconfigured and a
-// host-owned queue, hot plug and unplug, filtering, a busy reset) has its
-// queue here, and a QCI record grows the host to up to 64 queues. The
-// masks are written before the adapters appear, so each queue device is
-// probed once, by the scan (written after, they would reprobe every queue
-// twice: the same state, at twice the cost).
+// queues bound to it, 4 to the host driver), two mdevs and a guest, booted
+// once per process; every input that changed something restores it (the
+// copy is as large as the state). Small enough: each path the records
+// drive (assignment of a configured, an unconfigured and a host-owned
+// queue, hot plug and unplug, filtering, a busy reset) has its queue here,
+// and a QCI record grows the host to up to 64 queues. The masks are
+// written before the adapters appear, so each queue device is probed once,
+// by the scan.
 void boot(ordo::vfio_ap::host& h) {
   (void)h.sysfs_write(bus_attribute(0), "-0-1\n");  // apmask
   (void)h.sysfs_write(bus_attribute(1), "-0-1\n");  // aqmask
@@ -168,7 +168,7 @@ void apply(ordo::vfio_ap::host& h, unsigned selector, std::string_view value) {
 // AddressSanitizer keeps freed memory in a quarantine to catch a later use
 // of it, 256 MB by default: it fills after a few thousand inputs and is then
 // most of this target's memory (a peak RSS of ~430 MB). Every input frees
-// what it built before it returns (the re-boot below, about 45 KB, plus what
+// what it built before it returns (the restore below, about 45 KB, plus what
 // its records freed), so a use after free can only reach memory freed by the
 // same input, and it is caught whenever less than the quarantine was freed
 // between the free and the use. A QCI record creates at most 64 queue
@@ -178,12 +178,19 @@ extern "C" const char* __asan_default_options() { return "quarantine_size_mb=64"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // One host for the process (never destroyed: no exit-order issue), booted
-  // once here and after every input: each input starts from the booted
-  // state and leaves it booted again, so what it allocated is freed within
-  // it (libFuzzer's malloc/free balance, which would otherwise rerun an
-  // input whose records grew the state, looking for a leak). host::reset
-  // is exact (vfio_ap_reset_test) and boot deterministic.
-  static ordo::vfio_ap::host& h = []() -> ordo::vfio_ap::host& {
+  // once, its state saved (host::save) and checked in full. Each input
+  // starts from the booted state and leaves it booted again: an input that
+  // changed something is followed by host::restore of the saved image,
+  // which is exact (vfio_ap_reset_test: VfioApRestore) and costs a copy
+  // where booting again cost the boot's operations, a sixth of this
+  // target's time. What an input allocated is freed within it (libFuzzer's
+  // malloc/free balance, which would otherwise rerun an input whose records
+  // grew the state, looking for a leak).
+  struct process {
+    ordo::vfio_ap::host h;
+    ordo::vfio_ap::host::image booted;
+  };
+  static process& p = []() -> process& {
     // Abseil's own deadlock detector off (Debian builds it on: every
     // absl::Mutex::Lock updates a global graph of mutex instances, ~60 ns a
     // lock, a seventh of this target's time). It only duplicates ordo's
@@ -193,11 +200,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // instances is a cycle of their classes, so lockdep reports whatever
     // Abseil's detector would.
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-    auto* booted = new ordo::vfio_ap::host;
-    boot(*booted);
-    check(booted->check_changed(), -2, 0);
-    return *booted;
+    auto* made = new process;
+    boot(made->h);
+    check(made->h.check_changed(), -2, 0);
+    if (made->h.save(made->booted)) {
+      std::fprintf(stderr, "sysfs_fuzz: the booted host cannot be saved\n");
+      std::abort();
+    }
+    return *made;
   }();
+  ordo::vfio_ap::host& h = p.h;
   static std::uint64_t booted_generation = h.generation();
   std::size_t at = 0;
   int records = 0;
@@ -211,13 +223,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // An input that changed nothing (host::generation did not move: only
   // shows, parsers and stores that failed at their value's parse ran,
-  // about one input in seven) left the booted host as it was, whose
-  // invariants were checked in full after its boot: it stays booted.
+  // about one input in seven) left the booted host as it was: it stays.
   if (h.generation() == booted_generation) return 0;
   check(h.check_invariants(), -1, 0);
-  h.reset();
-  boot(h);
-  check(h.check_changed(), -2, 0);  // the boot's own operations
+  h.restore(p.booted);
+  // Everything again, as after the boot: a restore that left something
+  // behind would otherwise crash at the next input, which would not
+  // reproduce it from its own bytes.
+  check(h.check_changed(), -2, 0);
   booted_generation = h.generation();
   return 0;
 }

@@ -25,6 +25,15 @@ struct host_test_access {
   static std::error_code try_unload(host& h, std::string_view name) {
     return h.modules_.try_unload(name);
   }
+  /// A reference to live guest `name` held outside the host, as a module
+  /// other than VFIO could take one (kvm_get_kvm_safe); empty when there is
+  /// no such guest. Drop it before the host goes.
+  static ordo::ref<kvm> guest_ref(host& h, std::string_view name) {
+    ordo::unlocked ctx;
+    auto t = h.kvm_table_lock_.lock_shared(ctx);
+    kvm* guest = h.find_guest(t, name);
+    return guest == nullptr ? ordo::ref<kvm>{} : kvm_get_kvm_safe(guest);
+  }
   /// How many times the guest's APCB masks were written (set or clear); all
   /// ones when there is no such guest.
   static unsigned long apcb_updates(host& h, std::string_view name) {

@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
@@ -217,6 +218,41 @@ class ap_hw {
     pending_.clear();
     zapq_outside_.clear();
     log_.clear();
+  }
+
+  /// What host::save copies and host::restore puts back: the configured
+  /// queues, the faults (in APQN order), both logs and the I3 ledger.
+  struct saved_state {
+    ap::adapter_mask apm;
+    ap::domain_mask aqm;
+    std::vector<std::pair<ap::apqn, unsigned>> faults;
+    std::vector<ap::apqn> zapq_log;
+    std::vector<ap::apqn> pending;
+    std::vector<ap::apqn> zapq_outside;
+    std::vector<std::string> log;
+  };
+  template <class Ctx>
+  [[nodiscard]] saved_state save(Ctx& ctx) const {
+    auto hw = lock_.lock(ctx);
+    saved_state s{apm_, aqm_, {faults_.begin(), faults_.end()},
+                  {zapq_log_.begin(), zapq_log_.end()}, {pending_.begin(), pending_.end()},
+                  zapq_outside_, {log_.begin(), log_.end()}};
+    std::sort(s.faults.begin(), s.faults.end());
+    std::sort(s.pending.begin(), s.pending.end());
+    return s;
+  }
+  template <class Ctx>
+  void restore(Ctx& ctx, const saved_state& s) {
+    auto hw = lock_.lock(ctx);
+    apm_ = s.apm;
+    aqm_ = s.aqm;
+    faults_.clear();
+    faults_.insert(s.faults.begin(), s.faults.end());
+    zapq_log_.assign(s.zapq_log.begin(), s.zapq_log.end());
+    pending_.clear();
+    pending_.insert(s.pending.begin(), s.pending.end());
+    zapq_outside_ = s.zapq_outside;
+    log_.assign(s.log.begin(), s.log.end());
   }
 
   /// Test-only (host_test_access): forget a pending departure without a

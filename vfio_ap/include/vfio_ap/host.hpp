@@ -251,6 +251,31 @@ class host {
   /// dropped here).
   void reset();
 
+  /// A host's state at rest, copied out by save() to be put back by
+  /// restore(): what sysfs shows and how the host then behaves (every mdev
+  /// with its matrices, every queue device with its driver and reset state,
+  /// the reservations, the configuration, the guests and their APCBs, the
+  /// firmware's faults, the ZAPQ and kernel logs, which modules are
+  /// loaded). Plain values, tied to no host: copyable, and one image may be
+  /// restored into any number of hosts any number of times. A
+  /// default-constructed image is a new host's state (restore is then
+  /// reset()).
+  class image;
+  /// Copies this host's state into `out`, under every top-level lock (one
+  /// consistent snapshot; thread-safe). EBUSY, `out` untouched, while an
+  /// mdev is open or a guest has a reference other than its creator's:
+  /// what VFIO holds of an open device (the guest reference, the pin of
+  /// kvm, the PQAP hook) belongs to its file, which no copy can hold.
+  std::error_code save(image& out) const;
+  /// Back to the state `from` was saved from, exactly: as reset() and then
+  /// the operations that built that state would leave it (every sysfs node
+  /// and attribute, the logs, guest and module counts, the invariants, and
+  /// the behaviour that follows: vfio_ap_reset_test, VfioApRestore), at the
+  /// cost of a copy instead of those operations' work. Its footprint is
+  /// every invariant (check_changed checks them all next). generation()
+  /// moves. Not thread-safe, as reset().
+  void restore(const image& from);
+
   /// Write `value` (exactly the bytes a store function receives, newline
   /// included) to the attribute at absolute `path`. Unknown path: ENOENT;
   /// read-only attribute: EACCES (C1); otherwise the kernel's errno, and a
@@ -751,6 +776,9 @@ class host {
       std::erase_if(entries_, [&](const entry& e) { return pred(e.first); });
     }
     void clear() noexcept { entries_.clear(); }
+    /// Exactly `sorted` (ascending, no APQN twice; host::restore).
+    void assign(const std::vector<entry>& sorted) { entries_ = sorted; }
+    [[nodiscard]] const std::vector<entry>& entries() const noexcept { return entries_; }
 
    private:
     static bool key_less(const entry& e, ap::apqn q) noexcept { return e.first < q; }
@@ -776,6 +804,103 @@ inline ap::host_config initial_qci() {
 }
 inline std::error_code errno_code(int e) { return std::error_code(e, std::generic_category()); }
 }  // namespace detail
+
+class host::image {
+ public:
+  /// A new host's state.
+  image() { matrix_.info = detail::initial_qci(); }
+
+ private:
+  friend class host;
+  struct guest {
+    std::string name;
+    apcb_masks apcb;
+    unsigned long apcb_updates = 0;
+  };
+  ap::host_config qci_ = detail::initial_qci();
+  ap::adapter_mask perms_apm_ = ap::adapter_mask::all();
+  ap::domain_mask perms_aqm_ = ap::domain_mask::all();
+  std::vector<device_table::entry> devices_;
+  ap_hw::saved_state hw_;
+  matrix_dev::saved_state matrix_;
+  std::vector<guest> guests_;  // by name, as the guest table
+  bool kvm_loaded_ = true;
+  bool vfio_ap_loaded_ = true;
+};
+
+inline std::error_code host::save(image& out) const {
+  image s;
+  ordo::unlocked ctx;
+  auto t = kvm_table_lock_.lock_shared(ctx);
+  auto v = vfio_lock_.lock(t);
+  auto b = bus_lock_.lock(v);
+  s.qci_ = qci_;
+  s.devices_ = devices_.entries();
+  {
+    auto a = perms_.mutex.lock(b);
+    s.perms_apm_ = perms_.apm;
+    s.perms_aqm_ = perms_.aqm;
+  }
+  if (const std::error_code ec = matrix_.save(b, s.matrix_)) return ec;
+  s.hw_ = hw_.save(b);
+  for (const auto& [name, entry] : kvms_) {
+    kvm* guest = find_guest(t, name);
+    if (guest == nullptr) continue;  // released: gone at the next purge
+    // No open mdev (matrix_.save), so the creator's is the only reference
+    // the host knows of; any other is held outside it.
+    if (!entry.creator || guest->refs() != 1) return errc(std::errc::device_or_resource_busy);
+    auto kl = guest->lock.lock(b);
+    s.guests_.push_back({name, guest->apcb(kl), guest->apcb_updates(kl)});
+  }
+  s.kvm_loaded_ = modules_.find("kvm") != nullptr;
+  s.vfio_ap_loaded_ = modules_.find("vfio_ap") != nullptr;
+  out = std::move(s);
+  return {};
+}
+
+inline void host::restore(const image& from) {
+  {
+    ordo::unlocked ctx;
+    auto t = kvm_table_lock_.lock(ctx);
+    auto v = vfio_lock_.lock(t);
+    auto b = bus_lock_.lock(v);
+    // In reset()'s order: the mdevs (their guest references and module
+    // pins) before the guests.
+    matrix_.restore(b, from.matrix_);
+    devices_.assign(from.devices_);
+    qci_ = from.qci_;
+    {
+      auto a = perms_.mutex.lock(b);
+      perms_.apm = from.perms_apm_;
+      perms_.aqm = from.perms_aqm_;
+    }
+    hw_.restore(b, from.hw_);
+    // The guests are made again: one still attached to a dropped mdev may
+    // hold its hook, which only a new guest is sure not to.
+    kvms_.clear();
+    for (const image::guest& saved : from.guests_) {
+      auto guest = std::make_unique<kvm>(saved.name);
+      {
+        auto kl = guest->lock.lock(b);
+        guest->restore_masks(kl, saved.apcb, saved.apcb_updates);
+      }
+      guest_entry entry;
+      entry.creator = ordo::adopt_ref(guest.get());
+      entry.memory = std::move(guest);
+      kvms_.emplace_hint(kvms_.end(), saved.name, std::move(entry));
+    }
+  }
+  // The modules as the image has them: reloaded as reset() does, then
+  // unloaded if the saved host had let them go.
+  if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
+  if (modules_.find("vfio_ap") == nullptr) (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
+  if (!from.vfio_ap_loaded_) (void)modules_.try_unload("vfio_ap");
+  if (!from.kvm_loaded_) (void)modules_.try_unload("kvm");
+  vfio_ap_module_ = modules_.find("vfio_ap");
+  // Relaxed, as note_change (the caller orders restore before any check).
+  changed_.store(invariant_set::all().bits(), std::memory_order_relaxed);
+  note_generation();
+}
 
 inline host::host() : qci_(detail::initial_qci()), matrix_(hw_, perms_, qci_) {
   (void)kvm_module_init(modules_);
@@ -1907,8 +2032,10 @@ ORDO_NO_COVERAGE void host::for_each_live_guest(Ctx& g, F&& f) const {
 template <class Ctx>
 ORDO_NO_COVERAGE void host::check_guests(Ctx& g, bool hooks, bool apcbs, std::vector<std::string>& i5,
                         std::vector<std::string>& i6) const {
-  // I5 (hooks) and/or I6 (APCBs), one guest at a time (kvm->lock, rwsem, mdevs).
-  for_each_live_guest(g, [&](kvm* guest) {
+  // I5 (hooks) and/or I6 (APCBs), one guest at a time (kvm->lock, rwsem,
+  // mdevs). The lambda is a function of its own, which the enclosing
+  // function's attribute does not reach.
+  for_each_live_guest(g, [&](kvm* guest) ORDO_NO_COVERAGE {
     auto kl = guest->lock.lock(g);
     auto h = guest->pqap_hook_rwsem.lock_shared(kl);
     auto md = matrix_.mdevs_lock.lock(h);

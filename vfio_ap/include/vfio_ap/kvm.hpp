@@ -171,6 +171,13 @@ class kvm : public ordo::kref<kvm> {
   /// The APCB masks now (a copy: a reference would outlive the lock, which
   /// Clang's -Wthread-safety reports). Needs this guest's kvm->lock, as
   /// set_masks.
+  /// host::restore: the APCB and its write count as a saved guest had them.
+  template <ordo::lock_context Ctx>
+  void restore_masks(Ctx& ctx, const apcb_masks& masks, unsigned long updates) {
+    assert_own_lock(ctx);
+    apcb_ = masks;
+    apcb_updates_ = updates;
+  }
   template <ordo::lock_context Ctx>
   [[nodiscard]] apcb_masks apcb(Ctx& ctx) const {
     assert_own_lock(ctx);

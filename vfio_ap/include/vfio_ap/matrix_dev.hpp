@@ -916,6 +916,149 @@ class matrix_dev {
     }
   }  // the mdevs go after the locks, as remove_mdev's
 
+  /// What host::save copies of the matrix and host::restore puts back: the
+  /// host configuration as the driver last saw it, every mdev (newest
+  /// first, as mdev_list_) with its matrices, index and counts, and every
+  /// vfio_ap queue device (in APQN order) with the mdev whose table holds
+  /// it. Plain values: no pointer into the matrix it came from.
+  struct saved_mdev {
+    std::string uuid;
+    ap::ap_matrix matrix;
+    ap::ap_matrix shadow;
+    std::vector<ap::apqn> qtable;  // ascending
+    usable_index usable;
+    ap::adapter_mask apm_add;
+    ap::domain_mask aqm_add;
+    ap::control_domain_mask adm_add;
+    unsigned long cfg_chg_signals = 0;
+    unsigned long requests = 0;
+  };
+  struct saved_queue {
+    ap::apqn apqn;
+    std::size_t mdev = no_mdev;  // index into mdevs, or no_mdev
+    unsigned reset_rc = 0;
+    std::uint8_t saved_isc = 0xff;
+  };
+  static constexpr std::size_t no_mdev = ~std::size_t{0};
+  struct saved_state {
+    ap::host_config info;
+    std::vector<saved_mdev> mdevs;
+    std::vector<saved_queue> queues;  // ascending
+  };
+
+  /// Copies the matrix out. EBUSY, `out` untouched, if an mdev is attached
+  /// to a guest (m->kvm: a reference and a hook no copy can hold). The
+  /// caller holds the VFIO side's lock, so no open can attach one meanwhile.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ap_bus_level>
+  std::error_code save(Ctx& ctx, saved_state& out) const {
+    auto g = guests_lock.lock(ctx);
+    auto md = mdevs_lock.lock(g);
+    saved_state s;
+    s.info = info_;
+    s.mdevs.reserve(mdev_list_.size());
+    for (const auto& m : mdev_list_) {
+      if (m->guest != nullptr || m->open) return errc(std::errc::device_or_resource_busy);
+      saved_mdev& c = s.mdevs.emplace_back();
+      c.uuid = m->uuid();
+      c.matrix = m->matrix;
+      c.shadow = m->shadow;
+      c.qtable.reserve(m->qtable.size());
+      for (const auto& [apqn, q] : m->qtable) c.qtable.push_back(apqn);
+      std::sort(c.qtable.begin(), c.qtable.end());
+      c.usable = m->usable;
+      c.apm_add = m->apm_add;
+      c.aqm_add = m->aqm_add;
+      c.adm_add = m->adm_add;
+      c.cfg_chg_signals = m->cfg_chg_signals;
+      c.requests = m->requests;
+    }
+    s.queues.reserve(queues_.size());
+    for (const auto& [apqn, q] : queues_) {
+      saved_queue& c = s.queues.emplace_back();
+      c.apqn = apqn;
+      for (std::size_t i = 0; i < mdev_list_.size(); ++i) {
+        if (mdev_list_[i].get() == q->matrix_mdev) c.mdev = i;
+      }
+      c.reset_rc = q->reset_rc;
+      c.saved_isc = q->saved_isc;
+    }
+    std::sort(s.queues.begin(), s.queues.end(),
+              [](const saved_queue& a, const saved_queue& b) { return a.apqn < b.apqn; });
+    out = std::move(s);
+    return {};
+  }
+
+  /// host::restore: exactly the saved mdevs and queue devices, linked as
+  /// they were (each table entry to the queue of its APQN, each queue to
+  /// the mdev of its index). Every current mdev goes as reset() drops them
+  /// (its guest reference and module pin with it), after the locks, unless
+  /// the list is the saved one, UUID for UUID, and none is open: then each
+  /// takes the saved fields in place. A queue device of a saved APQN is
+  /// kept and takes the saved fields; the others go. What is kept was
+  /// overwritten whole, so it is what a new object would be (VfioApRestore);
+  /// what it saves is the memory traffic of an mdev and a queue device per
+  /// restore (sysfs_fuzz restores after nearly every input).
+  template <class Ctx>
+    requires ordo::holds<Ctx, ap_bus_level>
+  void restore(Ctx& ctx, const saved_state& s) {
+    std::vector<mdev_pointer> doomed;  // destroyed after the locks
+    auto g = guests_lock.lock(ctx);
+    auto md = mdevs_lock.lock(g);
+    info_ = s.info;
+    bool same = mdev_list_.size() == s.mdevs.size();
+    for (std::size_t i = 0; same && i < s.mdevs.size(); ++i) {
+      const mdev& m = *mdev_list_[i];
+      same = !m.open && m.guest == nullptr && m.uuid() == s.mdevs[i].uuid;
+    }
+    if (!same) {
+      doomed.swap(mdev_list_);
+      mdev_list_.reserve(s.mdevs.size());
+      for (const saved_mdev& c : s.mdevs) mdev_list_.push_back(mdev_slab_.make(*this, c.uuid, info_));
+    }
+    for (std::size_t i = 0; i < s.mdevs.size(); ++i) {
+      const saved_mdev& c = s.mdevs[i];
+      mdev& m = *mdev_list_[i];
+      m.matrix = c.matrix;
+      m.shadow = c.shadow;
+      m.qtable.clear();
+      m.usable = c.usable;
+      m.apm_add = c.apm_add;
+      m.aqm_add = c.aqm_add;
+      m.adm_add = c.adm_add;
+      m.cfg_chg_signals = c.cfg_chg_signals;
+      m.requests = c.requests;
+    }
+    // The queue devices: the saved ones kept or made, then the rest dropped.
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      const auto saved = std::lower_bound(
+          s.queues.begin(), s.queues.end(), it->first,
+          [](const saved_queue& c, ap::apqn q) { return c.apqn < q; });
+      if (saved == s.queues.end() || saved->apqn != it->first) {
+        queues_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    queues_.reserve(s.queues.size());
+    for (const saved_queue& c : s.queues) {
+      auto [it, inserted] = queues_.try_emplace(c.apqn);
+      if (inserted) it->second = queue_slab_.make(c.apqn);
+      vfio_ap_queue& q = *it->second;
+      q.reset_rc = c.reset_rc;
+      q.saved_isc = c.saved_isc;
+      q.matrix_mdev = c.mdev < mdev_list_.size() ? mdev_list_[c.mdev].get() : nullptr;
+    }
+    for (std::size_t i = 0; i < s.mdevs.size(); ++i) {
+      mdev& m = *mdev_list_[i];
+      m.qtable.reserve(s.mdevs[i].qtable.size());
+      for (const ap::apqn apqn : s.mdevs[i].qtable) {
+        const auto it = queues_.find(apqn);
+        if (it != queues_.end()) m.qtable.emplace(apqn, it->second.get());
+      }
+    }
+  }
+
   /// VFIO_DEVICE_RESET (§4.8): vfio_ap_mdev_reset_queues under mdevs_lock;
   /// EIO if any queue's reset ended with a response code other than 0.
   template <class Ctx>
