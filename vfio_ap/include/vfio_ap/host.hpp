@@ -875,19 +875,35 @@ inline void host::restore(const image& from) {
       perms_.aqm = from.perms_aqm_;
     }
     hw_.restore(b, from.hw_);
-    // The guests are made again: one still attached to a dropped mdev may
-    // hold its hook, which only a new guest is sure not to.
-    kvms_.clear();
+    // The guests, now that the dropped mdevs' references are gone: one the
+    // image has, alive with only its creator's reference, is kept and takes
+    // the saved APCB and count, its hook cleared (a dropped mdev that was
+    // open left its own there, as reset() leaves it to the guest's
+    // destruction); the others go, and the image's missing ones are made.
+    const auto saved_guest = [&from](std::string_view name) -> const image::guest* {
+      const auto it = std::lower_bound(
+          from.guests_.begin(), from.guests_.end(), name,
+          [](const image::guest& g, std::string_view n) { return g.name < n; });
+      return it != from.guests_.end() && it->name == name ? &*it : nullptr;
+    };
+    std::erase_if(kvms_, [&](const auto& entry) {
+      return saved_guest(entry.first) == nullptr || !entry.second.creator ||
+             entry.second.memory->released() || entry.second.memory->refs() != 1;
+    });
     for (const image::guest& saved : from.guests_) {
-      auto guest = std::make_unique<kvm>(saved.name);
-      {
-        auto kl = guest->lock.lock(b);
-        guest->restore_masks(kl, saved.apcb, saved.apcb_updates);
+      auto it = kvms_.find(saved.name);
+      if (it == kvms_.end()) {
+        auto guest = std::make_unique<kvm>(saved.name);
+        guest_entry entry;
+        entry.creator = ordo::adopt_ref(guest.get());
+        entry.memory = std::move(guest);
+        it = kvms_.emplace(saved.name, std::move(entry)).first;
       }
-      guest_entry entry;
-      entry.creator = ordo::adopt_ref(guest.get());
-      entry.memory = std::move(guest);
-      kvms_.emplace_hint(kvms_.end(), saved.name, std::move(entry));
+      kvm& guest = *it->second.memory;
+      auto kl = guest.lock.lock(b);
+      auto hook = guest.pqap_hook_rwsem.lock(kl);
+      guest.clear_pqap_hook(hook);
+      guest.restore_masks(kl, saved.apcb, saved.apcb_updates);
     }
   }
   // The modules as the image has them: reloaded as reset() does, then
