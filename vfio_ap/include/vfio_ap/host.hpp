@@ -2073,13 +2073,13 @@ ORDO_NO_COVERAGE void host::check_guests(Ctx& g, bool hooks, bool apcbs, std::ve
     }
     if (!apcbs) return;
     if (attached == nullptr) {
-      if (!(guest->apcb(md) == apcb_masks{})) {
+      if (!guest->apcb_is(md, {}, {}, {})) {
         i6.push_back(absl::StrFormat("I6: guest %s has no mdev but a non-empty APCB",
                                      guest->name()));
       }
     } else {
-      const apcb_masks shadow{attached->shadow.apm, attached->shadow.aqm, attached->shadow.adm};
-      if (!(guest->apcb(md) == shadow)) {
+      const ap::ap_matrix& shadow = attached->shadow;
+      if (!guest->apcb_is(md, shadow.apm, shadow.aqm, shadow.adm)) {
         i6.push_back(absl::StrFormat(
             "I6: the APCB of guest %s differs from the shadow of mdev %s", guest->name(),
             attached->uuid()));
