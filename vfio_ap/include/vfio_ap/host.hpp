@@ -273,7 +273,8 @@ class host {
   /// the behaviour that follows: vfio_ap_reset_test, VfioApRestore), at the
   /// cost of a copy instead of those operations' work. Its footprint is
   /// every invariant (check_changed checks them all next). generation()
-  /// moves. Not thread-safe, as reset().
+  /// moves. Not thread-safe, as reset(): no other call may run on this
+  /// host meanwhile, and nothing may hold a guest reference of its own.
   void restore(const image& from);
 
   /// Write `value` (exactly the bytes a store function receives, newline
