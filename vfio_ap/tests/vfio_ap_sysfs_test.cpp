@@ -140,6 +140,42 @@ TEST_F(VfioApSysfs, SharingAQueueIsEaddrinuseAndLogged) {
   EXPECT_EQ(matrix(uuid_c), ".0006\n");
 }
 
+// The kernel log's ring on its own: the last kernel_log_capacity lines,
+// oldest first, whether it wraps, is cleared part-way through its slots or
+// after wrapping, or is refilled with fewer lines than it keeps.
+TEST(KernelLogRing, KeepsTheLastLinesInOrderAcrossWrapsAndClears) {
+  using ordo::vfio_ap::kernel_log_capacity;
+  ordo::vfio_ap::kernel_log_ring ring;
+  const auto expect_lines = [&ring](std::size_t first, std::size_t count) {
+    std::vector<std::string> want;
+    for (std::size_t i = first; i < first + count; ++i) want.push_back("line " + std::to_string(i));
+    EXPECT_EQ(ring.lines(), want);
+  };
+  const auto append = [&ring](std::size_t first, std::size_t count) {
+    for (std::size_t i = first; i < first + count; ++i) ring.append() += "line " + std::to_string(i);
+  };
+  EXPECT_TRUE(ring.lines().empty());
+  append(0, 10);
+  expect_lines(0, 10);
+  ring.clear();  // before any wrap: the slots stay, the lines go
+  EXPECT_TRUE(ring.lines().empty());
+  append(100, 3);
+  expect_lines(100, 3);
+  append(103, kernel_log_capacity + 5);  // wraps: the oldest go first
+  expect_lines(108, kernel_log_capacity);
+  ring.clear();  // after a wrap
+  append(5000, 2);
+  expect_lines(5000, 2);
+  append(5002, kernel_log_capacity - 2);  // exactly full
+  expect_lines(5000, kernel_log_capacity);
+  append(9000, 1);
+  std::vector<std::string> lines = ring.lines();
+  ASSERT_EQ(lines.size(), kernel_log_capacity);
+  EXPECT_EQ(lines.front(), "line 5001");
+  EXPECT_EQ(lines.back(), "line 9000");
+}
+
+
 // A refusal logs one line per shared queue, adapter-major; the log keeps
 // the last kernel_log_capacity lines. 64 x 32 shared queues are 2048
 // lines: what is left is exactly the last 1024 of them (adapters 0x20 to

@@ -85,6 +85,51 @@ struct ap_perms {
   }
 };
 
+/// The kernel log's ring: the last kernel_log_capacity lines, oldest first.
+/// Its strings keep their buffers when the ring drops a line, is cleared or
+/// is restored, so a line written into a slot (log_lines, restore) reuses
+/// the memory of the line it replaces (sysfs_fuzz restores a host whose log
+/// grew after nearly every input; a std::deque freed each line and its
+/// blocks there). At most kernel_log_capacity strings, kept for the host's
+/// life.
+class kernel_log_ring {
+ public:
+  /// The slot of a new newest line, emptied: the oldest line's when the
+  /// ring is full.
+  std::string& append() {
+    std::string* slot = nullptr;
+    if (size_ < slots_.size()) {
+      slot = &slots_[(head_ + size_) % slots_.size()];
+      ++size_;
+    } else if (slots_.size() < kernel_log_capacity) {  // not full yet: head_ is 0
+      slot = &slots_.emplace_back();
+      ++size_;
+    } else {  // full: the oldest goes
+      slot = &slots_[head_];
+      head_ = (head_ + 1) % slots_.size();
+    }
+    slot->clear();
+    return *slot;
+  }
+  /// No lines (the strings stay, emptied when next appended).
+  void clear() noexcept {
+    head_ = 0;
+    size_ = 0;
+  }
+  /// The lines, oldest first.
+  [[nodiscard]] std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    out.reserve(size_);
+    for (std::size_t i = 0; i < size_; ++i) out.push_back(slots_[(head_ + i) % slots_.size()]);
+    return out;
+  }
+
+ private:
+  std::vector<std::string> slots_;
+  std::size_t head_ = 0;  // the oldest line's slot
+  std::size_t size_ = 0;  // lines held
+};
+
 class ap_hw {
  public:
   /// Configured queues change (the hardware side of a QCI change).
@@ -146,7 +191,7 @@ class ap_hw {
   template <class Ctx>
   void log(Ctx& ctx, std::string line) {
     auto hw = lock_.lock(ctx);
-    push_log(std::move(line));
+    log_.append() = std::move(line);
   }
   /// Appends `count` kernel log lines at once (one lock acquisition):
   /// write(i, line) appends line i, i ascending, to an empty `line`. write
@@ -161,14 +206,7 @@ class ap_hw {
     auto hw = lock_.lock(ctx);
     for (std::size_t i = count > kernel_log_capacity ? count - kernel_log_capacity : 0; i < count;
          ++i) {
-      std::string line;
-      if (log_.size() == kernel_log_capacity) {
-        line = std::move(log_.front());
-        log_.pop_front();
-        line.clear();
-      }
-      write(i, line);
-      push_log(std::move(line));
+      write(i, log_.append());
     }
   }
 
@@ -203,7 +241,7 @@ class ap_hw {
   template <class Ctx>
   [[nodiscard]] std::vector<std::string> kernel_log(Ctx& ctx) const {
     auto hw = lock_.lock(ctx);
-    return {log_.begin(), log_.end()};
+    return log_.lines();
   }
 
   /// Back to the start state (host::reset): nothing configured, no fault,
@@ -236,7 +274,7 @@ class ap_hw {
     auto hw = lock_.lock(ctx);
     saved_state s{apm_, aqm_, {faults_.begin(), faults_.end()},
                   {zapq_log_.begin(), zapq_log_.end()}, {pending_.begin(), pending_.end()},
-                  zapq_outside_, {log_.begin(), log_.end()}};
+                  zapq_outside_, log_.lines()};
     std::sort(s.faults.begin(), s.faults.end());
     std::sort(s.pending.begin(), s.pending.end());
     return s;
@@ -252,7 +290,8 @@ class ap_hw {
     pending_.clear();
     pending_.insert(s.pending.begin(), s.pending.end());
     zapq_outside_ = s.zapq_outside;
-    log_.assign(s.log.begin(), s.log.end());
+    log_.clear();
+    for (const std::string& line : s.log) log_.append() = line;  // into the kept buffers
   }
 
   /// Test-only (host_test_access): forget a pending departure without a
@@ -264,10 +303,6 @@ class ap_hw {
   }
 
  private:
-  void push_log(std::string line) {
-    log_.push_back(std::move(line));
-    if (log_.size() > kernel_log_capacity) log_.pop_front();
-  }
 
   [[nodiscard]] bool configured(ap::apqn q) const noexcept {
     return apm_.test(q.card()) && aqm_.test(q.queue());
@@ -280,7 +315,7 @@ class ap_hw {
   std::deque<ap::apqn> zapq_log_;    // a ring of zapq_log_capacity
   absl::flat_hash_set<ap::apqn> pending_;
   std::vector<ap::apqn> zapq_outside_;
-  std::deque<std::string> log_;      // a ring of kernel_log_capacity
+  kernel_log_ring log_;
 };
 
 }  // namespace ordo::vfio_ap

@@ -657,6 +657,11 @@ class host {
   void purge_guests(Ctx&) {
     std::erase_if(kvms_, [](const auto& entry) { return entry.second.memory->released(); });
   }
+  /// kvm and vfio_ap loaded again if something unloaded them (reset, restore).
+  void load_missing_modules() {
+    if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
+    if (modules_.find("vfio_ap") == nullptr) (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
+  }
   template <class Ctx>
   mdev* lookup_mdev(Ctx& v, std::string_view uuid) {
     auto g = matrix_.guests_lock.lock(v);
@@ -909,8 +914,7 @@ inline void host::restore(const image& from) {
   }
   // The modules as the image has them: reloaded as reset() does, then
   // unloaded if the saved host had let them go.
-  if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
-  if (modules_.find("vfio_ap") == nullptr) (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
+  load_missing_modules();
   if (!from.vfio_ap_loaded_) (void)modules_.try_unload("vfio_ap");
   if (!from.kvm_loaded_) (void)modules_.try_unload("kvm");
   vfio_ap_module_ = modules_.find("vfio_ap");
@@ -944,8 +948,7 @@ inline void host::reset() {
     hw_.reset(b);
     kvms_.clear();
   }
-  if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
-  if (modules_.find("vfio_ap") == nullptr) (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
+  load_missing_modules();
   vfio_ap_module_ = modules_.find("vfio_ap");
   // A new host has nothing to check; relaxed: partner is check_changed's
   // exchange, as note_change (the caller orders reset before any check).
