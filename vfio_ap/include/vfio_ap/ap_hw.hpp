@@ -303,7 +303,6 @@ class ap_hw {
   }
 
  private:
-
   [[nodiscard]] bool configured(ap::apqn q) const noexcept {
     return apm_.test(q.card()) && aqm_.test(q.queue());
   }

@@ -657,6 +657,17 @@ class host {
   void purge_guests(Ctx&) {
     std::erase_if(kvms_, [](const auto& entry) { return entry.second.memory->released(); });
   }
+  /// A new guest `name` (not in the table) with its creator's reference:
+  /// the count starts at one. Needs the table lock exclusively.
+  template <class Ctx>
+    requires ordo::holds<Ctx, ordo::exclusive<kvm_table_level>>
+  kvm& add_guest(Ctx&, std::string_view name) {
+    auto guest = std::make_unique<kvm>(std::string(name));
+    guest_entry entry;
+    entry.creator = ordo::adopt_ref(guest.get());
+    entry.memory = std::move(guest);
+    return *kvms_.emplace(std::string(name), std::move(entry)).first->second.memory;
+  }
   /// kvm and vfio_ap loaded again if something unloaded them (reset, restore).
   void load_missing_modules() {
     if (modules_.find("kvm") == nullptr) (void)kvm_module_init(modules_);
@@ -897,15 +908,8 @@ inline void host::restore(const image& from) {
              entry.second.memory->released() || entry.second.memory->refs() != 1;
     });
     for (const image::guest& saved : from.guests_) {
-      auto it = kvms_.find(saved.name);
-      if (it == kvms_.end()) {
-        auto guest = std::make_unique<kvm>(saved.name);
-        guest_entry entry;
-        entry.creator = ordo::adopt_ref(guest.get());
-        entry.memory = std::move(guest);
-        it = kvms_.emplace(saved.name, std::move(entry)).first;
-      }
-      kvm& guest = *it->second.memory;
+      const auto it = kvms_.find(saved.name);
+      kvm& guest = it != kvms_.end() ? *it->second.memory : add_guest(t, saved.name);
       auto kl = guest.lock.lock(b);
       auto hook = guest.pqap_hook_rwsem.lock(kl);
       guest.clear_pqap_hook(hook);
@@ -1721,11 +1725,7 @@ inline std::error_code host::kvm_create(std::string_view name) {
   auto t = kvm_table_lock_.lock(ctx);
   purge_guests(t);
   if (kvms_.contains(name)) return errc(std::errc::file_exists);  // alive, maybe destroyed
-  auto guest = std::make_unique<kvm>(std::string(name));
-  guest_entry entry;
-  entry.creator = ordo::adopt_ref(guest.get());  // the count starts at one
-  entry.memory = std::move(guest);
-  kvms_.emplace(std::string(name), std::move(entry));
+  (void)add_guest(t, name);
   return {};
 }
 

@@ -168,9 +168,6 @@ class kvm : public ordo::kref<kvm> {
     apcb_ = {};
     ++apcb_updates_;
   }
-  /// The APCB masks now (a copy: a reference would outlive the lock, which
-  /// Clang's -Wthread-safety reports). Needs this guest's kvm->lock, as
-  /// set_masks.
   /// host::restore: the APCB and its write count as a saved guest had them.
   template <ordo::lock_context Ctx>
   void restore_masks(Ctx& ctx, const apcb_masks& masks, unsigned long updates) {
@@ -178,13 +175,14 @@ class kvm : public ordo::kref<kvm> {
     apcb_ = masks;
     apcb_updates_ = updates;
   }
+  /// The APCB masks now (a copy: a reference would outlive the lock, which
+  /// Clang's -Wthread-safety reports). Needs this guest's kvm->lock, as
+  /// set_masks.
   template <ordo::lock_context Ctx>
   [[nodiscard]] apcb_masks apcb(Ctx& ctx) const {
     assert_own_lock(ctx);
     return apcb_;
   }
-  /// How many times the masks were written (set or clear). Needs this
-  /// guest's kvm->lock, as set_masks.
   /// Whether the APCB holds exactly these masks, compared in place (the
   /// invariant check's I6 runs after every fuzz record; a copy of the three
   /// masks was a third of its time under ASan).
@@ -194,6 +192,8 @@ class kvm : public ordo::kref<kvm> {
     assert_own_lock(ctx);
     return apcb_.apm == apm && apcb_.aqm == aqm && apcb_.adm == adm;
   }
+  /// How many times the masks were written (set or clear). Needs this
+  /// guest's kvm->lock, as set_masks.
   template <ordo::lock_context Ctx>
   [[nodiscard]] unsigned long apcb_updates(Ctx& ctx) const {
     assert_own_lock(ctx);
