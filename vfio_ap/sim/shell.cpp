@@ -214,11 +214,20 @@ shell::shell(std::ostream& out, std::ostream& err)
 
 shell::~shell() = default;
 
+// cwd_ = "/" without std::string's replace: GCC 12 at -O3 reports a
+// -Wrestrict overlap in basic_string::_M_replace for an assignment of a
+// literal that cannot overlap (GCC bug 105329), depending on what was
+// inlined around it.
+void shell::cwd_to_root() {
+  cwd_.clear();
+  cwd_.push_back('/');
+}
+
 void shell::reset() {
   host_->reset();
   variables_.clear();
   variable_bytes_ = 0;
-  cwd_ = "/";
+  cwd_to_root();
   qci_adapters_ = 0;
   qci_domains_ = 0;
   line_ = 0;
@@ -657,7 +666,7 @@ void shell::cmd_cd(word_list words) {
     return;
   }
   if (words.size() == 2) cwd_.assign(resolve(words[1].text));  // never a view into cwd_
-  else cwd_.assign("/");
+  else cwd_to_root();
 }
 
 void shell::cmd_qci(word_list words) {

@@ -150,6 +150,7 @@ class shell {
 
   void cmd_echo(word_list words);
   void cmd_cat(word_list words);
+  void cwd_to_root();  // cwd_ = "/"
   void cmd_cd(word_list words);
   void cmd_qci(word_list words);
   void cmd_zapq_fault(word_list words);

@@ -845,7 +845,23 @@ class host::image {
   bool vfio_ap_loaded_ = true;
 };
 
-inline std::error_code host::save(image& out) const {
+// The member functions' definitions. By default they are inline here, in
+// every translation unit that includes this header (the model is
+// header-only). A build may compile them once instead: its translation units
+// define ORDO_VFIO_AP_COMPILED=1 and see only the declarations above, and
+// one of them defines ORDO_VFIO_AP_DEFINE before this header and gets the
+// definitions, not inline (vfio_ap/src/host.cpp, the vfio_ap_model_compiled
+// target: this repository's tests, simulator and replays, where a dozen
+// translation units per preset each compiled the whole model again). Every
+// translation unit of one program must agree on ORDO_VFIO_AP_COMPILED.
+#if defined(ORDO_VFIO_AP_COMPILED)
+#define ORDO_VFIO_AP_INLINE
+#else
+#define ORDO_VFIO_AP_INLINE inline
+#endif
+#if !defined(ORDO_VFIO_AP_COMPILED) || defined(ORDO_VFIO_AP_DEFINE)
+
+ORDO_VFIO_AP_INLINE std::error_code host::save(image& out) const {
   image s;
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
@@ -875,7 +891,7 @@ inline std::error_code host::save(image& out) const {
   return {};
 }
 
-inline void host::restore(const image& from) {
+ORDO_VFIO_AP_INLINE void host::restore(const image& from) {
   {
     ordo::unlocked ctx;
     auto t = kvm_table_lock_.lock(ctx);
@@ -927,13 +943,13 @@ inline void host::restore(const image& from) {
   note_generation();
 }
 
-inline host::host() : qci_(detail::initial_qci()), matrix_(hw_, perms_, qci_) {
+ORDO_VFIO_AP_INLINE host::host() : qci_(detail::initial_qci()), matrix_(hw_, perms_, qci_) {
   (void)kvm_module_init(modules_);
   (void)modules_.load("vfio_ap", [](ordo::module_loader&) {});
   vfio_ap_module_ = modules_.find("vfio_ap");
 }
 
-inline void host::reset() {
+ORDO_VFIO_AP_INLINE void host::reset() {
   {
     ordo::unlocked ctx;
     auto t = kvm_table_lock_.lock(ctx);
@@ -962,7 +978,7 @@ inline void host::reset() {
 
 // ---- paths ----------------------------------------------------------------
 
-inline std::optional<host::uuid_text> host::canonical_uuid(std::string_view text) {
+ORDO_VFIO_AP_INLINE std::optional<host::uuid_text> host::canonical_uuid(std::string_view text) {
   // uuid_is_valid: 36 characters, '-' at 8, 13, 18, 23, hex elsewhere.
   uuid_text out;
   if (text.size() < out.chars.size()) return std::nullopt;
@@ -982,7 +998,7 @@ inline std::optional<host::uuid_text> host::canonical_uuid(std::string_view text
 
 // ---- the sysfs table ------------------------------------------------------
 
-inline bool host::sysfs_match_placeholder(sysfs_part kind, std::string_view name,
+ORDO_VFIO_AP_INLINE bool host::sysfs_match_placeholder(sysfs_part kind, std::string_view name,
                                           sysfs_binding& b) {
   if (kind == sysfs_part::card) {
     // "card%02x" of a card device.
@@ -1028,7 +1044,7 @@ inline bool host::sysfs_match_placeholder(sysfs_part kind, std::string_view name
   return true;
 }
 
-inline std::span<const host::sysfs_tree_node> host::sysfs_tree() {
+ORDO_VFIO_AP_INLINE std::span<const host::sysfs_tree_node> host::sysfs_tree() {
   static const std::vector<sysfs_tree_node> tree = [] {
     std::vector<sysfs_tree_node> nodes(1);  // node 0: /sys
     const std::span<const sysfs_row> table = sysfs_table();
@@ -1054,7 +1070,7 @@ inline std::span<const host::sysfs_tree_node> host::sysfs_tree() {
   return tree;
 }
 
-inline void host::sysfs_walk(std::span<const sysfs_tree_node> tree, std::uint16_t at,
+ORDO_VFIO_AP_INLINE void host::sysfs_walk(std::span<const sysfs_tree_node> tree, std::uint16_t at,
                              std::span<const std::string_view> parts, const sysfs_binding& b,
                              int& best, sysfs_binding& best_bound) {
   if (parts.empty()) {
@@ -1077,7 +1093,7 @@ inline void host::sysfs_walk(std::span<const sysfs_tree_node> tree, std::uint16_
   }
 }
 
-inline const host::sysfs_row* host::sysfs_match(std::span<const std::string_view> parts,
+ORDO_VFIO_AP_INLINE const host::sysfs_row* host::sysfs_match(std::span<const std::string_view> parts,
                                                 sysfs_binding& b) {
   // Every pattern that matches, not only the first path found: the row a
   // scan of the table in order would find (a literal and a placeholder of
@@ -1091,7 +1107,7 @@ inline const host::sysfs_row* host::sysfs_match(std::span<const std::string_view
   return &sysfs_table()[static_cast<std::size_t>(best)];
 }
 
-inline std::string host::sysfs_expand(std::string_view pattern, const sysfs_binding& b) {
+ORDO_VFIO_AP_INLINE std::string host::sysfs_expand(std::string_view pattern, const sysfs_binding& b) {
   std::string out;
   while (!pattern.empty()) {
     const std::size_t open = pattern.find('{');
@@ -1157,7 +1173,7 @@ std::string follow_sysfs_link(const std::array<std::string_view, N>& parts, std:
 }
 }  // namespace detail
 
-inline const host::sysfs_row* host::sysfs_attribute(std::string_view path, sysfs_node& node) {
+ORDO_VFIO_AP_INLINE const host::sysfs_row* host::sysfs_attribute(std::string_view path, sysfs_node& node) {
   std::array<std::string_view, 2 * sysfs_max_depth> parts;
   std::size_t depth = 0;
   for (int hops = 0; hops < 8; ++hops) {
@@ -1235,7 +1251,7 @@ std::error_code host::sysfs_lookup(Ctx& g, std::string_view path, sysfs_follow f
   return errc(std::errc::too_many_symbolic_link_levels);
 }
 
-inline sysfs_entry host::sysfs_entry_of(const sysfs_row& row, std::string name,
+ORDO_VFIO_AP_INLINE sysfs_entry host::sysfs_entry_of(const sysfs_row& row, std::string name,
                                         const sysfs_binding& b) {
   sysfs_entry e;
   e.name = std::move(name);
@@ -1245,7 +1261,7 @@ inline sysfs_entry host::sysfs_entry_of(const sysfs_row& row, std::string name,
   return e;
 }
 
-inline bool host::sysfs_fixed(std::string_view path) {
+ORDO_VFIO_AP_INLINE bool host::sysfs_fixed(std::string_view path) {
   std::array<std::string_view, 2 * sysfs_max_depth> parts;
   std::size_t depth = 0;
   if (!detail::split_sysfs_path(path, parts, depth)) return false;
@@ -1258,7 +1274,7 @@ inline bool host::sysfs_fixed(std::string_view path) {
   return true;
 }
 
-inline std::error_code host::sysfs_stat(std::string_view path, sysfs_entry& out) const {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_stat(std::string_view path, sysfs_entry& out) const {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   auto g = matrix_.guests_lock.lock(b);
@@ -1270,7 +1286,7 @@ inline std::error_code host::sysfs_stat(std::string_view path, sysfs_entry& out)
   return {};
 }
 
-inline std::error_code host::sysfs_list(std::string_view dir, std::vector<sysfs_entry>& out) const {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_list(std::string_view dir, std::vector<sysfs_entry>& out) const {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   auto g = matrix_.guests_lock.lock(b);
@@ -1319,7 +1335,7 @@ inline std::error_code host::sysfs_list(std::string_view dir, std::vector<sysfs_
   return {};
 }
 
-inline std::span<const host::sysfs_row> host::sysfs_table() {
+ORDO_VFIO_AP_INLINE std::span<const host::sysfs_row> host::sysfs_table() {
   using k = sysfs_kind;
   using p = sysfs_presence;
   constexpr unsigned dir = 0755, link = 0777, ro = 0444, wo = 0200, rw = 0644;
@@ -1456,21 +1472,21 @@ inline std::span<const host::sysfs_row> host::sysfs_table() {
 
 // ---- sysfs ----------------------------------------------------------------
 
-inline std::error_code host::sysfs_write(std::string_view path, std::string_view value) {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_write(std::string_view path, std::string_view value) {
   sysfs_node node;
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
   return sysfs_store_row(*row, node.bound, value);
 }
 
-inline std::error_code host::sysfs_read(std::string_view path, std::string& out) {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_read(std::string_view path, std::string& out) {
   sysfs_node node;
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
   return sysfs_show_row(*row, node.bound, out);
 }
 
-inline std::error_code host::sysfs_resolve(std::string_view path, sysfs_attr& attr) {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_resolve(std::string_view path, sysfs_attr& attr) {
   sysfs_node node;
   const sysfs_row* row = sysfs_attribute(path, node);
   if (row == nullptr) return errc(std::errc::no_such_file_or_directory);
@@ -1482,7 +1498,7 @@ inline std::error_code host::sysfs_resolve(std::string_view path, sysfs_attr& at
   return {};
 }
 
-inline host::sysfs_binding host::sysfs_attr_binding(const sysfs_attr& attr) {
+ORDO_VFIO_AP_INLINE host::sysfs_binding host::sysfs_attr_binding(const sysfs_attr& attr) {
   sysfs_binding b;
   b.card = attr.card_;
   b.queue = attr.queue_;
@@ -1490,17 +1506,17 @@ inline host::sysfs_binding host::sysfs_attr_binding(const sysfs_attr& attr) {
   return b;
 }
 
-inline std::error_code host::sysfs_write(const sysfs_attr& attr, std::string_view value) {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_write(const sysfs_attr& attr, std::string_view value) {
   if (attr.row_ == nullptr) return errc(std::errc::no_such_file_or_directory);
   return sysfs_store_row(*attr.row_, sysfs_attr_binding(attr), value);
 }
 
-inline std::error_code host::sysfs_read(const sysfs_attr& attr, std::string& out) {
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_read(const sysfs_attr& attr, std::string& out) {
   if (attr.row_ == nullptr) return errc(std::errc::no_such_file_or_directory);
   return sysfs_show_row(*attr.row_, sysfs_attr_binding(attr), out);
 }
 
-inline std::error_code host::sysfs_store_row(const sysfs_row& row, const sysfs_binding& b,
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_store_row(const sysfs_row& row, const sysfs_binding& b,
                                              std::string_view value) {
   if (row.store == nullptr) return errc(std::errc::permission_denied);  // C1
   // Every invariant, even if the store fails, unless it failed on a value
@@ -1511,7 +1527,7 @@ inline std::error_code host::sysfs_store_row(const sysfs_row& row, const sysfs_b
   return ec;
 }
 
-inline std::error_code host::sysfs_show_row(const sysfs_row& row, const sysfs_binding& b,
+ORDO_VFIO_AP_INLINE std::error_code host::sysfs_show_row(const sysfs_row& row, const sysfs_binding& b,
                                             std::string& out) const {
   if (row.show == nullptr) return errc(std::errc::permission_denied);  // C1
   std::string text;
@@ -1522,7 +1538,7 @@ inline std::error_code host::sysfs_show_row(const sysfs_row& row, const sysfs_bi
 
 // ---- AP bus ---------------------------------------------------------------
 
-inline std::optional<ap::apqn> host::device_name(std::string_view name) {
+ORDO_VFIO_AP_INLINE std::optional<ap::apqn> host::device_name(std::string_view name) {
   // bus_find_device_by_name: sysfs_streq (one trailing newline ignored)
   // against "xx.yyyy", the only form a queue device's name has.
   if (!name.empty() && name.back() == '\n') name.remove_suffix(1);
@@ -1531,7 +1547,7 @@ inline std::optional<ap::apqn> host::device_name(std::string_view name) {
   return q;
 }
 
-inline std::optional<ap::apqn> host::find_device(std::string_view name) const {
+ORDO_VFIO_AP_INLINE std::optional<ap::apqn> host::find_device(std::string_view name) const {
   const std::optional<ap::apqn> q = device_name(name);
   if (!q || !devices_.contains(*q)) return std::nullopt;
   return q;
@@ -1565,7 +1581,7 @@ void host::revise_bindings(Ctx& b) {
   }
 }
 
-inline std::error_code host::store_mask(std::string_view value, bool adapters) {
+ORDO_VFIO_AP_INLINE std::error_code host::store_mask(std::string_view value, bool adapters) {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   bool changed = false;
@@ -1600,7 +1616,7 @@ inline std::error_code host::store_mask(std::string_view value, bool adapters) {
   return {};
 }
 
-inline std::error_code host::bind(std::string_view value) {
+ORDO_VFIO_AP_INLINE std::error_code host::bind(std::string_view value) {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   const std::optional<ap::apqn> q = find_device(value);
@@ -1612,7 +1628,7 @@ inline std::error_code host::bind(std::string_view value) {
   return {};
 }
 
-inline std::error_code host::unbind(std::string_view value) {
+ORDO_VFIO_AP_INLINE std::error_code host::unbind(std::string_view value) {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   const std::optional<ap::apqn> q = find_device(value);
@@ -1621,7 +1637,7 @@ inline std::error_code host::unbind(std::string_view value) {
   return {};
 }
 
-inline std::error_code host::qci(const qci_update& update) {
+ORDO_VFIO_AP_INLINE std::error_code host::qci(const qci_update& update) {
   const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
@@ -1682,7 +1698,7 @@ inline std::error_code host::qci(const qci_update& update) {
   return {};
 }
 
-inline std::error_code host::zapq_fault(ap::apqn queue, unsigned rc) {
+ORDO_VFIO_AP_INLINE std::error_code host::zapq_fault(ap::apqn queue, unsigned rc) {
   if (rc > 0xff) return errc(std::errc::invalid_argument);
   ordo::unlocked ctx;
   hw_.set_fault(ctx, queue, rc);
@@ -1700,7 +1716,7 @@ void host::close_device(Ctx& v, mdev& m) {
   put(std::move(m.vfio_kvm));  // vfio_device_put_kvm
 }  // symbol_put(kvm_put_kvm)
 
-inline std::error_code host::remove_mdev(std::string_view uuid, std::string_view value) {
+ORDO_VFIO_AP_INLINE std::error_code host::remove_mdev(std::string_view uuid, std::string_view value) {
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
   mdev* m = lookup_mdev(v, uuid);
@@ -1718,7 +1734,7 @@ inline std::error_code host::remove_mdev(std::string_view uuid, std::string_view
 
 // ---- guests and VFIO --------------------------------------------------------
 
-inline std::error_code host::kvm_create(std::string_view name) {
+ORDO_VFIO_AP_INLINE std::error_code host::kvm_create(std::string_view name) {
   const change_note note(*this, {invariant::i5, invariant::i6});
   if (name.empty()) return errc(std::errc::invalid_argument);
   ordo::unlocked ctx;
@@ -1729,7 +1745,7 @@ inline std::error_code host::kvm_create(std::string_view name) {
   return {};
 }
 
-inline std::error_code host::kvm_destroy(std::string_view name) {
+ORDO_VFIO_AP_INLINE std::error_code host::kvm_destroy(std::string_view name) {
   const change_note note(*this, {invariant::i5, invariant::i6});
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock(ctx);
@@ -1741,7 +1757,7 @@ inline std::error_code host::kvm_destroy(std::string_view name) {
   return {};
 }
 
-inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) const {
+ORDO_VFIO_AP_INLINE std::error_code host::kvm_refs(std::string_view name, unsigned& refs) const {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
   const kvm* guest = find_guest(t, name);
@@ -1750,7 +1766,7 @@ inline std::error_code host::kvm_refs(std::string_view name, unsigned& refs) con
   return {};
 }
 
-inline std::vector<guest_refs> host::kvm_list() const {
+ORDO_VFIO_AP_INLINE std::vector<guest_refs> host::kvm_list() const {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
   std::vector<guest_refs> out;
@@ -1760,7 +1776,7 @@ inline std::vector<guest_refs> host::kvm_list() const {
   return out;
 }
 
-inline std::vector<module_pins> host::modules() const {
+ORDO_VFIO_AP_INLINE std::vector<module_pins> host::modules() const {
   std::vector<module_pins> out;
   for (const char* name : {"kvm", "vfio_ap"}) {
     if (const ordo::module* m = modules_.find(name)) out.push_back({name, m->refcount()});
@@ -1768,7 +1784,7 @@ inline std::vector<module_pins> host::modules() const {
   return out;
 }
 
-inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) const {
+ORDO_VFIO_AP_INLINE std::error_code host::kvm_crycb(std::string_view name, std::string& out) const {
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);  // keeps the memory valid
   kvm* guest = find_guest(t, name);
@@ -1778,7 +1794,7 @@ inline std::error_code host::kvm_crycb(std::string_view name, std::string& out) 
   return {};
 }
 
-inline std::error_code host::vfio_open(std::string_view uuid, std::string_view kvm_name) {
+ORDO_VFIO_AP_INLINE std::error_code host::vfio_open(std::string_view uuid, std::string_view kvm_name) {
   const change_note note(*this, {invariant::i5, invariant::i6});
   ordo::unlocked ctx;
   auto t = kvm_table_lock_.lock_shared(ctx);
@@ -1808,7 +1824,7 @@ inline std::error_code host::vfio_open(std::string_view uuid, std::string_view k
   return {};
 }
 
-inline std::error_code host::vfio_close(std::string_view uuid) {
+ORDO_VFIO_AP_INLINE std::error_code host::vfio_close(std::string_view uuid) {
   const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
@@ -1818,7 +1834,7 @@ inline std::error_code host::vfio_close(std::string_view uuid) {
   return {};
 }
 
-inline std::error_code host::vfio_reset(std::string_view uuid) {
+ORDO_VFIO_AP_INLINE std::error_code host::vfio_reset(std::string_view uuid) {
   const change_note note(*this, invariant_set::all());
   ordo::unlocked ctx;
   auto v = vfio_lock_.lock(ctx);
@@ -1827,7 +1843,7 @@ inline std::error_code host::vfio_reset(std::string_view uuid) {
   return matrix_.reset_device(v, *m);
 }
 
-inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, unsigned& rc) {
+ORDO_VFIO_AP_INLINE std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, unsigned& rc) {
   ordo::unlocked ctx;
   // The vCPU runs inside a live guest: the table, held shared, keeps it.
   auto t = kvm_table_lock_.lock_shared(ctx);
@@ -1843,20 +1859,20 @@ inline std::error_code host::pqap(std::string_view kvm_name, ap::apqn queue, uns
 
 // ---- observation ------------------------------------------------------------
 
-inline std::vector<ap::apqn> host::zapq_log() const {
+ORDO_VFIO_AP_INLINE std::vector<ap::apqn> host::zapq_log() const {
   ordo::unlocked ctx;
   return hw_.zapq_log(ctx);
 }
-inline void host::clear_zapq_log() {
+ORDO_VFIO_AP_INLINE void host::clear_zapq_log() {
   ordo::unlocked ctx;
   hw_.clear_zapq_log(ctx);
   note_generation();
 }
-inline std::vector<std::string> host::kernel_log() const {
+ORDO_VFIO_AP_INLINE std::vector<std::string> host::kernel_log() const {
   ordo::unlocked ctx;
   return hw_.kernel_log(ctx);
 }
-inline ap::host_config host::config() const {
+ORDO_VFIO_AP_INLINE ap::host_config host::config() const {
   ordo::unlocked ctx;
   auto b = bus_lock_.lock(ctx);
   return qci_;
@@ -2092,7 +2108,7 @@ ORDO_NO_COVERAGE void host::check_guests(Ctx& g, bool hooks, bool apcbs, std::ve
   });
 }
 
-ORDO_NO_COVERAGE inline std::vector<std::string> host::check_invariants(
+ORDO_NO_COVERAGE ORDO_VFIO_AP_INLINE std::vector<std::string> host::check_invariants(
     std::span<const invariant> which) const {
   // Each invariant's lines in its own list, joined in the order of `which`;
   // one pass under the mdevs lock for what reads only mdev state, one pass
@@ -2130,7 +2146,7 @@ ORDO_NO_COVERAGE inline std::vector<std::string> host::check_invariants(
   return broken;
 }
 
-ORDO_NO_COVERAGE inline std::vector<std::string> host::check_changed() const {
+ORDO_NO_COVERAGE ORDO_VFIO_AP_INLINE std::vector<std::string> host::check_changed() const {
   // Relaxed: partner is note_change's fetch_or (see there).
   const invariant_set changed = invariant_set::from_bits(changed_.exchange(0, std::memory_order_relaxed));
   if (changed.empty()) return {};
@@ -2142,10 +2158,12 @@ ORDO_NO_COVERAGE inline std::vector<std::string> host::check_changed() const {
   return check_invariants(std::span<const invariant>(which.data(), n));
 }
 
-inline std::vector<std::string> host::check_invariants() const {
+ORDO_VFIO_AP_INLINE std::vector<std::string> host::check_invariants() const {
   return check_invariants(all_invariants);
 }
 
+
+#endif  // definitions
 }  // namespace ordo::vfio_ap
 
 #endif  // ORDO_VFIO_AP_HOST_HPP
